@@ -1,0 +1,178 @@
+"""The benchmark's three reference points (Havtorn et al., section 3, Tables 1 and 2).
+
+* **Uniform**: every one of the 2^b codes equally likely, exactly ``b`` bits per frame (16.00 bpf for 16-bit audio).
+* **2-component DMoL**: one discretized mixture of two logistics, the same for every sample, fitted by maximum
+  likelihood to the training split's marginal distribution of mu-law codes ("DMoL, Optimal": 15.60 bpf on TIMIT).
+  It ignores all context, so it measures how much of the 16 bits the amplitude histogram alone explains.
+* **FLAC**: the size of each utterance's 16-bit linear PCM compressed losslessly by libFLAC (through soundfile /
+  libsndfile at its highest compression level), in bits over samples, summed over the set as eq. 11 does (8.582 bpf on
+  TIMIT's test set).  FLAC codes linear PCM, not mu-law; a lossless code of the linear signal is also one of its mu-law
+  image only up to the companding's loss, which is why the paper calls it an approximate lower bound.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from .audio import num_bins
+from .distributions import DiscretizedMixtureLogistics
+from .likelihood import BitsPerFrame, bits_per_frame
+
+
+def uniform_nll(lengths: Sequence[int], bits: int = 16) -> torch.Tensor:
+    """Per-utterance NLL in nats of the uniform distribution over ``2**bits`` codes: ``T_i * bits * ln 2``, ``[N]``."""
+    return torch.as_tensor(lengths, dtype=torch.float64) * (bits * math.log(2.0))
+
+
+def code_histogram(code_arrays, bits: int = 16) -> torch.Tensor:
+    """Counts of each code over many utterances: iterable of int64 code tensors -> ``[2**bits]`` float64 counts."""
+    counts = torch.zeros(num_bins(bits), dtype=torch.float64)
+    for codes in code_arrays:
+        counts += torch.bincount(torch.as_tensor(codes).reshape(-1), minlength=num_bins(bits)).double()
+    return counts
+
+
+@dataclass
+class FittedDMoL:
+    """A context-free DMoL fitted to a code histogram.
+
+    Attributes:
+        params: ``[3M]`` float64 parameters ``[logits | means | log_scales]``.
+        distribution: the :class:`DiscretizedMixtureLogistics` they belong to.
+        train_bpf: bits per frame on the histogram it was fitted to.
+    """
+
+    params: torch.Tensor
+    distribution: DiscretizedMixtureLogistics
+    train_bpf: float
+
+    def log_pmf(self) -> torch.Tensor:
+        """``[2**bits]`` float64 log-probabilities (nats) of every code."""
+        K = self.distribution.num_bins
+        p = self.params.reshape(1, -1, 1).expand(1, self.params.numel(), K)
+        return self.distribution.log_prob(p, torch.arange(K).reshape(1, K))[0]
+
+    def nll(self, codes: torch.Tensor) -> torch.Tensor:
+        """Total NLL in nats (float64 scalar) of an int64 code tensor of any shape."""
+        return -self.log_pmf()[torch.as_tensor(codes).reshape(-1)].sum()
+
+
+def fit_dmol(counts: torch.Tensor, num_components: int = 2, bits: int = 16, steps: int = 400,
+             seed: int = 0) -> FittedDMoL:
+    """Maximum-likelihood fit of a ``num_components``-component DMoL to a histogram of codes.
+
+    The objective is ``-sum_k counts[k] log P(k) / sum_k counts[k]`` (nats per frame), minimised with L-BFGS in
+    float64 from a moment-matched start (components at the median, with scales spread around the data's spread).
+
+    Args:
+        counts: ``[2**bits]`` code counts (e.g. from :func:`code_histogram` of the training split).
+        num_components: ``M`` (2 for the paper's baseline).
+        steps: L-BFGS iterations.
+    Returns:
+        :class:`FittedDMoL`.
+    Raises:
+        ValueError: wrong histogram size or an empty histogram.
+    """
+    dist = DiscretizedMixtureLogistics(num_components=num_components, bits=bits)
+    K = dist.num_bins
+    counts = torch.as_tensor(counts, dtype=torch.float64)
+    if counts.shape != (K,):
+        raise ValueError(f"histogram must have {K} bins for {bits}-bit codes, got shape {tuple(counts.shape)}")
+    total = float(counts.sum())
+    if total <= 0:
+        raise ValueError("cannot fit a DMoL to an empty histogram")
+    y = torch.linspace(-1.0, 1.0, K, dtype=torch.float64)
+    mean = float((counts * y).sum() / total)
+    std = math.sqrt(max(float((counts * (y - mean) ** 2).sum() / total), 1e-8))
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.zeros(num_components, dtype=torch.float64)
+    means = mean + 0.01 * std * torch.randn(num_components, generator=g, dtype=torch.float64)
+    log_scales = math.log(std * math.sqrt(3) / math.pi) + torch.linspace(-1.5, 1.5, num_components, dtype=torch.float64)
+    params = torch.cat([logits, means, log_scales]).requires_grad_(True)
+    codes = torch.arange(K).reshape(1, K)
+    weights = counts / total
+
+    def objective():
+        p = params.reshape(1, -1, 1).expand(1, 3 * num_components, K)
+        return -(weights * dist.log_prob(p, codes)[0]).sum()
+
+    opt = torch.optim.LBFGS([params], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-10, tolerance_change=1e-12)
+
+    def closure():
+        opt.zero_grad()
+        loss = objective()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        train_bpf = float(objective()) / math.log(2.0)
+    return FittedDMoL(params=params.detach(), distribution=dist, train_bpf=train_bpf)
+
+
+def flac_bits(audio: np.ndarray, sample_rate: int = 16000, compression_level: float = 1.0) -> int:
+    """Size in bits of int16 mono ``audio [T]`` encoded as a FLAC file (headers included) by libFLAC via soundfile.
+
+    Args:
+        audio: int16 array ``[T]``.
+        sample_rate: Hz, written into the stream header.
+        compression_level: 0 (fastest) to 1 (libFLAC's strongest preset, as ``flac -8``).
+    Raises:
+        TypeError: if ``audio`` is not int16 (FLAC must see the original 16-bit samples to be lossless).
+    """
+    audio = np.asarray(audio)
+    if audio.dtype != np.int16:
+        raise TypeError(f"flac_bits expects int16 PCM, got {audio.dtype}")
+    buf = io.BytesIO()
+    sf.write(buf, audio, sample_rate, format="FLAC", subtype="PCM_16", compression_level=compression_level)
+    return 8 * buf.getbuffer().nbytes
+
+
+@dataclass
+class BaselineResult:
+    """One baseline on one test set: its name, the bpf figures, and how it was obtained."""
+
+    name: str
+    bpf: BitsPerFrame
+    details: dict
+
+
+def run_baselines(train_utterances, test_utterances, bits: int = 16, dmol_components: int = 2,
+                  progress: bool = False) -> list[BaselineResult]:
+    """Uniform, fitted 2-component DMoL and FLAC on a test set.
+
+    Args:
+        train_utterances: the training split (the DMoL is fitted to its code histogram), objects with ``.codes(bits)``.
+        test_utterances: the test split, objects with ``.audio()`` (int16) and ``.codes(bits)``.
+    Returns:
+        list of :class:`BaselineResult` (uniform, dmol2, flac), bpf over whole test utterances (eq. 11 and mean).
+    """
+    from tqdm.auto import tqdm
+
+    lengths = [u.num_samples for u in test_utterances]
+    results = [BaselineResult("uniform", bits_per_frame(uniform_nll(lengths, bits), lengths),
+                              {"bits": bits})]
+
+    counts = code_histogram((u.codes(bits) for u in tqdm(train_utterances, desc="histogram", disable=not progress)),
+                            bits)
+    fitted = fit_dmol(counts, num_components=dmol_components, bits=bits)
+    log_pmf = fitted.log_pmf()
+    nll = torch.stack([-log_pmf[u.codes(bits)].sum() for u in test_utterances])
+    results.append(BaselineResult(f"dmol{dmol_components}", bits_per_frame(nll, lengths), {
+        "components": dmol_components, "params": fitted.params.tolist(), "train_bpf": fitted.train_bpf,
+        "train_frames": int(counts.sum())}))
+
+    flac = torch.tensor([flac_bits(u.audio()) for u in tqdm(test_utterances, desc="flac", disable=not progress)],
+                        dtype=torch.float64)
+    results.append(BaselineResult("flac", bits_per_frame(flac * math.log(2.0), lengths), {
+        "encoder": f"libsndfile {sf.__libsndfile_version__} FLAC, compression_level=1.0",
+        "linear_pcm_bits": 16}))
+    return results

@@ -1,0 +1,7 @@
+"""Output distributions over discrete audio.  Each gives ``num_params`` (channels a network must produce),
+``log_prob(params [B, C, T], codes [B, T]) -> [B, T]`` in nats, and ``sample(params, temperature, generator)``."""
+
+from .categorical import Categorical
+from .dmol import DiscretizedMixtureLogistics
+
+__all__ = ["Categorical", "DiscretizedMixtureLogistics"]

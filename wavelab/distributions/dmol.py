@@ -1,0 +1,175 @@
+"""Discretized mixture of logistics (DMoL) over the 2^b mu-law bins.
+
+Source: Salimans et al. 2017 (PixelCNN++), section 2.1; used with 10 components on 16-bit mu-law audio by Havtorn et
+al. (section 3) and by Parallel WaveNet (van den Oord et al. 2018).
+
+The companded value of code ``k`` is ``y_k = -1 + 2k / (2^b - 1)`` (see :mod:`wavelab.audio`) and each bin is
+``[y_k - delta, y_k + delta]`` with ``delta = 1 / (2^b - 1)``.  A mixture of ``M`` logistics with weights ``pi_m``,
+means ``mu_m`` and scales ``s_m`` puts on bin ``k`` the mass
+
+    P(k) = sum_m pi_m [ sigma((y_k + delta - mu_m) / s_m) - sigma((y_k - delta - mu_m) / s_m) ],
+
+except that the edge bins are open-ended: bin 0 takes all mass below ``y_0 + delta`` and bin ``2^b - 1`` all mass above
+``y_{2^b-1} - delta``, so the pmf sums to exactly one over the bins.
+
+Numerics.  With 2^16 bins most bins hold little mass, so PixelCNN++'s fallback to the density at the bin centre for
+masses below 1e-5 would be taken for ordinary bins.  Instead every bin's log-mass is computed exactly in log space with
+
+    sigma(a) - sigma(b) = sigma(a) * sigma(-b) * (1 - exp(-(a - b))),      a > b,
+
+so ``log P_m(k) = logsigmoid(a) + logsigmoid(-b) + log(-expm1(-(a - b)))``, where ``a - b = 2 delta / s_m > 0``.  Each
+term is finite for any finite ``a, b``: no bin, however far in a tail, underflows to ``log 0`` unless its mass is below
+float32's range, and there is no cancellation between two nearly equal CDF values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..audio import bin_half_width, codes_to_companded, companded_to_codes, num_bins
+
+
+def _log_one_minus_exp_neg(d: torch.Tensor) -> torch.Tensor:
+    """``log(1 - exp(-d))`` for ``d > 0``, accurate for small and large ``d`` (Maechler 2012, "log1mexp")."""
+    return torch.where(d < math.log(2.0), torch.log(-torch.expm1(-d)), torch.log1p(-torch.exp(-d)))
+
+
+class DiscretizedMixtureLogistics:
+    """DMoL output distribution over ``2**bits`` mu-law codes.
+
+    Parameters come channel-first, as a 1x1 convolution produces them: ``params`` has shape ``[B, 3M, T]`` laid out as
+    ``[logits (M) | means (M) | log_scales (M)]``.  Means are used as given (the grid spans [-1, 1]; values outside just
+    put their mass in the open edge bins); log-scales are clamped below at ``log_scale_min``.
+
+    Args:
+        num_components: ``M``, 10 in the paper.
+        bits: 8 or 16 (mu-law bit depth).
+        log_scale_min: lower clamp of the log-scales.  Default: PixelCNN++'s -7 for 8 bits, shifted by
+            ``log(delta_b / delta_8)`` so that at the clamp a component still concentrates all of its mass in one bin
+            at any bit depth (about -12.55 for 16 bits).
+    Raises:
+        ValueError: ``num_components < 1`` or unsupported ``bits``.
+    """
+
+    def __init__(self, num_components: int = 10, bits: int = 16, log_scale_min: float | None = None):
+        if num_components < 1:
+            raise ValueError(f"num_components must be >= 1, got {num_components}")
+        self.num_components = num_components
+        self.bits = bits
+        self.num_bins = num_bins(bits)
+        self.delta = bin_half_width(bits)
+        if log_scale_min is None:
+            log_scale_min = -7.0 + math.log(self.delta / bin_half_width(8))
+        self.log_scale_min = log_scale_min
+
+    @property
+    def num_params(self) -> int:
+        """Channels the network must produce: ``3 * num_components``."""
+        return 3 * self.num_components
+
+    def __repr__(self) -> str:
+        return f"DiscretizedMixtureLogistics(num_components={self.num_components}, bits={self.bits})"
+
+    def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Split ``params [B, 3M, ...]`` into float32 ``(log_weights, means, log_scales)``, each ``[B, M, ...]``.
+
+        ``log_weights`` are normalised (log-softmax over components); ``log_scales`` are clamped.
+
+        Raises:
+            ValueError: if ``params.shape[1] != 3M``.
+        """
+        if params.shape[1] != self.num_params:
+            raise ValueError(
+                f"DMoL with {self.num_components} components expects {self.num_params} parameter channels in dim 1, "
+                f"got shape {tuple(params.shape)}"
+            )
+        if params.dtype != torch.float64:
+            params = params.float()  # evaluated in float32 (also under autocast); float64 stays float64
+        logits, means, log_scales = params.split(self.num_components, dim=1)
+        return F.log_softmax(logits, dim=1), means, log_scales.clamp(min=self.log_scale_min)
+
+    def component_log_prob(self, means: torch.Tensor, log_scales: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Log-mass in nats that each logistic component puts on bin ``codes``.
+
+        Args:
+            means, log_scales: ``[B, M, ...]``.
+            codes: int64 ``[B, ...]`` in ``[0, 2**bits - 1]``.
+        Returns:
+            ``[B, M, ...]`` float32 log-probabilities (nats).
+        """
+        y = codes_to_companded(codes, self.bits, dtype=means.dtype).unsqueeze(1)
+        inv_s = torch.exp(-log_scales)
+        a = (y + self.delta - means) * inv_s  # standardised upper bin edge
+        b = (y - self.delta - means) * inv_s  # standardised lower bin edge
+        interior = F.logsigmoid(a) + F.logsigmoid(-b) + _log_one_minus_exp_neg(2.0 * self.delta * inv_s)
+        first = codes.unsqueeze(1) == 0
+        last = codes.unsqueeze(1) == self.num_bins - 1
+        return torch.where(first, F.logsigmoid(a), torch.where(last, F.logsigmoid(-b), interior))
+
+    def log_prob(self, params: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Log-probability of each code.
+
+        Args:
+            params: ``[B, 3M, T]`` (any float dtype; computed in float32, or float64 when given float64).
+            codes: int64 ``[B, T]`` in ``[0, 2**bits - 1]``.
+        Returns:
+            ``[B, T]`` log-probabilities in nats (float32; float64 for float64 ``params``).
+        Raises:
+            ValueError: wrong parameter channels, or codes outside the range.
+        """
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.num_bins):
+            raise ValueError(
+                f"codes must lie in [0, {self.num_bins - 1}] for {self.bits}-bit mu-law, got range "
+                f"[{int(codes.min())}, {int(codes.max())}]"
+            )
+        log_w, means, log_scales = self.split(params)
+        return torch.logsumexp(log_w + self.component_log_prob(means, log_scales, codes), dim=1)
+
+    def sample(
+        self, params: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw codes from the mixture.
+
+        A component is drawn from the weights, a continuous value ``mu + s * T * logit(u)`` with ``u ~ U(0, 1)`` from
+        it, and the value is quantised to the nearest code (so draws land in the bins with exactly the mass
+        :meth:`log_prob` gives them when ``T = 1``).  The temperature ``T`` also sharpens the weights
+        (``softmax(logits / T)``); ``T -> 0`` gives the mode of the most likely component.
+
+        Args:
+            params: ``[B, 3M, ...]``.
+            temperature: ``T >= 0``.
+            generator: optional ``torch.Generator`` for reproducible draws.
+        Returns:
+            int64 codes ``[B, ...]``.
+        Raises:
+            ValueError: negative temperature.
+        """
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        log_w, means, log_scales = self.split(params)
+        if temperature == 0:
+            component = log_w.argmax(dim=1, keepdim=True)
+            noise = torch.zeros_like(means[:, :1])
+        else:
+            gumbel = -torch.log(-torch.log(_uniform_like(log_w, generator)))
+            component = (log_w / temperature + gumbel).argmax(dim=1, keepdim=True)
+            u = _uniform_like(means[:, :1], generator)
+            noise = temperature * (torch.log(u) - torch.log1p(-u))
+        mu = means.gather(1, component)
+        s = log_scales.gather(1, component).exp()
+        return companded_to_codes((mu + s * noise).squeeze(1), self.bits)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """Mixture mean in the companded domain (ignoring edge clipping), ``[B, ...]`` float32."""
+        log_w, means, _ = self.split(params)
+        return (log_w.exp() * means).sum(dim=1)
+
+
+def _uniform_like(ref: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Uniform draws in the open interval (eps, 1 - eps) with the shape, dtype and device of ``ref``."""
+    eps = 1e-6
+    u = torch.rand(ref.shape, generator=generator, device=ref.device, dtype=ref.dtype)
+    return u.clamp(eps, 1.0 - eps)

@@ -1,0 +1,47 @@
+"""The contract every wavelab model follows, so that training, evaluation, tables and the listening room never
+special-case a model.
+
+A model is an ``nn.Module`` with
+
+* ``config``: a dataclass whose field names and defaults are the paper's configuration;
+* ``forward(codes, lengths) -> ModelOutput``: ``codes`` is an int64 tensor ``[B, T]`` of mu-law codes in
+  ``[0, 2**bits - 1]`` (right-padded), ``lengths`` an int64 tensor ``[B]`` of valid samples per row;
+* ``sample(num_samples, batch_size=1, temperature=1.0, generator=None, progress=False) -> codes [B, num_samples]``,
+  unconditional generation through the model's fast path;
+* ``bits``: the mu-law bit depth of its inputs and outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class ModelOutput:
+    """What a model's forward pass returns for a batch.
+
+    Attributes:
+        nll: ``[B]`` float, per-utterance negative log-likelihood in nats summed over the valid frames (for a latent
+            variable model, the negative ELBO, an upper bound on the NLL).
+        frames: ``[B]`` int64, the number of frames each ``nll`` covers.
+        is_bound: True when ``nll`` is a bound (negative ELBO) rather than an exact NLL.
+        kl: per-term KL divergences in nats, each ``[B]`` (empty for exact-likelihood models).
+        extras: anything else a model wants to log (tensors, not used by the training loop).
+    """
+
+    nll: torch.Tensor
+    frames: torch.Tensor
+    is_bound: bool = False
+    kl: dict[str, torch.Tensor] = field(default_factory=dict)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def loss(self) -> torch.Tensor:
+        """Training loss: nats per frame over the batch, ``sum(nll) / sum(frames)`` (scalar)."""
+        return self.nll.sum() / self.frames.sum().clamp_min(1)
+
+
+def length_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """Boolean mask ``[B, T]`` that is True for the first ``lengths[b]`` positions of row ``b``."""
+    return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
