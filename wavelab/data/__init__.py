@@ -1,0 +1,27 @@
+"""Speech data: where the corpora live, readers for TIMIT and LibriSpeech, the fixed splits, and batching.
+
+A waveform's path from disk to a model: :func:`data_root` finds the corpus folder, :func:`load_split` reads its
+utterances (metadata only; audio is decoded on first use and cached in memory), and :func:`random_segments` (training)
+or :func:`bucket_batches` (evaluation) turn them into int64 mu-law codes ``[B, T]`` with lengths ``[B]``.
+"""
+
+from .batching import Batch, bucket_batches, bucket_indices, random_segments, silence_code
+from .download import DownloadError, download_corpus
+from .librispeech import load_librispeech
+from .roots import CORPORA, CorpusError, DataNotFoundError, cache_dir, data_root
+from .splits import (
+    SPLITS,
+    TIMIT_PHONEME_STUDY_SPEAKER,
+    TIMIT_TEST_SPEAKERS,
+    load_corpus,
+    load_split,
+)
+from .timit import TIMIT_PHONES, load_timit
+from .utterance import Segment, Speaker, Utterance
+
+__all__ = [
+    "CORPORA", "SPLITS", "TIMIT_PHONES", "TIMIT_PHONEME_STUDY_SPEAKER", "TIMIT_TEST_SPEAKERS",
+    "Batch", "CorpusError", "DataNotFoundError", "DownloadError", "Segment", "Speaker", "Utterance",
+    "bucket_batches", "bucket_indices", "cache_dir", "data_root", "download_corpus", "load_corpus",
+    "load_librispeech", "load_split", "load_timit", "random_segments", "silence_code",
+]

@@ -1,0 +1,106 @@
+"""The records every reader returns: segments, speakers and utterances (audio read lazily, cached in memory)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..audio import audio_info, pcm16_to_codes, read_audio
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A labelled span of an utterance, in samples at 16 kHz: ``[start, end)`` (end exclusive), e.g. one phone."""
+
+    start: int
+    end: int
+    label: str
+
+    @property
+    def length(self) -> int:
+        """Number of samples, ``end - start``."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """A speaker and the metadata the corpora give.
+
+    Attributes:
+        id: ``dr<DR>-<sex><ID>`` lower-case for TIMIT (``dr1-fvmh0``), the reader id for LibriSpeech (``"1688"``).
+        corpus: ``"timit"`` or ``"librispeech"``.
+        sex: ``"F"`` or ``"M"``.
+        height_cm: height in cm (TIMIT only, from feet and inches, 1 in = 2.54 cm), else None.
+        dialect_region: TIMIT dialect region 1-8, else None.
+    """
+
+    id: str
+    corpus: str
+    sex: str
+    height_cm: float | None = None
+    dialect_region: int | None = None
+
+
+@dataclass(eq=False)
+class Utterance:
+    """One recording with its annotations. Audio is read on first use and cached in this object (never on disk).
+
+    Attributes:
+        id: unique within the corpus: ``dr1-fvmh0/sa1`` (TIMIT), ``1688-142285-0000`` (LibriSpeech).
+        corpus: ``"timit"`` or ``"librispeech"``.
+        path: the audio file.
+        speaker: :class:`Speaker`.
+        phones: TIMIT phone segments (61-symbol set) in samples; empty for LibriSpeech.
+        words: TIMIT word segments in samples; empty for LibriSpeech.
+        text: the TIMIT prompt text, None for LibriSpeech (no transcripts in the sample).
+        subset: the corpus's own part: ``"train"``/``"test"`` in a full LDC TIMIT tree, the LibriSpeech subset
+            (``"train-clean-100"``, ``"test-other"``); None for the NLTK TIMIT sample.
+    """
+
+    id: str
+    corpus: str
+    path: Path
+    speaker: Speaker
+    phones: tuple[Segment, ...] = ()
+    words: tuple[Segment, ...] = ()
+    text: str | None = None
+    subset: str | None = None
+    _num_samples: int | None = field(default=None, init=False, repr=False)
+    _audio: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    @property
+    def num_samples(self) -> int:
+        """Length T in samples, from the file header (no decoding); cached."""
+        if self._num_samples is None:
+            self._num_samples = len(self._audio) if self._audio is not None else audio_info(self.path).frames
+        return self._num_samples
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds at 16 kHz."""
+        return self.num_samples / 16000.0
+
+    def audio(self) -> np.ndarray:
+        """The 16-bit PCM samples, int16 ``[T]`` (read-only; decoded once, then cached in memory).
+
+        Raises:
+            wavelab.audio.AudioError: the file is missing, corrupt, truncated, not mono 16 kHz 16-bit.
+        """
+        if self._audio is None:
+            x = read_audio(self.path, expected_sample_rate=16000)
+            x.flags.writeable = False
+            self._audio = x
+            self._num_samples = len(x)
+        return self._audio
+
+    def codes(self, bits: int = 16) -> torch.Tensor:
+        """Mu-law codes of the whole utterance, int64 ``[T]`` in ``[0, 2**bits - 1]`` (see :mod:`wavelab.audio`)."""
+        return pcm16_to_codes(self.audio(), bits)
+
+    def clear_cache(self) -> None:
+        """Drop the cached audio (to free memory)."""
+        self._audio = None
+

@@ -1,0 +1,455 @@
+"""WaveNet: an autoregressive stack of dilated causal convolutions over raw mu-law audio, with fast cached generation.
+
+Sources: van den Oord et al. 2016 ("WaveNet: A generative model for raw audio", sections 2.1-2.4) for the architecture;
+Havtorn et al. 2022 (section 3 and appendix B) for the benchmark configuration: unconditional, one input channel (the
+companded value ``y_k`` of each 16-bit mu-law code), 5 blocks x 10 layers with dilations 1, 2, ..., 512 in every
+block, ``Dc = 96`` channels, a discretized mixture of 10 logistics (DMoL) as output distribution, receptive field
+5,117 samples; Paine et al. 2016 ("Fast WaveNet generation algorithm") for generation with per-layer queues.
+
+Network, for input ``u [B, 1, T]`` (companded codes shifted right by one sample, see :meth:`WaveNet.network_input`)::
+
+    h = CausalConv(u)                                    initial causal conv, 1 -> Dc channels, kernel k
+    for each of the blocks * layers_per_block layers (dilation d = 2^i, i = 0 .. layers_per_block - 1):
+        a, b = split(DilatedCausalConv_d(h))             Dc -> 2 Dc channels, kernel k, dilation d
+        z = tanh(a) * sigmoid(b)                         gated activation unit (eq. 2 of van den Oord et al.)
+        skip += Conv1x1(z)                               Dc -> skip_channels
+        h = h + Conv1x1(z)                               residual, Dc -> Dc (absent on the last layer: unused)
+    params = Conv1x1(ReLU(Conv1x1(ReLU(skip))))          skip_channels -> skip_channels -> 3 M DMoL parameters
+
+Receptive field: the initial conv sees ``k`` inputs and every dilated layer adds ``(k - 1) d``, so
+``R = k + blocks (k - 1) (2^layers_per_block - 1)``; for the paper config ``R = 2 + 5 * 1023 = 5117`` samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..audio import SUPPORTED_BITS, codes_to_companded, mu_law_encode, num_bins
+from ..distributions import DiscretizedMixtureLogistics
+from .base import ModelOutput, length_mask
+
+
+@dataclass
+class WaveNetConfig:
+    """WaveNet hyper-parameters; the defaults are the configuration of Havtorn et al. (section 3, appendix B).
+
+    Attributes:
+        Dc: residual (and dilated-conv) channels, 96 in the paper (16 .. 160 in its appendix).
+        blocks: number of dilation cycles, 5.
+        layers_per_block: dilated layers per block, 10, with dilations ``1, 2, ..., 2^(layers_per_block - 1)``.
+        kernel_size: kernel of the initial causal conv and of every dilated conv, 2.
+        skip_channels: channels of the skip path and the output head. ``None`` (the default) means "equal to Dc":
+            the paper names a single channel count ``Dc`` "throughout the model"; it is filled in at construction.
+        num_components: ``M``, logistic components of the DMoL output, 10.
+        bits: mu-law bit depth of inputs and outputs, 16.
+
+    Raises:
+        ValueError: a non-positive size, ``kernel_size < 2`` or unsupported ``bits``.
+    """
+
+    Dc: int = 96
+    blocks: int = 5
+    layers_per_block: int = 10
+    kernel_size: int = 2
+    skip_channels: int | None = None
+    num_components: int = 10
+    bits: int = 16
+
+    def __post_init__(self):
+        if self.skip_channels is None:
+            self.skip_channels = self.Dc
+        for name in ("Dc", "blocks", "layers_per_block", "skip_channels", "num_components"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"WaveNetConfig.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.kernel_size, int) or self.kernel_size < 2:
+            raise ValueError(f"WaveNetConfig.kernel_size must be an integer >= 2, got {self.kernel_size!r}")
+        if self.bits not in SUPPORTED_BITS:
+            raise ValueError(f"WaveNetConfig.bits must be one of {SUPPORTED_BITS}, got {self.bits!r}")
+
+    @property
+    def dilations(self) -> tuple[int, ...]:
+        """Dilation of every dilated layer in order: ``(1, 2, ..., 512) * blocks`` for the paper config (50 layers)."""
+        return tuple(2**i for i in range(self.layers_per_block)) * self.blocks
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples of network input that one output sees: ``k + (k - 1) * sum(dilations)`` (5117 for the paper)."""
+        return self.kernel_size + (self.kernel_size - 1) * sum(self.dilations)
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters, counted from the architecture (2,787,198 for the paper config)."""
+        k, dc, s, p = self.kernel_size, self.Dc, self.skip_channels, 3 * self.num_components
+        n_layers = len(self.dilations)
+        initial = k * dc + dc
+        dilated = n_layers * (dc * 2 * dc * k + 2 * dc)
+        skip = n_layers * (dc * s + s)
+        residual = (n_layers - 1) * (dc * dc + dc)  # the last layer has no residual 1x1 conv
+        head = (s * s + s) + (s * p + p)
+        return initial + dilated + skip + residual + head
+
+
+class ResidualLayer(nn.Module):
+    """One gated dilated causal layer with residual and skip 1x1 convs (van den Oord et al. 2016, fig. 4).
+
+    Args:
+        Dc: residual channels; skip_channels: skip channels; kernel_size, dilation: of the dilated conv.
+        residual: whether the layer has a residual 1x1 conv (False for the last layer, whose residual is unused).
+    """
+
+    def __init__(self, Dc: int, skip_channels: int, kernel_size: int, dilation: int, residual: bool = True):
+        super().__init__()
+        self.Dc, self.kernel_size, self.dilation = Dc, kernel_size, dilation
+        self.dilated = nn.Conv1d(Dc, 2 * Dc, kernel_size, dilation=dilation)
+        self.skip = nn.Conv1d(Dc, skip_channels, 1)
+        self.residual = nn.Conv1d(Dc, Dc, 1) if residual else None
+
+    @property
+    def queue_length(self) -> int:
+        """Past inputs the layer needs at generation time: ``(kernel_size - 1) * dilation``."""
+        return (self.kernel_size - 1) * self.dilation
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``h [B, Dc, T] -> (h_next [B, Dc, T], skip [B, skip_channels, T])``, causal (left zero padding)."""
+        a, b = self.dilated(F.pad(h, (self.queue_length, 0))).chunk(2, dim=1)
+        z = torch.tanh(a) * torch.sigmoid(b)
+        h_next = h + self.residual(z) if self.residual is not None else h
+        return h_next, self.skip(z)
+
+
+@dataclass
+class WaveNetState:
+    """Generation state of the fast (queue) method of Paine et al. 2016 for a batch of ``B`` sequences.
+
+    Attributes:
+        t: number of network inputs consumed so far (the next :meth:`WaveNet.step` predicts sample ``t``).
+        input_queue: ``[k - 1, B, 1]`` ring buffer of the last network inputs (companded values).
+        queues: per dilated layer, ``[(k - 1) d, B, Dc]`` ring buffer of its last inputs; the input of time ``s`` sits
+            at row ``s mod ((k - 1) d)``.  Times before 0 hold zeros, as the zero padding of the causal convs.
+        x_prev: int64 ``[B]``, the code to feed to the next :meth:`WaveNet.step`: the code of silence for a fresh
+            state, the last prompt code after a prompt.
+        weights: the model's weights laid out as matrices for single-step matmuls, taken when the state was made
+            (a state made before an optimizer step keeps the old weights).
+    """
+
+    t: int
+    input_queue: torch.Tensor
+    queues: list[torch.Tensor]
+    x_prev: torch.Tensor
+    weights: tuple
+
+
+class WaveNet(nn.Module):
+    """Unconditional WaveNet with a DMoL head over ``2**bits`` mu-law codes (see the module docstring).
+
+    Attributes:
+        config: the :class:`WaveNetConfig`.
+        bits: mu-law bit depth.
+        distribution: the output :class:`~wavelab.distributions.DiscretizedMixtureLogistics`.
+        receptive_field: samples of context one prediction sees (5117 for the paper config).
+        silence_code: the mu-law code of amplitude 0.0, the network input before the first sample.
+    """
+
+    def __init__(self, config: WaveNetConfig | None = None):
+        super().__init__()
+        config = config if config is not None else WaveNetConfig()
+        if not isinstance(config, WaveNetConfig):
+            raise TypeError(f"WaveNet expects a WaveNetConfig, got {type(config).__name__}")
+        self.config = config
+        self.bits = config.bits
+        self.distribution = DiscretizedMixtureLogistics(config.num_components, config.bits)
+        self.receptive_field = config.receptive_field
+        self.silence_code = int(mu_law_encode(torch.zeros(()), config.bits))
+        k, dc, s = config.kernel_size, config.Dc, config.skip_channels
+        self.input_conv = nn.Conv1d(1, dc, k)
+        n = len(config.dilations)
+        self.layers = nn.ModuleList(
+            ResidualLayer(dc, s, k, d, residual=i < n - 1) for i, d in enumerate(config.dilations)
+        )
+        self.head = nn.Sequential(
+            nn.ReLU(), nn.Conv1d(s, s, 1), nn.ReLU(), nn.Conv1d(s, self.distribution.num_params, 1)
+        )
+
+    # ------------------------------------------------------------------ training / likelihood
+
+    def _check_codes(self, codes: torch.Tensor, name: str = "codes") -> None:
+        if not isinstance(codes, torch.Tensor) or codes.dtype != torch.int64 or codes.dim() != 2:
+            if isinstance(codes, torch.Tensor):
+                desc = f"{codes.dtype} tensor of shape {tuple(codes.shape)}"
+            else:
+                desc = type(codes).__name__
+            raise ValueError(f"WaveNet: {name} must be an int64 tensor [B, T] of mu-law codes, got {desc}")
+
+    def network_input(self, codes: torch.Tensor) -> torch.Tensor:
+        """The input sequence ``u`` for predicting ``codes``: companded codes shifted right by one sample.
+
+        ``u_0`` is the companded value of the silence code (amplitude 0.0) and ``u_t = y(x_{t-1})``, so the first
+        sample is predicted from silence and each ``x_t`` only from ``x_{<t}``.
+
+        Args:
+            codes: int64 ``[B, T]``.
+        Returns:
+            float ``[B, 1, T]`` in the dtype of the model's weights.
+        """
+        first = torch.full_like(codes[:, :1], self.silence_code)
+        shifted = torch.cat([first, codes[:, :-1]], dim=1)
+        return codes_to_companded(shifted, self.bits, dtype=self.input_conv.weight.dtype).unsqueeze(1)
+
+    def _network(self, u: torch.Tensor, keep: bool = False):
+        """Run the convolution stack on network input ``u [B, 1, T]`` and return DMoL params ``[B, 3M, T]``.
+
+        With ``keep=True`` also return, for the input conv and every dilated layer, the last ``(k-1) d`` columns of
+        its input (``[B, C, <= (k-1) d]``), which :meth:`init_state` puts in the generation queues.
+        """
+        k = self.config.kernel_size
+        tails = [u[:, :, -(k - 1):]] if keep else None
+        h = self.input_conv(F.pad(u, (k - 1, 0)))
+        skip = 0
+        for layer in self.layers:
+            if keep:
+                tails.append(h[:, :, -layer.queue_length:])
+            h, s = layer(h)
+            skip = skip + s
+        params = self.head(skip)
+        return (params, tails) if keep else params
+
+    def logits(self, codes: torch.Tensor) -> torch.Tensor:
+        """DMoL parameters of the next-sample predictions: ``params[:, :, t]`` parametrises ``p(x_t | x_{<t})``.
+
+        Args:
+            codes: int64 ``[B, T]`` mu-law codes.
+        Returns:
+            ``[B, 3M, T]`` in the layout ``[logits M | means M | log_scales M]`` of
+            :class:`~wavelab.distributions.DiscretizedMixtureLogistics`.
+        Raises:
+            ValueError: ``codes`` is not an int64 ``[B, T]`` tensor.
+        """
+        self._check_codes(codes)
+        return self._network(self.network_input(codes))
+
+    def forward(self, codes: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
+        """Exact negative log-likelihood of each sequence, ``-sum_{t < T_b} log p(x_t | x_{<t})`` in nats.
+
+        Args:
+            codes: int64 ``[B, T]`` mu-law codes in ``[0, 2**bits - 1]``, right-padded (padding must be valid codes;
+                its values do not affect the result).
+            lengths: int64 ``[B]``, valid samples per row, ``0 <= lengths <= T``.
+        Returns:
+            :class:`ModelOutput` with ``nll [B]`` (nats, float32), ``frames = lengths``, ``is_bound = False``.
+        Raises:
+            ValueError: bad shapes or dtypes, lengths out of range, codes out of range.
+        """
+        self._check_codes(codes)
+        B, T = codes.shape
+        if not isinstance(lengths, torch.Tensor) or lengths.shape != (B,):
+            shape = tuple(lengths.shape) if isinstance(lengths, torch.Tensor) else type(lengths)
+            raise ValueError(f"WaveNet.forward: lengths must be a tensor of shape [{B}] (one per row), got {shape}")
+        if B and (int(lengths.min()) < 0 or int(lengths.max()) > T):
+            raise ValueError(
+                f"WaveNet.forward: lengths must lie in [0, {T}] (codes has T = {T}), got {lengths.tolist()}"
+            )
+        log_p = self.distribution.log_prob(self.logits(codes), codes)  # [B, T] nats
+        mask = length_mask(lengths.to(codes.device), T)
+        nll = -torch.where(mask, log_p, torch.zeros_like(log_p)).sum(dim=1)
+        return ModelOutput(nll=nll, frames=lengths.to(torch.int64), is_bound=False)
+
+    # ------------------------------------------------------------------ fast generation (Paine et al. 2016)
+
+    def _step_weights(self) -> tuple:
+        """Weights as matrices for one time step: conv taps ``W_j^T`` and fused residual+skip 1x1 matrices."""
+
+        def taps(conv: nn.Conv1d) -> tuple[torch.Tensor, ...]:
+            # conv.weight [out, in, k]; tap j multiplies the input (k - 1 - j) * dilation steps back.
+            return tuple(conv.weight[:, :, j].t().contiguous() for j in range(conv.kernel_size[0]))
+
+        layers = []
+        for layer in self.layers:
+            if layer.residual is not None:
+                w_rs = torch.cat([layer.residual.weight[:, :, 0], layer.skip.weight[:, :, 0]], dim=0)
+                b_rs = torch.cat([layer.residual.bias, layer.skip.bias])
+            else:
+                w_rs, b_rs = layer.skip.weight[:, :, 0], layer.skip.bias
+            layers.append((taps(layer.dilated), layer.dilated.bias, w_rs.t().contiguous(), b_rs,
+                           layer.queue_length, layer.dilation, layer.residual is not None))
+        head1, head2 = self.head[1], self.head[3]
+        head = (head1.weight[:, :, 0].t().contiguous(), head1.bias, head2.weight[:, :, 0].t().contiguous(), head2.bias)
+        return (taps(self.input_conv), self.input_conv.bias), tuple(layers), head
+
+    @torch.inference_mode()
+    def init_state(self, batch_size: int = 1, prompt: torch.Tensor | None = None) -> WaveNetState:
+        """A fresh generation state, optionally primed with a prompt.
+
+        Args:
+            batch_size: ``B``.
+            prompt: optional int64 codes ``[B, P]`` (or ``[P]``, shared by the batch), ``P >= 1``.  The prompt's
+                network inputs (silence, ``x_0 .. x_{P-2}``) are run through the full forward pass at once and the
+                queues are filled from it; ``state.x_prev`` is then ``x_{P-1}``, so the next :meth:`step` predicts
+                sample ``P``.
+        Returns:
+            :class:`WaveNetState` on the model's device and dtype, with ``t = P`` (0 without a prompt).
+        Raises:
+            ValueError: ``batch_size < 1`` or a prompt of the wrong shape, dtype or batch size.
+        """
+        if batch_size < 1:
+            raise ValueError(f"WaveNet.init_state: batch_size must be >= 1, got {batch_size}")
+        weight = self.input_conv.weight
+        device, dtype = weight.device, weight.dtype
+        k = self.config.kernel_size
+        input_queue = torch.zeros(k - 1, batch_size, 1, device=device, dtype=dtype)
+        queues = [torch.zeros(layer.queue_length, batch_size, self.config.Dc, device=device, dtype=dtype)
+                  for layer in self.layers]
+        x_prev = torch.full((batch_size,), self.silence_code, dtype=torch.int64, device=device)
+        state = WaveNetState(0, input_queue, queues, x_prev, self._step_weights())
+        if prompt is None:
+            return state
+        prompt = torch.as_tensor(prompt, device=device)
+        if prompt.dim() == 1:
+            prompt = prompt.unsqueeze(0).expand(batch_size, -1)
+        if prompt.dim() != 2 or prompt.dtype != torch.int64 or prompt.shape[0] != batch_size or prompt.shape[1] < 1:
+            raise ValueError(f"WaveNet: prompt must be int64 codes [{batch_size}, P] or [P] with P >= 1, got "
+                             f"{prompt.dtype} tensor of shape {tuple(prompt.shape)}")
+        if int(prompt.min()) < 0 or int(prompt.max()) >= num_bins(self.bits):
+            raise ValueError(f"WaveNet: prompt codes must lie in [0, {num_bins(self.bits) - 1}]")
+        P = prompt.shape[1]
+        _, tails = self._network(self.network_input(prompt), keep=True)
+        for buffer, tail in zip([input_queue, *queues], tails):
+            n = tail.shape[-1]
+            rows = torch.arange(P - n, P, device=device) % buffer.shape[0]
+            buffer[rows] = tail.permute(2, 0, 1)
+        state.t, state.x_prev = P, prompt[:, -1].clone()
+        return state
+
+    @torch.inference_mode()
+    def step(self, state: WaveNetState, x_prev: torch.Tensor) -> torch.Tensor:
+        """One generation step with the queues: consume ``x_prev`` and return the params of the next sample.
+
+        Costs ``k`` matmuls for each dilated layer plus one fused residual+skip matmul, independent of the
+        receptive field (Paine et al. 2016).  Equals ``logits(x)[:, :, t]`` of the full forward pass up to float
+        rounding, when ``x_prev`` is ``x_{t-1}`` (the silence code for ``t = 0``).
+
+        Args:
+            state: from :meth:`init_state`; updated in place (queues pushed, ``t`` incremented).
+            x_prev: int64 ``[B]``, the code of the previous sample.
+        Returns:
+            ``[B, 3M]`` DMoL parameters of ``p(x_t | x_{<t})``.
+        Raises:
+            ValueError: ``x_prev`` does not have shape ``[B]``.
+        """
+        B = state.x_prev.shape[0]
+        if x_prev.shape != (B,):
+            raise ValueError(
+                f"WaveNet.step: x_prev must have shape [{B}] (the state's batch), got {tuple(x_prev.shape)}"
+            )
+        t = state.t
+        (in_taps, in_bias), layers, (w1, b1, w2, b2) = state.weights
+        dtype = state.input_queue.dtype
+        k = len(in_taps)
+        # initial causal conv on one input channel
+        u = codes_to_companded(x_prev, self.bits, dtype=dtype).unsqueeze(1)  # [B, 1]
+        h = torch.addmm(in_bias, u, in_taps[-1])
+        q_in = state.input_queue
+        for j in range(1, k):
+            h.addmm_(q_in[(t - j) % (k - 1)], in_taps[k - 1 - j])
+        q_in[t % (k - 1)] = u
+        Dc = self.config.Dc
+        skip = None
+        for (taps, bias, w_rs, b_rs, q_len, d, has_res), queue in zip(layers, state.queues):
+            a = torch.addmm(bias, h, taps[-1])
+            for j in range(1, k):
+                a.addmm_(queue[(t - j * d) % q_len], taps[k - 1 - j])
+            queue[t % q_len] = h
+            z = torch.tanh(a[:, :Dc]).mul_(torch.sigmoid(a[:, Dc:]))
+            rs = torch.addmm(b_rs, z, w_rs)
+            if has_res:
+                h = h + rs[:, :Dc]
+                s = rs[:, Dc:]
+            else:
+                s = rs
+            skip = s.clone() if skip is None else skip.add_(s)
+        out = torch.addmm(b2, torch.addmm(b1, skip.relu_(), w1).relu_(), w2)
+        state.t = t + 1
+        return out
+
+    @torch.inference_mode()
+    def sample(
+        self,
+        num_samples: int,
+        batch_size: int = 1,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+        prompt: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Generate audio with the fast queue method (Paine et al. 2016): O(layers) work per sample.
+
+        Args:
+            num_samples: samples to generate (16,000 = 1 s at 16 kHz).
+            batch_size: ``B`` independent sequences.
+            temperature: passed to :meth:`DiscretizedMixtureLogistics.sample` (1.0 = the model's distribution).
+            generator: optional ``torch.Generator`` (on the model's device) for reproducible draws.
+            progress: show a tqdm progress bar.
+            prompt: optional int64 codes ``[B, P]`` or ``[P]`` to continue (see :meth:`init_state`).
+        Returns:
+            int64 codes ``[B, num_samples]``: the generated samples only (without the prompt).
+        Raises:
+            ValueError: ``num_samples < 0`` or a bad prompt.
+        """
+        if num_samples < 0:
+            raise ValueError(f"WaveNet.sample: num_samples must be >= 0, got {num_samples}")
+        state = self.init_state(batch_size, prompt)
+        out = torch.empty(batch_size, num_samples, dtype=torch.int64, device=state.x_prev.device)
+        x = state.x_prev
+        for i in _steps(num_samples, progress, "WaveNet (fast)"):
+            params = self.step(state, x)
+            x = self.distribution.sample(params.unsqueeze(-1), temperature, generator).squeeze(-1)
+            out[:, i] = x
+        return out
+
+    @torch.inference_mode()
+    def sample_naive(
+        self,
+        num_samples: int,
+        batch_size: int = 1,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """Reference generation that recomputes the full convolution stack at every step (slow).
+
+        Each step runs the forward pass over the last ``receptive_field`` network inputs (all an output can see, so
+        the result equals the forward pass over the whole history) and keeps its last column: O(R * layers) work
+        per sample.  Draws from the generator in the same order as :meth:`sample`, so both give the same codes up
+        to float rounding.  Same arguments and return value as :meth:`sample` (no prompt).
+        """
+        if num_samples < 0:
+            raise ValueError(f"WaveNet.sample_naive: num_samples must be >= 0, got {num_samples}")
+        device, dtype = self.input_conv.weight.device, self.input_conv.weight.dtype
+        u = torch.empty(batch_size, 1, num_samples + 1, device=device, dtype=dtype)
+        u[:, 0, 0] = float(codes_to_companded(torch.tensor(self.silence_code), self.bits))
+        out = torch.empty(batch_size, num_samples, dtype=torch.int64, device=device)
+        R = self.receptive_field
+        for i in _steps(num_samples, progress, "WaveNet (naive)"):
+            params = self._network(u[:, :, max(0, i + 1 - R): i + 1])[:, :, -1:]
+            x = self.distribution.sample(params, temperature, generator).squeeze(-1)
+            out[:, i] = x
+            u[:, 0, i + 1] = codes_to_companded(x, self.bits, dtype=dtype)
+        return out
+
+
+def _steps(n: int, progress: bool, desc: str):
+    if not progress:
+        return range(n)
+    from tqdm.auto import trange
+
+    return trange(n, desc=desc, unit="sample")
+
+
+from . import register  # noqa: E402  (wavelab.models imports this module; register at the end to avoid a cycle)
+
+register("wavenet", WaveNetConfig, WaveNet)
+
+__all__ = ["ResidualLayer", "WaveNet", "WaveNetConfig", "WaveNetState"]
