@@ -66,7 +66,7 @@ def test_receptive_field_is_exactly_where_the_gradient_is_nonzero(kernel_size):
     T = R + 20
     u = torch.randn(1, 1, T, dtype=torch.float64, requires_grad=True)
     for t in (T - 1, R + 3, 5):
-        (grad,) = torch.autograd.grad(model._network(u)[0, :, t].sum(), u)
+        (grad,) = torch.autograd.grad(model.network(u)[0, :, t].sum(), u)
         nonzero = torch.nonzero(grad[0, 0]).flatten().tolist()
         assert nonzero == list(range(max(0, t - R + 1), t + 1)), f"t={t}"
 

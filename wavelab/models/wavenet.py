@@ -199,8 +199,10 @@ class WaveNet(nn.Module):
         shifted = torch.cat([first, codes[:, :-1]], dim=1)
         return codes_to_companded(shifted, self.bits, dtype=self.input_conv.weight.dtype).unsqueeze(1)
 
-    def _network(self, u: torch.Tensor, keep: bool = False):
-        """Run the convolution stack on network input ``u [B, 1, T]`` and return DMoL params ``[B, 3M, T]``.
+    def network(self, u: torch.Tensor, keep: bool = False):
+        """Run the convolution stack on a float network input ``u [B, 1, T]`` (see :meth:`network_input`; any real
+        signal works, which lets a caller differentiate with respect to the input) and return DMoL params
+        ``[B, 3M, T]``.
 
         With ``keep=True`` also return, for the input conv and every dilated layer, the last ``(k-1) d`` columns of
         its input (``[B, C, <= (k-1) d]``), which :meth:`init_state` puts in the generation queues.
@@ -229,7 +231,7 @@ class WaveNet(nn.Module):
             ValueError: ``codes`` is not an int64 ``[B, T]`` tensor.
         """
         self._check_codes(codes)
-        return self._network(self.network_input(codes))
+        return self.network(self.network_input(codes))
 
     def forward(self, codes: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
         """Exact negative log-likelihood of each sequence, ``-sum_{t < T_b} log p(x_t | x_{<t})`` in nats.
@@ -315,7 +317,7 @@ class WaveNet(nn.Module):
         if int(prompt.min()) < 0 or int(prompt.max()) >= num_bins(self.bits):
             raise ValueError(f"WaveNet: prompt codes must lie in [0, {num_bins(self.bits) - 1}]")
         P = prompt.shape[1]
-        _, tails = self._network(self.network_input(prompt), keep=True)
+        _, tails = self.network(self.network_input(prompt), keep=True)
         for buffer, tail in zip([input_queue, *queues], tails):
             n = tail.shape[-1]
             rows = torch.arange(P - n, P, device=device) % buffer.shape[0]
@@ -433,7 +435,7 @@ class WaveNet(nn.Module):
         out = torch.empty(batch_size, num_samples, dtype=torch.int64, device=device)
         R = self.receptive_field
         for i in _steps(num_samples, progress, "WaveNet (naive)"):
-            params = self._network(u[:, :, max(0, i + 1 - R): i + 1])[:, :, -1:]
+            params = self.network(u[:, :, max(0, i + 1 - R): i + 1])[:, :, -1:]
             x = self.distribution.sample(params, temperature, generator).squeeze(-1)
             out[:, i] = x
             u[:, 0, i + 1] = codes_to_companded(x, self.bits, dtype=dtype)

@@ -1,0 +1,115 @@
+"""Tests of result records, provenance and the results table (wavelab.results)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from wavelab.results import (
+    PAPER_BPF,
+    ResultRecord,
+    git_commit,
+    hardware_info,
+    load_records,
+    read_record,
+    record_label,
+    results_table,
+    write_record,
+)
+
+
+def make_record(**kw) -> ResultRecord:
+    base = dict(model="wavenet", config={"Dc": 32, "blocks": 2}, dataset="timit", split="test", bpf_weighted=12.3456,
+                bpf_mean=12.5, is_bound=False, steps=1500, frames_seen=48_000_000, wall_time_s=3600.0,
+                hardware={"cpu": "Test CPU", "gpu": None}, commit={"hash": "ab" * 20, "dirty": False}, seed=0,
+                budget="cpu-budget", run_dir="runs/x")
+    base.update(kw)
+    return ResultRecord(**base)
+
+
+def test_write_and_load_roundtrip(tmp_path):
+    a = make_record()
+    b = make_record(model="cwvae", config={"s": 64, "L": 2}, bpf_weighted=13.0, bpf_mean=13.1, is_bound=True)
+    write_record(a, tmp_path / "results" / "a.json")
+    write_record(b, tmp_path / "results" / "b.json")
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["a.json", "b.json"]  # no temporary files
+    loaded = load_records(tmp_path / "results")
+    assert loaded == [a, b]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", loaded[0].created)
+    # overwriting replaces the file
+    write_record(make_record(bpf_weighted=11.0), tmp_path / "results" / "a.json")
+    assert read_record(tmp_path / "results" / "a.json").bpf_weighted == 11.0
+
+
+def test_bad_records_are_named(tmp_path):
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match="broken.json"):
+        load_records(tmp_path)
+    (tmp_path / "broken.json").write_text(json.dumps({"model": "x"}))
+    with pytest.raises(ValueError, match="broken.json.*missing keys.*bpf_weighted"):
+        load_records(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_records(tmp_path / "absent")
+    with pytest.raises(ValueError, match="budget"):
+        make_record(budget="laptop")
+
+
+def test_record_label_matches_paper_rows():
+    assert record_label("wavenet", {"Dc": 96}) == "wavenet"
+    assert record_label("lstm", {"s": 64}) == "lstm s=64"
+    assert record_label("lstm", {"s": 1}) == "lstm"
+    assert record_label("cwvae", {"s1": 64, "L": 2}) == "cwvae s=64 L=2"
+    assert PAPER_BPF[("wavenet", "timit")].bpf == 10.88
+    assert PAPER_BPF[(record_label("cwvae", {"s": 64, "L": 2}), "timit")].bpf == 12.17
+    assert PAPER_BPF[("flac", "librispeech")].bpf == 9.272
+    # every latent variable model figure is a bound, every deterministic one is not
+    for (label, _), fig in PAPER_BPF.items():
+        assert fig.is_bound == (label.split()[0] in ("vrnn", "srnn", "cwvae")), label
+
+
+def test_results_table_shows_paper_bounds_and_budget():
+    records = [
+        make_record(),
+        make_record(model="cwvae", config={"s": 64, "L": 2}, bpf_weighted=13.25, bpf_mean=13.5, is_bound=True,
+                    budget="gpu", hardware={"cpu": "x", "gpu": "NVIDIA H100"}),
+        make_record(model="mystery", config={}, bpf_weighted=14.0, bpf_mean=14.0),
+    ]
+    table = results_table(records)
+    md = str(table)
+    lines = md.splitlines()
+    assert len(lines) == 2 + 3
+    wn = next(line for line in lines if line.startswith("| wavenet"))
+    assert "12.346" in wn and "10.88" in wn and "cpu-budget" in wn and "Dc=32" in wn and "1,500" in wn
+    assert "60.0 min" in wn
+    cw = next(line for line in lines if line.startswith("| cwvae s=64 L=2"))
+    assert "<= 13.250" in cw and "<= 12.17" in cw and "gpu" in cw and "NVIDIA H100" in cw
+    mystery = next(line for line in lines if line.startswith("| mystery"))
+    assert "<=" not in mystery  # no paper figure, not a bound
+    # sorted by bpf within a dataset/split
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["wavenet", "cwvae s=64 L=2", "mystery"]
+    html = table._repr_html_()
+    assert html.startswith("<table>") and "&lt;= 13.250" in html and html.count("<tr>") == 4
+
+
+def test_hardware_info_and_git_commit(tmp_path):
+    hw = hardware_info()
+    assert hw["cores"] >= 1 and hw["cpu"] and isinstance(hw["torch"], str)
+    assert (hw["gpu"] is None) == (hw["gpu_count"] == 0)
+
+    assert git_commit(tmp_path) == {"hash": None, "dirty": None}  # not a repository
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "f.txt").write_text("a")
+    git("add", "f.txt")
+    git("commit", "-q", "-m", "x")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    assert git_commit(tmp_path) == {"hash": head, "dirty": False}
+    (tmp_path / "f.txt").write_text("b")
+    assert git_commit(tmp_path) == {"hash": head, "dirty": True}

@@ -1,0 +1,342 @@
+"""Command line: ``python -m wavelab {train, evaluate, sample, baselines}``.
+
+Examples::
+
+    python -m wavelab train --model wavenet --set Dc=32 --set blocks=2 --steps 2000 --run-dir runs/wn32
+    python -m wavelab train --quick --run-dir runs/smoke            # a tiny model for a few steps
+    python -m wavelab evaluate --run-dir runs/wn32 --split test --record results/wn32.json
+    python -m wavelab sample --run-dir runs/wn32 --seconds 1 --temperature 1.0 --out wn32.wav
+    python -m wavelab baselines --dataset timit --results-dir results
+    torchrun --nproc_per_node 2 -m wavelab train --model wavenet --steps 10000 --run-dir runs/wn96
+
+Running ``train`` again on a run directory with a checkpoint resumes it; without ``--model``/``--set`` the saved
+model settings are reused, so ``train --run-dir runs/x --steps 4000`` extends a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+SAMPLE_RATE = 16_000
+
+# --quick: a tiny configuration for smoke tests (a model's config class may define ``quick_overrides()`` instead)
+QUICK_MODEL_OVERRIDES: dict[str, dict[str, Any]] = {
+    "wavenet": {"Dc": 16, "blocks": 1, "layers_per_block": 6},
+}
+QUICK_TRAIN = {"max_steps": 20, "segment_length": 2_000, "log_every": 5, "checkpoint_every": 10, "eval_subset": 2}
+
+
+class CLIError(Exception):
+    """A user error: printed as ``error: ...`` with exit status 2."""
+
+
+def _parse_value(text: str) -> Any:
+    """``"32"`` -> 32, ``"1e-3"`` -> 0.001, ``"True"`` -> True, ``"(1,2)"`` -> (1, 2), ``"None"`` -> None; other text
+    stays a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _parse_sets(items: list[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise CLIError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = _parse_value(value.strip())
+    return out
+
+
+def _model_config(name: str, overrides: dict[str, Any]):
+    from .models import REGISTRY, config_for
+
+    if name not in REGISTRY:
+        raise CLIError(f"unknown model {name!r}; known models: {', '.join(sorted(REGISTRY))}")
+    fields = [f.name for f in dataclasses.fields(REGISTRY[name][0])]
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise CLIError(f"{name} has no setting(s) {unknown} (from --set); its settings are: {', '.join(fields)}")
+    try:
+        return config_for(name, **overrides)
+    except (TypeError, ValueError) as e:
+        raise CLIError(f"invalid --set for {name}: {e}") from e
+
+
+def _quick_overrides(name: str) -> dict[str, Any]:
+    from .models import REGISTRY
+
+    cls = REGISTRY[name][0]
+    if hasattr(cls, "quick_overrides"):
+        return dict(cls.quick_overrides())
+    return dict(QUICK_MODEL_OVERRIDES.get(name, {}))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# train
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import CONFIG, NonFiniteLossError, TrainConfig, train
+
+    run_dir = Path(args.run_dir)
+    saved = None
+    if (run_dir / CONFIG).exists():
+        saved = json.loads((run_dir / CONFIG).read_text())["train_config"]
+
+    sets = _parse_sets(args.set)
+    if args.model is None and saved is not None and not sets:
+        model, overrides = saved["model"], saved["model_overrides"]  # resume/extend with the saved model
+    else:
+        model = args.model or "wavenet"
+        overrides = {}
+        if args.quick:
+            _model_config(model, {})  # an unknown model name fails here, with the known names
+            overrides.update(_quick_overrides(model))
+        overrides.update(sets)
+    _model_config(model, overrides)  # validate names and values early, with a clear message
+
+    base = TrainConfig.from_dict(saved) if saved is not None else TrainConfig()
+    values: dict[str, Any] = {"model": model, "model_overrides": overrides, "run_dir": str(run_dir)}
+    if args.quick:
+        values.update(QUICK_TRAIN)
+    # the budget comes from this command line only (not from a saved run): totals over the whole run
+    if args.steps is not None or args.minutes is not None or not args.quick:
+        values.update({"max_steps": args.steps, "max_minutes": args.minutes})
+    cli = {
+        "seed": args.seed, "dataset": args.dataset,
+        "batch_size": args.batch_size, "segment_length": args.segment_length, "lr": args.lr, "device": args.device,
+        "amp": args.amp, "grad_clip": args.grad_clip, "log_every": args.log_every,
+        "checkpoint_every": args.checkpoint_every, "checkpoint_minutes": args.checkpoint_minutes,
+        "eval_every": args.eval_every,
+    }
+    values.update({k: v for k, v in cli.items() if v is not None})
+    if saved is not None and args.steps is None and args.minutes is None and not args.quick:
+        raise CLIError(f"{run_dir} already holds a run; give --steps and/or --minutes to train it further")
+    cfg = dataclasses.replace(base, **values)
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise CLIError(str(e)) from e
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        summary = train(cfg, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as e:  # invalid settings, missing data, or a run dir of another run
+        raise CLIError(str(e)) from e
+    except NonFiniteLossError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    print(
+        f"{summary.run_dir}: {summary.steps} steps, {summary.frames_seen:,} frames, {summary.wall_s:.0f} s, "
+        f"last loss {summary.final_bpf:.3f} bpf (stopped by {summary.stopped_by})"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# evaluate
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import load_split
+    from .evaluate import evaluate
+    from .results import ResultRecord, git_commit, hardware_info, write_record
+    from .train import CONFIG, load_run
+
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        model, cfg, meta = load_run(args.run_dir, device=device)
+    except FileNotFoundError as e:
+        raise CLIError(str(e)) from e
+    dataset = args.dataset or cfg.dataset
+    try:
+        utterances = load_split(dataset, args.split)
+    except (ValueError, FileNotFoundError) as e:  # unknown split or corpus, data not found
+        raise CLIError(str(e)) from e
+    if args.limit is not None:
+        utterances = utterances[: args.limit]
+    ev = evaluate(model, utterances, max_frames=args.max_frames, device=device, progress=not args.no_progress)
+    print(f"{cfg.model} on {dataset} {args.split}: {ev.bpf}")
+
+    if args.record:
+        run_info = {}
+        cfg_path = Path(args.run_dir) / CONFIG
+        if cfg_path.exists():
+            run_info = json.loads(cfg_path.read_text())
+        budget = args.budget or ("gpu" if str(run_info.get("device", "cpu")).startswith("cuda") else "cpu-budget")
+        notes = args.notes or ""
+        if args.limit is not None:
+            notes = (notes + "; " if notes else "") + f"first {len(utterances)} utterances of the split only"
+        record = ResultRecord(
+            model=cfg.model, config=dict(meta["model_config"]), dataset=dataset, split=args.split,
+            bpf_weighted=ev.bpf.weighted, bpf_mean=ev.bpf.mean, is_bound=ev.bpf.is_bound, steps=int(meta["step"]),
+            frames_seen=int(meta["frames_seen"]), wall_time_s=float(meta["wall_s"]),
+            hardware=run_info.get("hardware") or hardware_info(), commit=git_commit(), seed=cfg.seed, budget=budget,
+            run_dir=str(args.run_dir), notes=notes, utterances=ev.bpf.utterances, frames=ev.bpf.frames,
+        )
+        print(f"wrote {write_record(record, args.record)}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# sample
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from .audio import mu_law_decode
+    from .train import load_run
+
+    if not args.seconds > 0:
+        raise CLIError(f"--seconds must be > 0, got {args.seconds}")
+    if not args.temperature > 0:
+        raise CLIError(f"--temperature must be > 0, got {args.temperature}")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        model, cfg, meta = load_run(args.run_dir, device=device)
+    except FileNotFoundError as e:
+        raise CLIError(str(e)) from e
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    num_samples = max(1, round(args.seconds * SAMPLE_RATE))
+    with torch.inference_mode():
+        codes = model.sample(num_samples, batch_size=1, temperature=args.temperature, generator=generator,
+                             progress=not args.no_progress)
+    x = mu_law_decode(codes[0].cpu(), model.bits).numpy()
+    pcm = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(out, pcm, SAMPLE_RATE, subtype="PCM_16")
+    print(f"wrote {out}: {num_samples} samples ({num_samples / SAMPLE_RATE:.2f} s at {SAMPLE_RATE} Hz) from "
+          f"{cfg.model} after {meta['step']} steps, temperature {args.temperature}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# baselines
+
+
+def cmd_baselines(args: argparse.Namespace) -> int:
+    from .baselines import run_baselines
+    from .data import load_split
+    from .results import ResultRecord, git_commit, hardware_info, results_table, write_record
+
+    try:
+        train_utts, test_utts = load_split(args.dataset, "train"), load_split(args.dataset, "test")
+    except (ValueError, FileNotFoundError) as e:
+        raise CLIError(str(e)) from e
+    results = run_baselines(train_utts, test_utts, progress=not args.no_progress)
+    hardware, commit = hardware_info(), git_commit()
+    records = [
+        ResultRecord(model=r.name, config=dict(r.details), dataset=args.dataset, split="test",
+                     bpf_weighted=r.bpf.weighted, bpf_mean=r.bpf.mean, is_bound=r.bpf.is_bound, hardware=hardware,
+                     commit=commit, budget="cpu-budget", utterances=r.bpf.utterances, frames=r.bpf.frames,
+                     notes=f"baseline; training split ({len(train_utts)} utterances) used for fitting only")
+        for r in results
+    ]
+    print(results_table(records))
+    if args.results_dir:
+        for rec in records:
+            name = rec.model.replace("+", "-")
+            print(f"wrote {write_record(rec, Path(args.results_dir) / f'baseline-{args.dataset}-{name}.json')}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``python -m wavelab``."""
+    p = argparse.ArgumentParser(prog="python -m wavelab", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model (resumes a run directory that holds a checkpoint)")
+    t.add_argument("--model", help="registry name (default wavenet, or the run's model when resuming)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="model config override, repeatable, e.g. --set Dc=32")
+    t.add_argument("--steps", type=int, help="total optimizer steps of the run, earlier sessions included")
+    t.add_argument("--minutes", type=float,
+                   help="total wall-clock training budget of the run in minutes, earlier sessions included")
+    t.add_argument("--run-dir", required=True)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--dataset", choices=["timit", "librispeech"])
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--segment-length", type=int, help="samples per training segment (paper: 16000)")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    t.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"])
+    t.add_argument("--grad-clip", type=float)
+    t.add_argument("--log-every", type=int)
+    t.add_argument("--checkpoint-every", type=int)
+    t.add_argument("--checkpoint-minutes", type=float)
+    t.add_argument("--eval-every", type=int)
+    t.add_argument("--quick", action="store_true",
+                   help=f"smoke test: a tiny model config and {QUICK_TRAIN} (explicit options still win)")
+    t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="bits per frame of whole utterances of a split")
+    e.add_argument("--run-dir", required=True)
+    e.add_argument("--split", default="test")
+    e.add_argument("--dataset", choices=["timit", "librispeech"], help="default: the run's dataset")
+    e.add_argument("--record", help="write a result record (JSON) here, e.g. results/x.json")
+    e.add_argument("--budget", choices=["cpu-budget", "gpu"], help="default: from the training device")
+    e.add_argument("--notes", default="")
+    e.add_argument("--limit", type=int, help="evaluate only the first N utterances (noted in the record)")
+    e.add_argument("--max-frames", type=int, default=200_000, help="frames per forward pass")
+    e.add_argument("--device")
+    e.add_argument("--threads", type=int)
+    e.add_argument("--no-progress", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("sample", help="generate audio from a trained run")
+    s.add_argument("--run-dir", required=True)
+    s.add_argument("--seconds", type=float, default=1.0)
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--out", required=True, help="output .wav (16 kHz, 16-bit PCM)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_sample)
+
+    b = sub.add_parser("baselines", help="uniform, fitted 2-component DMoL and FLAC baselines")
+    b.add_argument("--dataset", default="timit", choices=["timit", "librispeech"])
+    b.add_argument("--results-dir", help="write one result record per baseline here (e.g. results)")
+    b.add_argument("--no-progress", action="store_true")
+    b.set_defaults(func=cmd_baselines)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for a user error, printed as ``error: ...``)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CLIError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Full-utterance evaluation: the test-set likelihood in bits per frame (Havtorn et al., appendix D, eq. 11).
+
+Whole utterances go through the model in length buckets (:func:`wavelab.data.bucket_batches`), in inference mode, and
+the per-utterance negative log-likelihoods (nats; the negative ELBO for latent variable models) become a
+:class:`wavelab.likelihood.BitsPerFrame`: the length-weighted figure of eq. 11 and the mean of per-utterance values
+(Table 3's caption).
+
+Hook for long utterances: a model that cannot take a whole utterance in one forward pass (e.g. one evaluated in
+segments with its recurrent state carried from one segment to the next) defines
+``evaluate_long(codes [B, T] int64, lengths [B] int64) -> ModelOutput`` with the same meaning as ``forward``;
+:func:`evaluate` calls it instead of ``forward`` when present.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .likelihood import BitsPerFrame, bits_per_frame
+
+DEFAULT_MAX_FRAMES = 200_000
+
+
+@dataclass
+class Evaluation:
+    """Result of :func:`evaluate`, in the order of the input utterances.
+
+    Attributes:
+        ids: ``N`` utterance ids.
+        nll: ``[N]`` float64, per-utterance negative log-likelihood (or negative ELBO) in nats.
+        lengths: ``[N]`` int64, frames (samples) each ``nll`` covers, as the model reports them.
+        bpf: :class:`~wavelab.likelihood.BitsPerFrame` over the set (weighted, eq. 11, and per-utterance mean;
+            ``is_bound`` when the model reports a bound).
+        kl: per-term KL divergences in nats, each ``[N]`` float64 (empty for exact-likelihood models).
+    """
+
+    ids: list[str]
+    nll: torch.Tensor
+    lengths: torch.Tensor
+    bpf: BitsPerFrame
+    kl: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def is_bound(self) -> bool:
+        """True when the figures are upper bounds (negative ELBO)."""
+        return self.bpf.is_bound
+
+    def per_utterance_bpf(self) -> torch.Tensor:
+        """``[N]`` float64 bits per frame of each utterance, ``nll / ln 2 / lengths``."""
+        return self.nll / torch.log(torch.tensor(2.0, dtype=torch.float64)) / self.lengths
+
+
+def evaluate(model, utterances, max_frames: int = DEFAULT_MAX_FRAMES, device=None,
+             progress: bool = False) -> Evaluation:
+    """Likelihood of whole utterances under ``model``.
+
+    Args:
+        model: a wavelab model (see :mod:`wavelab.models.base`); it is put in eval mode for the call and its previous
+            mode is restored afterwards.  ``model.evaluate_long`` is used instead of ``forward`` when it exists.
+        utterances: :class:`wavelab.data.Utterance` objects (anything :func:`wavelab.data.bucket_batches` accepts).
+        max_frames: at most this many frames (batch size x padded length) per forward pass.
+        device: where to run (default: the device of the model's parameters).
+        progress: show a tqdm progress bar over batches.
+    Returns:
+        :class:`Evaluation`.
+    Raises:
+        ValueError: no utterances, or the model reports an utterance with no frames.
+    """
+    from tqdm.auto import tqdm
+
+    from .data import bucket_batches
+
+    utterances = list(utterances)
+    if not utterances:
+        raise ValueError("evaluate needs at least one utterance (got an empty list)")
+    if device is None:
+        p = next(iter(model.parameters()), None)
+        device = p.device if p is not None else torch.device("cpu")
+    device = torch.device(device)
+    forward = getattr(model, "evaluate_long", None) or model
+
+    results: dict[str, tuple[float, int, dict[str, float]]] = {}
+    is_bound = False
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            batches = bucket_batches(utterances, max_frames=max_frames, bits=model.bits)
+            total = sum(u.num_samples for u in utterances)
+            bar = tqdm(total=total, unit="frame", unit_scale=True, disable=not progress, desc="evaluate",
+                       mininterval=1.0)
+            for batch in batches:
+                out = forward(batch.codes.to(device), batch.lengths.to(device))
+                is_bound = is_bound or bool(out.is_bound)
+                nll = out.nll.double().cpu()
+                frames = out.frames.cpu()
+                kl = {k: v.double().cpu() for k, v in out.kl.items()}
+                for i, uid in enumerate(batch.ids):
+                    results[uid] = (float(nll[i]), int(frames[i]), {k: float(v[i]) for k, v in kl.items()})
+                bar.update(int(batch.lengths.sum()))
+            bar.close()
+    finally:
+        model.train(was_training)
+
+    ids = [u.id for u in utterances]
+    missing = [uid for uid in ids if uid not in results]
+    if missing:
+        raise RuntimeError(f"bucket_batches did not return utterance(s) {missing[:5]}")
+    nll = torch.tensor([results[i][0] for i in ids], dtype=torch.float64)
+    lengths = torch.tensor([results[i][1] for i in ids], dtype=torch.int64)
+    if bool((lengths <= 0).any()):
+        bad = [i for i, n in zip(ids, lengths.tolist()) if n <= 0]
+        raise ValueError(f"the model reports no frames for utterance(s) {bad[:5]}; are they empty or too short?")
+    kl_names = sorted(results[ids[0]][2])
+    kl = {k: torch.tensor([results[i][2][k] for i in ids], dtype=torch.float64) for k in kl_names}
+    return Evaluation(ids=ids, nll=nll, lengths=lengths, bpf=bits_per_frame(nll, lengths, is_bound=is_bound), kl=kl)
+
+
+__all__ = ["DEFAULT_MAX_FRAMES", "Evaluation", "evaluate"]

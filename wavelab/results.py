@@ -1,0 +1,347 @@
+"""Result records with provenance, and the tables the book renders from them (never typed by hand).
+
+A :class:`ResultRecord` is one evaluated number: a model (registry name and config) on a dataset split, in bits per
+frame (bpf, both the length-weighted figure of Havtorn et al.'s eq. 11 and the per-utterance mean), whether it is a
+bound (negative ELBO), how much training it got (steps, frames, wall time), on what hardware, from which commit, with
+which seed, and under which budget ("cpu-budget" for the small runs this project can afford on a CPU, "gpu" for
+paper-scale runs).  Records are JSON files, usually under ``results/``.
+
+:data:`PAPER_BPF` holds the paper's figures (Table 1: TIMIT; Table 2: LibriSpeech test-other) that
+:func:`results_table` shows beside each record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import html
+import json
+import os
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BUDGETS = ("cpu-budget", "gpu")
+
+
+@dataclass
+class ResultRecord:
+    """One evaluated result.
+
+    Attributes:
+        model: registry name (``"wavenet"``, ...) or a baseline's name (``"uniform"``, ``"dmol"``, ``"flac"``).
+        config: the model's config as a dict (paper symbols: Dc, s, L, Dz, ...).
+        dataset: ``"timit"`` or ``"librispeech"``.
+        split: the evaluated split (``"test"``, ...).
+        bpf_weighted: bits per frame, total bits over total frames (eq. 11).
+        bpf_mean: mean over utterances of per-utterance bits per frame.
+        is_bound: True for a negative-ELBO figure (an upper bound, shown with "<=").
+        steps: training steps (0 for baselines).
+        frames_seen: training frames seen (samples).
+        wall_time_s: training wall-clock time in seconds.
+        hardware: :func:`hardware_info` of the machine that trained/evaluated.
+        commit: :func:`git_commit` at evaluation time (``{"hash": ..., "dirty": ...}``).
+        seed: the training seed.
+        budget: ``"cpu-budget"`` or ``"gpu"``.
+        created: UTC time of the record, ISO 8601.
+        run_dir: the training run's directory (``None`` for baselines).
+        notes: free text.
+        utterances: number of evaluated utterances.
+        frames: number of evaluated frames.
+    """
+
+    model: str
+    config: dict[str, Any]
+    dataset: str
+    split: str
+    bpf_weighted: float
+    bpf_mean: float
+    is_bound: bool
+    steps: int = 0
+    frames_seen: int = 0
+    wall_time_s: float = 0.0
+    hardware: dict[str, Any] = field(default_factory=dict)
+    commit: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    budget: str = "cpu-budget"
+    created: str = ""
+    run_dir: str | None = None
+    notes: str = ""
+    utterances: int | None = None
+    frames: int | None = None
+
+    def __post_init__(self):
+        if self.budget not in BUDGETS:
+            raise ValueError(f"ResultRecord.budget must be one of {BUDGETS}, got {self.budget!r}")
+        if not self.created:
+            self.created = utc_now()
+
+    @property
+    def label(self) -> str:
+        """Short name used to match the paper's rows, see :func:`record_label`."""
+        return record_label(self.model, self.config)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "<dict>") -> "ResultRecord":
+        """Inverse of :meth:`to_dict`. Raises ``ValueError`` naming ``source`` on missing or unknown keys."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {f.name for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        missing, unknown = required - set(d), set(d) - names
+        if missing or unknown:
+            raise ValueError(f"{source} is not a result record: missing keys {sorted(missing)}, "
+                             f"unknown keys {sorted(unknown)}")
+        return cls(**d)
+
+
+def utc_now() -> str:
+    """Current UTC time as ISO 8601 with seconds, e.g. ``2024-05-01T12:00:00Z``."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_record(record: ResultRecord, path: str | Path) -> Path:
+    """Write ``record`` as JSON to ``path`` atomically (temporary file in the same directory + ``os.replace``);
+    parent directories are created.  Returns the path."""
+    from .train import atomic_write_json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(record.to_dict(), path)
+    return path
+
+
+def read_record(path: str | Path) -> ResultRecord:
+    """Read one record. Raises ``ValueError`` naming the file when it is not valid JSON or not a record."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); fix or remove it") from e
+    if not isinstance(d, dict):
+        raise ValueError(f"{path} is not a result record (expected a JSON object)")
+    return ResultRecord.from_dict(d, source=str(path))
+
+
+def load_records(results_dir: str | Path = "results") -> list[ResultRecord]:
+    """All records ``*.json`` directly in ``results_dir``, sorted by file name.
+
+    Raises:
+        FileNotFoundError: ``results_dir`` does not exist.
+        ValueError: a JSON file there is not a record (the message names it).
+    """
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"results directory {results_dir} does not exist")
+    return [read_record(p) for p in sorted(results_dir.glob("*.json"))]
+
+
+def hardware_info() -> dict[str, Any]:
+    """The machine: ``cpu`` (model name), ``cores`` (logical), ``gpu`` (name or ``None``), ``gpu_count``, ``torch``,
+    ``python``, ``platform``."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "gpu": torch.cuda.get_device_name(0) if gpu_count else None,
+        "gpu_count": gpu_count,
+        "torch": str(torch.__version__),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def git_commit(path: str | Path | None = None) -> dict[str, Any]:
+    """The git commit of the repository holding ``path`` (default: this package).
+
+    Returns:
+        ``{"hash": HEAD's 40-hex id or None (not a repository / no commit yet), "dirty": True when tracked or
+        untracked files differ from HEAD, None when unknown}``.
+    """
+    cwd = Path(path) if path is not None else Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    head = git("rev-parse", "--verify", "HEAD")
+    status = git("status", "--porcelain")
+    return {"hash": head or None, "dirty": None if status is None else bool(status)}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the paper's figures
+
+
+@dataclass(frozen=True)
+class PaperFigure:
+    """A bpf figure from Havtorn et al.: ``bpf`` (bits per frame), ``is_bound`` (ELBO, "<="), ``source`` (table),
+    ``setting`` (the paper's configuration in words)."""
+
+    bpf: float
+    is_bound: bool
+    source: str
+    setting: str = ""
+
+    def __str__(self) -> str:
+        return f"{'<= ' if self.is_bound else ''}{self.bpf:g}"  # as printed in the paper (trailing zeros aside)
+
+
+def _t1(bpf, bound=False, setting=""):
+    return PaperFigure(bpf, bound, "Table 1 (TIMIT test)", setting)
+
+
+def _t2(bpf, bound=False, setting=""):
+    return PaperFigure(bpf, bound, "Table 2 (LibriSpeech test-other, 10 h training)", setting)
+
+
+# keyed by (label, dataset); labels come from record_label(): the model name, then " s=<s>" when s != 1, then
+# " L=<L>" for models with latent layers.  Table 2 gives 10 h / 100 h of training; the 10 h figure is listed
+# (closer to the size of the LibriSpeech sample here), the 100 h one is in the setting text.
+PAPER_BPF: dict[tuple[str, str], PaperFigure] = {
+    ("uniform", "timit"): _t1(16.00, setting="uninformed"),
+    ("dmol", "timit"): _t1(15.60, setting="2-component DMoL fitted to the training set"),
+    ("flac", "timit"): _t1(8.582),
+    ("wavenet", "timit"): _t1(10.88, setting="Dc=96"),
+    ("lstm", "timit"): _t1(11.11, setting="Dd=256"),
+    ("vrnn", "timit"): _t1(11.09, True, "Dz=256"),
+    ("srnn", "timit"): _t1(11.19, True, "Dz=256"),
+    ("wavenet s=64", "timit"): _t1(13.30, setting="Dc=96"),
+    ("lstm s=64", "timit"): _t1(13.34, setting="Dd=256"),
+    ("vrnn s=64", "timit"): _t1(12.54, True, "Dz=256"),
+    ("srnn s=64", "timit"): _t1(12.42, True, "Dz=256"),
+    ("cwvae s=64 L=1", "timit"): _t1(12.44, True, "c=8"),
+    ("cwvae s=64 L=2", "timit"): _t1(12.17, True, "c=8"),
+    ("cwvae s=64 L=3", "timit"): _t1(12.15, True, "c=8"),
+    ("wavenet s=256", "timit"): _t1(14.11, setting="Dc=96"),
+    ("lstm s=256", "timit"): _t1(14.20, setting="Dd=256"),
+    ("vrnn s=256", "timit"): _t1(13.27, True, "Dz=256"),
+    ("srnn s=256", "timit"): _t1(13.14, True, "Dz=256"),
+    ("cwvae s=256 L=1", "timit"): _t1(13.11, True, "c=8"),
+    ("cwvae s=256 L=2", "timit"): _t1(12.97, True, "c=8"),
+    ("cwvae s=256 L=3", "timit"): _t1(12.87, True, "c=8"),
+    ("uniform", "librispeech"): _t2(16.00, setting="uninformed"),
+    ("dmol", "librispeech"): _t2(15.71, setting="2-component DMoL fitted to the training set"),
+    ("flac", "librispeech"): _t2(9.272),
+    ("wavenet", "librispeech"): _t2(11.05, setting="Dc=96; 10.85 with 100 h"),
+    ("lstm s=64", "librispeech"): _t2(13.65, setting="Dd=256; 13.49 with 100 h"),
+    ("cwvae s=64 L=1", "librispeech"): _t2(12.43, True, "12.33 with 100 h"),
+    ("cwvae s=64 L=2", "librispeech"): _t2(12.39, True, "12.32 with 100 h"),
+}
+
+
+def record_label(model: str, config: dict[str, Any] | None) -> str:
+    """The label that matches a record to :data:`PAPER_BPF`: ``model``, then ``" s=<s>"`` when the config's stack size
+    ``s`` (or ``s1``) is not 1, then ``" L=<L>"`` when the config has ``L`` latent layers.  E.g. ``"wavenet"``,
+    ``"lstm s=64"``, ``"cwvae s=64 L=2"``."""
+    config = config or {}
+    label = model
+    s = config.get("s", config.get("s1", 1))
+    if s not in (None, 1):
+        label += f" s={s}"
+    if config.get("L") is not None:
+        label += f" L={config['L']}"
+    return label
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# tables
+
+_KEY_CONFIG = ("Dc", "blocks", "layers_per_block", "s", "s1", "L", "Dd", "Dz", "h", "d_model", "num_components", "bits")
+
+
+def _config_summary(config: dict[str, Any]) -> str:
+    parts = [f"{k}={config[k]}" for k in _KEY_CONFIG if k in config and config[k] is not None]
+    return ", ".join(parts)
+
+
+def _fmt_bpf(x: float | None, bound: bool) -> str:
+    if x is None:
+        return ""
+    return f"{'<= ' if bound else ''}{x:.3f}"
+
+
+def _fmt_time(s: float) -> str:
+    if not s:
+        return ""
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+class ResultsTable:
+    """Records beside the paper's figures; renders as markdown (``str()``, :meth:`markdown`) and as HTML in Jupyter
+    (``_repr_html_``).  ``rows`` holds the cell strings, ``columns`` the header."""
+
+    columns = ("model", "config", "dataset", "split", "bpf (eq. 11)", "bpf (utt. mean)", "paper", "budget", "steps",
+               "train time", "hardware")
+
+    def __init__(self, rows: list[tuple[str, ...]]):
+        self.rows = rows
+
+    def markdown(self) -> str:
+        """GitHub-flavoured markdown table ("<=" marks bounds)."""
+        esc = lambda c: c.replace("|", "\\|")  # noqa: E731
+        lines = ["| " + " | ".join(self.columns) + " |", "|" + "|".join("---" for _ in self.columns) + "|"]
+        lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def __str__(self) -> str:
+        return self.markdown()
+
+
+def results_table(records: list[ResultRecord], paper: dict[tuple[str, str], PaperFigure] | None = None) -> ResultsTable:
+    """A table of ``records`` with the paper's figure for the same model and dataset beside each.
+
+    Args:
+        records: the records (e.g. :func:`load_records`), shown sorted by dataset, split and weighted bpf.
+        paper: figures keyed by ``(record_label(model, config), dataset)``; default :data:`PAPER_BPF`.
+    Returns:
+        :class:`ResultsTable` (markdown via ``str()``, HTML in a notebook).
+    """
+    paper = PAPER_BPF if paper is None else paper
+    rows = []
+    for r in sorted(records, key=lambda r: (r.dataset, r.split, r.bpf_weighted)):
+        fig = paper.get((r.label, r.dataset))
+        paper_cell = ""
+        if fig is not None:
+            paper_cell = str(fig) + (f" ({fig.setting})" if fig.setting else "")
+        hw = r.hardware.get("gpu") or r.hardware.get("cpu") or ""
+        rows.append((
+            r.label, _config_summary(r.config), r.dataset, r.split, _fmt_bpf(r.bpf_weighted, r.is_bound),
+            _fmt_bpf(r.bpf_mean, r.is_bound), paper_cell, r.budget, f"{r.steps:,}" if r.steps else "",
+            _fmt_time(r.wall_time_s), str(hw),
+        ))
+    return ResultsTable(rows)
+
+
+__all__ = ["BUDGETS", "PAPER_BPF", "PaperFigure", "ResultRecord", "ResultsTable", "git_commit", "hardware_info",
+           "load_records", "read_record", "record_label", "results_table", "utc_now", "write_record"]
