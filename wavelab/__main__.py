@@ -16,6 +16,7 @@ model settings are reused, so ``train --run-dir runs/x --steps 4000`` extends a 
 from __future__ import annotations
 
 import argparse
+import time
 import ast
 import dataclasses
 import json
@@ -245,13 +246,15 @@ def cmd_baselines(args: argparse.Namespace) -> int:
         train_utts, test_utts = load_split(args.dataset, "train"), load_split(args.dataset, "test")
     except (ValueError, FileNotFoundError) as e:
         raise CLIError(str(e)) from e
+    t0 = time.perf_counter()
     results = run_baselines(train_utts, test_utts, progress=not args.no_progress)
+    wall = time.perf_counter() - t0  # all baselines together: loading, fitting the DMoL, encoding FLAC
     hardware, commit = hardware_info(), git_commit()
     records = [
         ResultRecord(model=r.name, config=dict(r.details), dataset=args.dataset, split="test",
                      bpf_weighted=r.bpf.weighted, bpf_mean=r.bpf.mean, is_bound=r.bpf.is_bound, hardware=hardware,
                      commit=commit, budget="cpu-budget", utterances=r.bpf.utterances, frames=r.bpf.frames,
-                     notes=f"baseline; training split ({len(train_utts)} utterances) used for fitting only")
+                     wall_time_s=wall, notes=f"baseline (wall time covers all baselines of this run); training split ({len(train_utts)} utterances) used for fitting only")
         for r in results
     ]
     print(results_table(records))

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: unit tests, every chapter validated with nbval in quick mode, and a quick-mode book build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export WAVELAB_QUICK=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+.venv/bin/python -m pytest tests book/*.ipynb --nbval-lax --durations=15 "$@"
+rm -rf _build/.jupyter_cache
+.venv/bin/jupyter-book build . --warningiserror --keep-going --builder html
+echo "book built in quick mode: _build/html/index.html"
