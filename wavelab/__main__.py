@@ -16,12 +16,12 @@ model settings are reused, so ``train --run-dir runs/x --steps 4000`` extends a 
 from __future__ import annotations
 
 import argparse
-import time
 import ast
 import dataclasses
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
