@@ -4,6 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export MPLBACKEND=Agg
 .venv/bin/jupyter-book build . --keep-going --builder html "$@"
 echo "open _build/html/index.html"

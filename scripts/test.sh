@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export WAVELAB_QUICK=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+export WAVELAB_QUICK=1 PYTHONHASHSEED=0
 .venv/bin/python -m pytest tests book/*.ipynb --nbval-lax --durations=15 "$@"
 rm -rf _build/.jupyter_cache
 .venv/bin/jupyter-book build . --warningiserror --keep-going --builder html

@@ -649,5 +649,32 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
     return model, cfg, meta
 
 
-__all__ = ["NonFiniteLossError", "TrainConfig", "TrainSummary", "atomic_write_json", "load_run", "read_metrics",
+def export_run(run_dir: str | Path, dest: str | Path) -> Path:
+    """Copy a run into ``dest`` in a form small enough to keep with the project (e.g. ``results/runs/NAME``).
+
+    ``dest`` gets the run's ``config.json`` and ``metrics.jsonl`` as they are, and a ``checkpoint.pt`` with the model
+    weights and the run's metadata but without the optimizer, gradient-scaler and RNG states, so :func:`load_run`
+    reads it for evaluation and sampling, while training cannot resume from it (resume from the original run).
+
+    Returns:
+        ``dest``.
+    Raises:
+        FileNotFoundError: ``run_dir`` has no checkpoint.
+    """
+    import shutil
+
+    run_dir, dest = Path(run_dir), Path(dest)
+    if not (run_dir / CHECKPOINT).exists():
+        raise FileNotFoundError(f"{run_dir} has no {CHECKPOINT} to export")
+    ckpt = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
+    slim = {k: v for k, v in ckpt.items() if k not in ("optimizer", "scaler", "rng")}
+    slim["exported_from"] = str(run_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in (CONFIG, METRICS):
+        shutil.copyfile(run_dir / name, dest / name)
+    _atomic_write_bytes(dest / CHECKPOINT, lambda f: torch.save(slim, f))
+    return dest
+
+
+__all__ = ["NonFiniteLossError", "export_run", "TrainConfig", "TrainSummary", "atomic_write_json", "load_run", "read_metrics",
            "train"]
