@@ -355,6 +355,24 @@ def test_load_run(tmp_path):
         load_run(tmp_path / "nope")
 
 
+def test_export_run_keeps_weights_and_drops_optimizer(tmp_path):
+    from wavelab.train import export_run
+
+    run = tmp_path / "run"
+    train(tiny_cfg(run, max_steps=2), fake_utterances(), progress=False)
+    dest = export_run(run, tmp_path / "exported")
+    slim = torch.load(dest / "checkpoint.pt", weights_only=True)
+    assert "optimizer" not in slim and "rng" not in slim
+    assert (dest / "metrics.jsonl").read_text() == (run / "metrics.jsonl").read_text()
+    a, _, meta_a = load_run(run)
+    b, _, meta_b = load_run(dest)
+    assert_same(params(a), params(b))
+    assert meta_a["step"] == meta_b["step"] == 2
+    assert (dest / "checkpoint.pt").stat().st_size < (run / "checkpoint.pt").stat().st_size
+    with pytest.raises(FileNotFoundError, match="no checkpoint.pt"):
+        export_run(tmp_path / "nothing", tmp_path / "x")
+
+
 # ---------------------------------------------------------------------------------------------------- evaluate
 
 
