@@ -99,7 +99,8 @@ class ListeningRoom:
             ax.plot(np.arange(len(audio)) / self.sample_rate, audio, lw=0.5)
             ax.set_xlabel("time [s]")
             ax.set_ylim(-1, 1)
-            plt.show(fig)
+            display(fig)
+            plt.close(fig)
         return audio
 
     def _ipython_display_(self):
