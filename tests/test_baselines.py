@@ -9,7 +9,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from wavelab.baselines import code_histogram, fit_dmol, flac_bits, uniform_nll
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from wavelab.audio import mu_law_encode
+from wavelab.baselines import (code_histogram, fit_dmol, flac_bits, flac_encode, flac_tool_overhead_bytes,
+                               run_baselines, uniform_nll)
 from wavelab.distributions import DiscretizedMixtureLogistics
 from wavelab.likelihood import bits_per_frame
 
@@ -44,9 +50,60 @@ def test_flac_is_lossless_and_compresses_predictable_audio():
     noise = np.random.default_rng(0).integers(-32768, 32767, size=32000).astype(np.int16)
     assert flac_bits(tone) / len(tone) < 4.0       # a pure tone is highly predictable
     assert flac_bits(noise) / len(noise) > 15.9    # white 16-bit noise is incompressible
-    buf = io.BytesIO()
-    sf.write(buf, tone, 16000, format="FLAC", subtype="PCM_16", compression_level=1.0)
-    buf.seek(0)
-    assert np.array_equal(sf.read(buf, dtype="int16")[0], tone)
+    encoded = flac_encode(tone)
+    assert 8 * len(encoded) == flac_bits(tone)
+    decoded, sr = sf.read(io.BytesIO(encoded), dtype="int16")  # lossless: the exact samples come back
+    assert sr == 16000 and np.array_equal(decoded, tone)
     with pytest.raises(TypeError):
         flac_bits(tone.astype(np.float32))
+
+
+@pytest.mark.skipif(shutil.which("flac") is None, reason="the flac command-line tool is not installed")
+@pytest.mark.parametrize("seconds", [3.0, 14.5])
+def test_flac_tool_overhead_matches_the_flac_tool(tmp_path, seconds):
+    """flac -8 writes exactly our stream size plus the padding and seek table we account for."""
+    t = np.arange(int(seconds * 16000))
+    rng = np.random.default_rng(1)
+    audio = (3000 * np.sin(2 * np.pi * 150 * t / 16000) + rng.normal(0, 200, len(t))).astype(np.int16)
+    wav = tmp_path / "x.wav"
+    sf.write(wav, audio, 16000, subtype="PCM_16")
+    sizes = {}
+    for name, extra in (("default", []), ("bare", ["--no-padding", "--no-seektable"])):
+        out = tmp_path / f"{name}.flac"
+        subprocess.run(["flac", "-8", "-f", "-s", *extra, "-o", str(out), str(wav)], check=True)
+        sizes[name] = out.stat().st_size
+    assert sizes["default"] - sizes["bare"] == flac_tool_overhead_bytes(len(audio))
+
+
+@dataclass
+class _Utt:
+    pcm: np.ndarray
+
+    @property
+    def num_samples(self):
+        return len(self.pcm)
+
+    def audio(self):
+        return self.pcm
+
+    def codes(self, bits=16):
+        return mu_law_encode(self.pcm, bits)
+
+
+def test_run_baselines_end_to_end_orders_the_baselines():
+    rng = np.random.default_rng(0)
+
+    def ar_speech(n):  # a strongly autocorrelated signal: FLAC's linear prediction wins, the DMoL cannot
+        x = np.zeros(n)
+        e = rng.normal(0, 300, n)
+        for i in range(2, n):
+            x[i] = 1.8 * x[i - 1] - 0.85 * x[i - 2] + e[i]
+        return np.clip(x, -32768, 32767).astype(np.int16)
+
+    train, test = [_Utt(ar_speech(6000)) for _ in range(3)], [_Utt(ar_speech(4000)), _Utt(ar_speech(2500))]
+    res = {r.name: r for r in run_baselines(train, test)}
+    assert list(res) == ["uniform", "dmol", "flac", "flac+padding"]
+    assert res["uniform"].bpf.weighted == pytest.approx(16.0)
+    assert res["flac"].bpf.weighted < res["dmol"].bpf.weighted < 16.0
+    assert res["flac+padding"].bpf.weighted > res["flac"].bpf.weighted
+    assert res["dmol"].bpf.frames == 6500 and res["dmol"].details["train_frames"] == 18000

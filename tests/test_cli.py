@@ -52,6 +52,8 @@ def test_train_evaluate_sample_end_to_end(tmp_path, capsys):
     assert rec.model == "wavenet" and rec.config["Dc"] == 8 and rec.dataset == "timit" and rec.split == "test"
     assert rec.steps == 5 and rec.frames_seen == 5 * 2 * 1000 and rec.budget == "cpu-budget"
     assert rec.utterances == 2 and "first 2 utterances" in rec.notes and not rec.is_bound
+    assert rec.train_config["segment_length"] == 1000 and rec.train_config["batch_size"] == 2
+    assert rec.train_commit.keys() == {"hash", "dirty"}
     assert 8.0 < rec.bpf_weighted < 20.0  # an untrained 16-bit model: near the uniform 16 bpf
 
     wav = tmp_path / "s.wav"

@@ -135,3 +135,13 @@ def test_categorical_normalises_and_samples():
     s = dist.sample(logits, generator=torch.Generator().manual_seed(0))
     assert s.shape == (2, 7) and int(s.min()) >= 0 and int(s.max()) < 256
     assert torch.equal(dist.sample(logits, temperature=0), logits.argmax(1))
+
+
+def test_categorical_samples_follow_its_pmf():
+    dist = Categorical(bits=8)
+    logits = torch.linspace(-3, 3, 256).sin().mul(4).reshape(1, 256, 1)
+    n = 200_000
+    s = dist.sample(logits.expand(n, 256, 1), generator=torch.Generator().manual_seed(0)).reshape(-1)
+    freq = torch.bincount(s, minlength=256).double() / n
+    pmf = torch.softmax(logits[0, :, 0].double(), 0)
+    assert 0.5 * (freq - pmf).abs().sum() < 0.02

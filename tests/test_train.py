@@ -39,8 +39,21 @@ class TinyConfig:
     hidden: int = 8
     dropout: float = 0.2
     nan_at_call: int | None = None  # the training forward call (1-based) that returns a NaN loss
+    nan_grad_at_call: int | None = None  # the training forward call whose loss is finite but whose gradient is NaN
     sleep_s: float = 0.0  # slow each training step down (for the kill test)
     bound: bool = False  # pretend to be a latent variable model: is_bound and a KL term
+
+
+class _NaNGradient(torch.autograd.Function):
+    """Identity forward, NaN backward: a finite loss whose gradient is not (as an fp32/bf16 overflow can give)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("nan")
 
 
 class TinyModel(nn.Module):
@@ -65,6 +78,8 @@ class TinyModel(nn.Module):
         nll = -(logp * length_mask(lengths, T)).sum(1)
         if self.training and self.config.nan_at_call == self.calls:
             nll = nll * float("nan")
+        if self.training and self.config.nan_grad_at_call == self.calls:
+            nll = _NaNGradient.apply(nll)
         kl = {}
         if self.config.bound:
             kl = {"z": 0.01 * lengths.float()}
@@ -211,6 +226,7 @@ def test_amp_resolution_on_cpu_and_cuda():
     from wavelab.train import _resolve_amp
 
     assert _resolve_amp("auto", torch.device("cpu")) == (False, None, False)
+    assert _resolve_amp("auto", torch.device("cuda")) == (True, torch.float16, True)  # the paper's fp16 AMP
     assert _resolve_amp("off", torch.device("cuda")) == (False, None, False)
     assert _resolve_amp("fp16", torch.device("cuda")) == (True, torch.float16, True)  # GradScaler with fp16
     assert _resolve_amp("bf16", torch.device("cuda")) == (True, torch.bfloat16, False)
@@ -232,6 +248,32 @@ def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path):
     ref = train(tiny_cfg(tmp_path / "ref", max_steps=3), utts, progress=False)
     assert_same(ckpt["model"], params(ref.model))
     assert read_metrics(tmp_path, kind="event")[-1]["event"] == "non_finite_loss"
+
+
+def test_non_finite_gradient_stops_before_the_step_and_keeps_checkpoint(tmp_path):
+    utts = fake_utterances()
+    cfg = tiny_cfg(tmp_path, max_steps=10, checkpoint_every=1, model_overrides={"nan_grad_at_call": 4})
+    with pytest.raises(NonFiniteLossError, match=r"gradient norm .* step 4 .*step 3\)") as info:
+        train(cfg, utts, progress=False)
+    assert info.value.step == 4 and info.value.what == "gradient norm" and info.value.checkpoint_step == 3
+    ckpt = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert ckpt["step"] == 3 and all(torch.isfinite(v).all() for v in ckpt["model"].values())
+    ref = train(tiny_cfg(tmp_path / "ref", max_steps=3), utts, progress=False)
+    assert_same(ckpt["model"], params(ref.model))
+    assert read_metrics(tmp_path, kind="event")[-1]["event"] == "non_finite_gradient"
+
+
+def test_bf16_autocast_trains_a_wavenet_on_cpu(tmp_path):
+    """The mixed-precision path (autocast + the DMoL's float32 likelihood) runs and learns; on CUDA the same code
+    runs with fp16 and a gradient scaler."""
+    cfg = TrainConfig(model="wavenet", model_overrides=dict(Dc=8, blocks=1, layers_per_block=3, num_components=2),
+                      segment_length=400, batch_size=2, max_steps=12, amp="bf16", device="cpu", log_every=1,
+                      checkpoint_every=None, checkpoint_minutes=None, run_dir=str(tmp_path), lr=3e-3)
+    t = torch.arange(4000)
+    tone = (3000 * torch.sin(2 * math.pi * 300 * t / 16000)).to(torch.int16).numpy()
+    summary = train(cfg, [FakeUtterance("tone", tone)], progress=False)
+    curve = [r["bpf"] for r in read_metrics(tmp_path)]
+    assert all(math.isfinite(b) for b in curve) and curve[-1] < curve[0]
 
 
 # ---------------------------------------------------------------------------------------------------- kill and resume

@@ -86,6 +86,7 @@ def _quick_overrides(name: str) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``python -m wavelab train``: train (or resume) a run; see :func:`wavelab.train.train`. Returns the exit status."""
     from .train import CONFIG, NonFiniteLossError, TrainConfig, train
 
     run_dir = Path(args.run_dir)
@@ -153,6 +154,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``python -m wavelab evaluate``: bpf of whole utterances of a split, optionally written as a results record."""
     from .data import load_split
     from .evaluate import evaluate
     from .results import ResultRecord, git_commit, hardware_info, write_record
@@ -192,6 +194,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             frames_seen=int(meta["frames_seen"]), wall_time_s=float(meta["wall_s"]),
             hardware=run_info.get("hardware") or hardware_info(), commit=git_commit(), seed=cfg.seed, budget=budget,
             run_dir=str(args.run_dir), notes=notes, utterances=ev.bpf.utterances, frames=ev.bpf.frames,
+            train_config=run_info.get("train_config", {}), train_commit=run_info.get("commit", {}),
         )
         print(f"wrote {write_record(record, args.record)}")
     return 0
@@ -202,6 +205,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    """``python -m wavelab sample``: generate audio from a trained run and write a 16 kHz int16 WAV file."""
     import numpy as np
     import soundfile as sf
     import torch
@@ -238,6 +242,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_baselines(args: argparse.Namespace) -> int:
+    """``python -m wavelab baselines``: uniform, fitted 2-component DMoL and FLAC on a test split."""
     from .baselines import run_baselines
     from .data import load_split
     from .results import ResultRecord, git_commit, hardware_info, results_table, write_record

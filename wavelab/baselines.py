@@ -69,7 +69,7 @@ def fit_dmol(counts: torch.Tensor, num_components: int = 2, bits: int = 16, step
     """Maximum-likelihood fit of a ``num_components``-component DMoL to a histogram of codes.
 
     The objective is ``-sum_k counts[k] log P(k) / sum_k counts[k]`` (nats per frame), minimised with L-BFGS in
-    float64 from a moment-matched start (components at the median, with scales spread around the data's spread).
+    float64 from a moment-matched start (components at the mean, with scales spread around the data's spread).
 
     Args:
         counts: ``[2**bits]`` code counts (e.g. from :func:`code_histogram` of the training split).
@@ -118,8 +118,8 @@ def fit_dmol(counts: torch.Tensor, num_components: int = 2, bits: int = 16, step
     return FittedDMoL(params=params.detach(), distribution=dist, train_bpf=train_bpf)
 
 
-def flac_bits(audio: np.ndarray, sample_rate: int = 16000, compression_level: float = 1.0) -> int:
-    """Size in bits of int16 mono ``audio [T]`` encoded as a FLAC file (headers included) by libFLAC via soundfile.
+def flac_encode(audio: np.ndarray, sample_rate: int = 16000, compression_level: float = 1.0) -> bytes:
+    """Encode int16 mono ``audio [T]`` as a FLAC file (stream headers, no padding) with libFLAC via soundfile.
 
     Args:
         audio: int16 array ``[T]``.
@@ -130,10 +130,15 @@ def flac_bits(audio: np.ndarray, sample_rate: int = 16000, compression_level: fl
     """
     audio = np.asarray(audio)
     if audio.dtype != np.int16:
-        raise TypeError(f"flac_bits expects int16 PCM, got {audio.dtype}")
+        raise TypeError(f"FLAC encoding expects int16 PCM, got {audio.dtype}")
     buf = io.BytesIO()
     sf.write(buf, audio, sample_rate, format="FLAC", subtype="PCM_16", compression_level=compression_level)
-    return 8 * buf.getbuffer().nbytes
+    return buf.getvalue()
+
+
+def flac_bits(audio: np.ndarray, sample_rate: int = 16000, compression_level: float = 1.0) -> int:
+    """Size in bits of :func:`flac_encode`'s file for int16 ``audio [T]`` (same arguments and errors)."""
+    return 8 * len(flac_encode(audio, sample_rate, compression_level))
 
 
 def flac_tool_overhead_bytes(num_samples: int, sample_rate: int = 16000) -> int:

@@ -96,6 +96,7 @@ class SpeedTable:
         self.header, self.rows, self.caption = header, rows, caption
 
     def markdown(self) -> str:
+        """GitHub-flavoured markdown: header, rows, then the caption as a paragraph."""
         lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
         lines += ["| " + " | ".join(r) + " |" for r in self.rows]
         return "\n".join(lines) + (f"\n\n{self.caption}" if self.caption else "")

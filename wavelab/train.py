@@ -3,7 +3,9 @@
 The loop follows Havtorn et al. (section 3 and appendix C): Adam with learning rate 3e-4 and default betas, no
 schedule, mini-batches of 2 random 16,000-sample segments of the training utterances, mixed precision on GPU.  The loss
 is the model's :meth:`~wavelab.models.base.ModelOutput.loss`, nats per frame (the negative ELBO for latent variable
-models); the log shows it in bits per frame (bpf) too.
+models, or their training objective with KL warm-up and free nats, whose schedules read the step a model with
+``set_train_step`` is given before every step); the log shows the reported figure (``nll``: the NLL or negative ELBO)
+in bits per frame (bpf) too.
 
 A run lives in one directory (``TrainConfig.run_dir``)::
 
@@ -67,14 +69,15 @@ class TrainConfig:
             step that crosses the budget completes first.  At least one of ``max_steps`` and ``max_minutes`` is needed.
         seed: seeds the model initialisation, the data stream and the model's own randomness.
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        amp: mixed precision: ``"auto"`` (bf16 autocast on CUDA devices that support it, else fp16 autocast with a
-            gradient scaler; off on CPU), ``"bf16"``, ``"fp16"`` or ``"off"``.
+        amp: mixed precision: ``"auto"`` (fp16 autocast with a gradient scaler on CUDA, as the paper's PyTorch AMP;
+            off on CPU), ``"bf16"`` (autocast without a scaler), ``"fp16"`` or ``"off"``.
         grad_clip: clip the global gradient norm to this value (``None``: no clipping, as in the paper).
         log_every: write a training line to ``metrics.jsonl`` every this many steps (the mean over those steps).
         checkpoint_every: write a checkpoint every this many steps (``None``: only by time and at the end).
         checkpoint_minutes: also write a checkpoint when this many minutes passed since the last one (``None``: off).
         eval_every: evaluate on a held-out subset every this many steps (``None``: never), for the learning curve.
-        eval_subset: number of held-out utterances (the first ones of the dataset's test split) for ``eval_every``.
+        eval_subset: number of held-out utterances of the dataset's test split for ``eval_every``, taken round-robin
+            over its speakers.
         run_dir: directory of the run (created when missing).
     """
 
@@ -159,18 +162,19 @@ class TrainSummary:
 
 
 class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; the run stops before the bad step touches parameters or
-    checkpoints.  Attributes: ``step`` (1-based step that failed), ``loss`` (the value), ``checkpoint_step``."""
+    """The training loss, or (without a gradient scaler) the gradient, became NaN or infinite; the run stops before
+    the bad step touches parameters or checkpoints.  Attributes: ``step`` (1-based step that failed), ``loss`` (the
+    value), ``checkpoint_step``, ``what`` (``"loss"`` or ``"gradient norm"``)."""
 
-    def __init__(self, step: int, loss: float, run_dir: Path, checkpoint_step: int | None):
-        self.step, self.loss, self.checkpoint_step = step, loss, checkpoint_step
+    def __init__(self, step: int, loss: float, run_dir: Path, checkpoint_step: int | None, what: str = "loss"):
+        self.step, self.loss, self.checkpoint_step, self.what = step, loss, checkpoint_step, what
         kept = (
             f"the last good checkpoint ({Path(run_dir) / CHECKPOINT}, step {checkpoint_step}) was kept"
             if checkpoint_step is not None
             else "no checkpoint had been written yet"
         )
         super().__init__(
-            f"non-finite training loss ({loss}) at step {step} of run {run_dir}; {kept}. "
+            f"non-finite training {what} ({loss}) at step {step} of run {run_dir}; {kept}. "
             "Try a lower learning rate (--lr), gradient clipping (--grad-clip 1.0), turning mixed precision off "
             "(--amp off), or check the model's configuration and the input data; running the same command again "
             "resumes from the checkpoint."
@@ -216,7 +220,9 @@ def _resolve_amp(amp: str, device: torch.device) -> tuple[bool, torch.dtype | No
     if amp == "off" or (amp == "auto" and device.type != "cuda"):
         return False, None, False
     if amp == "auto":
-        amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        # fp16 autocast with a gradient scaler, as the paper's PyTorch AMP: bf16's 8-bit mantissa would round the
+        # network's input y_k and the DMoL means to ~100 codes of the 2^16 grid
+        amp = "fp16"
     if amp == "bf16":
         return True, torch.bfloat16, False
     return True, torch.float16, device.type == "cuda"
@@ -296,6 +302,17 @@ def _init_distributed(device_spec: str) -> _Dist:
 def _as_json(x: Any) -> Any:
     """Compare values the way they survive a JSON round trip (tuples become lists)."""
     return json.loads(json.dumps(x, default=str))
+
+
+def _spread_over_speakers(utterances: list, n: int) -> list:
+    """The first ``n`` utterances taken round-robin over speakers (first utterance of each speaker, then the second,
+    ...), so a small held-out subset covers every test speaker rather than the first one."""
+    by_speaker: dict[str, list] = {}
+    for u in utterances:
+        by_speaker.setdefault(u.speaker.id, []).append(u)
+    rounds = max((len(v) for v in by_speaker.values()), default=0)
+    ordered = [v[i] for i in range(rounds) for v in by_speaker.values() if i < len(v)]
+    return ordered[:n]
 
 
 def _check_resumable(cfg: TrainConfig, saved: dict[str, Any], run_dir: Path) -> None:
@@ -455,7 +472,7 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
     )
 
     if cfg.eval_every is not None and D.is_main and eval_utterances is None:
-        eval_utterances = wdata.load_split(cfg.dataset, "test")[: cfg.eval_subset]
+        eval_utterances = _spread_over_speakers(wdata.load_split(cfg.dataset, "test"), cfg.eval_subset)
 
     start = time.monotonic()
     last_ckpt_time = start
@@ -507,6 +524,8 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
             codes, lengths = next(stream)
             codes = codes.to(device, non_blocking=True)
             lengths = lengths.to(device, non_blocking=True)
+            if hasattr(model, "set_train_step"):  # schedules inside the objective (KL warm-up, free nats)
+                model.set_train_step(step)
             with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_on):
                 out = ddp_model(codes, lengths)
                 loss = out.loss()
@@ -547,6 +566,12 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
             if cfg.grad_clip is not None:
                 scaler.unscale_(optimizer)
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+            elif not use_scaler:  # a GradScaler skips non-finite steps itself; without one, check before stepping
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf))
+            if not use_scaler and not math.isfinite(grad_norm):  # gradients are all-reduced: every rank agrees
+                log({"kind": "event", "event": "non_finite_gradient", "step": step + 1, "grad_norm": str(grad_norm),
+                     "checkpoint_step": ckpt_step})
+                raise NonFiniteLossError(step + 1, grad_norm, run_dir, ckpt_step, what="gradient norm")
             scaler.step(optimizer)
             scaler.update()
             step += 1
