@@ -29,6 +29,9 @@ class ModelOutput:
         is_bound: True when ``nll`` is a bound (negative ELBO) rather than an exact NLL.
         kl: per-term KL divergences in nats, each ``[B]`` (empty for exact-likelihood models).
         extras: anything else a model wants to log (tensors, not used by the training loop).
+        objective: optional ``[B]`` per-utterance training objective in nats, when it differs from ``nll`` (e.g. a
+            latent model's KL warm-up or free nats); :meth:`loss` minimises it instead of ``nll``.  It never enters
+            reported likelihoods, which always come from ``nll``.
     """
 
     nll: torch.Tensor
@@ -36,10 +39,12 @@ class ModelOutput:
     is_bound: bool = False
     kl: dict[str, torch.Tensor] = field(default_factory=dict)
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    objective: torch.Tensor | None = None
 
     def loss(self) -> torch.Tensor:
-        """Training loss: nats per frame over the batch, ``sum(nll) / sum(frames)`` (scalar)."""
-        return self.nll.sum() / self.frames.sum().clamp_min(1)
+        """Training loss: nats per frame over the batch, ``sum(objective or nll) / sum(frames)`` (scalar)."""
+        total = self.nll if self.objective is None else self.objective
+        return total.sum() / self.frames.sum().clamp_min(1)
 
 
 def length_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:

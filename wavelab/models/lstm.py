@@ -1,0 +1,156 @@
+"""LSTM over stacked frames: the deterministic autoregressive baseline of Havtorn et al. 2022 (section 3, appendix B).
+
+Source: Havtorn et al. 2022, appendix B ("The LSTM baseline uses an MLP encoder to embed the waveform subsegment
+x_{t:t+s-1} to a feature vector before feeding it to the LSTM cell ... the decoder outputs the waveform predictions
+x_{t+s:t+2s-1} from the hidden state d_t"); Hochreiter & Schmidhuber 1997 for the cell.  TIMIT: 11.11 bpf (s = 1),
+13.30 (s = 64), 14.20 (s = 256) with Dd = 256 and one layer.
+
+For frames ``x_0 .. x_{n-1}`` of ``s`` samples (see :mod:`wavelab.models.stacking`)::
+
+    e_t = MLP_enc(x_{t-1})                      x_{-1} = a frame of silence; s -> Dd
+    d_t, c_t = LSTM(e_t, (d_{t-1}, c_{t-1}))    Dd units, num_layers layers, zero initial state
+    rho_t = MLP_dec(d_t)                        Dd -> s * 3M
+    p(x_t | x_{<t}) = prod_{i < s} DMoL(x_{t s + i}; rho_{t, i})
+
+The likelihood is exact: ``-log p(x) = -sum_t log p(x_t | x_{<t})`` in nats (``is_bound`` False).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .base import ModelOutput
+from .stacking import StackedFrameConfig, StackedFrameModel, frame_params, mlp, progress_steps, segments
+
+
+@dataclass
+class LSTMConfig(StackedFrameConfig):
+    """LSTM hyper-parameters (defaults: Havtorn et al., section 3: Dd = 256, one layer, s = 64).
+
+    Attributes:
+        num_layers: stacked LSTM layers, 1 (1 to 3 are useful).
+        (s, Dd, mlp_layers, num_components, bits, eval_segment_steps: see :class:`StackedFrameConfig`.)
+    Raises:
+        ValueError: a non-positive size or unsupported ``bits``.
+    """
+
+    num_layers: int = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not isinstance(self.num_layers, int) or self.num_layers < 1:
+            raise ValueError(f"LSTMConfig.num_layers must be a positive integer, got {self.num_layers!r}")
+
+
+class LSTMModel(StackedFrameModel):
+    """LSTM over stacked frames with a per-sample DMoL output (see the module docstring).
+
+    ``forward(codes, lengths)`` gives the exact NLL, ``evaluate_long`` the same in segments with the state ``(d, c)``
+    carried, ``sample`` generates frame by frame.
+    """
+
+    def __init__(self, config: LSTMConfig | None = None):
+        config = config if config is not None else LSTMConfig()
+        if not isinstance(config, LSTMConfig):
+            raise TypeError(f"LSTMModel expects an LSTMConfig, got {type(config).__name__}")
+        super().__init__(config)
+        Dd = config.Dd
+        self.encoder = mlp(config.s, Dd, Dd, config.mlp_layers, final_activation=True)
+        self.lstm = nn.LSTM(Dd, Dd, num_layers=config.num_layers, batch_first=True)
+        self.decoder = mlp(Dd, Dd, self.frame_out_features, config.mlp_layers)
+
+    def init_state(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero state ``(d, c)``, each ``[num_layers, B, Dd]``."""
+        shape = (self.config.num_layers, batch_size, self.config.Dd)
+        zeros = torch.zeros(shape, device=self._device(), dtype=self._dtype())
+        return zeros, zeros.clone()
+
+    def step_params(self, x_prev: torch.Tensor, state=None):
+        """DMoL parameters of steps ``0 .. S-1`` from their input frames.
+
+        Args:
+            x_prev: companded input frames ``[B, S, s]`` (``x_{t-1}`` for step ``t``).
+            state: ``(d, c)`` carried from the previous segment (``None``: zeros).
+        Returns:
+            ``(params [B, 3M, S s], state)``.
+        """
+        if state is None:
+            state = self.init_state(x_prev.shape[0])
+        d, state = self.lstm(self.encoder(x_prev), state)
+        return frame_params(self.decoder(d), self.s, self.distribution.num_params), state
+
+    def logits(self, codes: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """DMoL parameters ``[B, 3M, n s]`` of every sample (``n = ceil(T / s)``); column ``i`` parametrises
+        ``p(x_i | x_{< s floor(i / s)})``, so predictions of frame ``t`` see only frames ``< t``."""
+        if lengths is None:
+            lengths = torch.full((codes.shape[0],), codes.shape[1], dtype=torch.int64, device=codes.device)
+        prep = self.prepare(codes, lengths, "logits")
+        return self.step_params(prep.x_prev)[0]
+
+    def forward(self, codes: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
+        """Exact negative log-likelihood ``-sum_t log p(x_t | x_{<t})`` of each row, in nats.
+
+        Args:
+            codes: int64 ``[B, T]`` mu-law codes, right-padded (padding values do not matter).
+            lengths: int64 ``[B]`` valid samples per row.
+        Returns:
+            :class:`ModelOutput` with ``nll [B]`` (nats), ``frames = lengths``, ``is_bound`` False.
+        Raises:
+            ValueError: bad shapes, dtypes or ranges (see :meth:`prepare`).
+        """
+        return self._nll(codes, lengths, segment_steps=None, caller="forward")
+
+    def evaluate_long(self, codes: torch.Tensor, lengths: torch.Tensor,
+                      segment_steps: int | None = None) -> ModelOutput:
+        """As :meth:`forward`, in segments of ``segment_steps`` steps (default ``config.eval_segment_steps``) with
+        the LSTM state carried across segments: equal to :meth:`forward` up to float rounding, with memory bounded by
+        the segment length (used by :func:`wavelab.evaluate.evaluate`)."""
+        return self._nll(codes, lengths, segment_steps or self.config.eval_segment_steps, caller="evaluate_long")
+
+    def _nll(self, codes, lengths, segment_steps, caller) -> ModelOutput:
+        prep = self.prepare(codes, lengths, caller)
+        n, s = prep.n, self.s
+        state = None
+        log_p = torch.zeros(codes.shape[0], device=codes.device)
+        for t0, t1 in segments(n, segment_steps or max(n, 1)):
+            params, state = self.step_params(prep.x_prev[:, t0:t1], state)
+            log_p = log_p + self.log_px(params, prep.codes[:, t0 * s:t1 * s], prep.lengths, t0)
+        return ModelOutput(nll=-log_p, frames=prep.lengths, is_bound=False)
+
+    @torch.inference_mode()
+    def sample(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
+               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+        """Generate audio autoregressively, frame by frame: each step's ``s`` samples are drawn from the DMoL
+        parameters given the state, then fed back as the next input frame.
+
+        Args:
+            num_samples: samples to generate (rounded up to whole frames, then cut).
+            batch_size: independent sequences.
+            temperature: DMoL sampling temperature (1.0 = the model's distribution).
+            generator: optional ``torch.Generator`` on the model's device.
+            progress: tqdm bar over frames.
+        Returns:
+            int64 codes ``[batch_size, num_samples]``.
+        Raises:
+            ValueError: negative ``num_samples`` or temperature, ``batch_size < 1``.
+        """
+        n = self._check_sample_args(num_samples, batch_size, temperature)
+        state = self.init_state(batch_size)
+        x_prev = self.silence_frame(batch_size)
+        out = torch.empty(batch_size, n * self.s, dtype=torch.int64, device=x_prev.device)
+        for t in progress_steps(n, progress, "LSTM"):
+            d, state = self.lstm(self.encoder(x_prev).unsqueeze(1), state)
+            codes = self.sample_frame(self.decoder(d[:, 0]), temperature, generator)
+            out[:, t * self.s:(t + 1) * self.s] = codes
+            x_prev = self.companded(codes)
+        return out[:, :num_samples]
+
+
+from . import register  # noqa: E402  (wavelab.models imports this module; register at the end to avoid a cycle)
+
+register("lstm", LSTMConfig, LSTMModel)
+
+__all__ = ["LSTMConfig", "LSTMModel"]
