@@ -53,8 +53,10 @@ def test_train_evaluate_sample_end_to_end(tmp_path, capsys):
     assert rec.steps == 5 and rec.frames_seen == 5 * 2 * 1000 and rec.budget == "cpu-budget"
     assert rec.utterances == 2 and "first 2 utterances" in rec.notes and not rec.is_bound
     assert rec.train_config["segment_length"] == 1000 and rec.train_config["batch_size"] == 2
-    assert rec.train_commit.keys() == {"hash", "dirty"}
+    assert rec.train_commit.keys() == {"hash", "dirty"} and rec.estimator == "exact"
     assert 8.0 < rec.bpf_weighted < 20.0  # an untrained 16-bit model: near the uniform 16 bpf
+    code, _, err = run_cli(capsys, "evaluate", "--run-dir", run, "--limit", 1, "--iw-samples", 4, "--no-progress")
+    assert code == 2 and "iw_bound" in err  # WaveNet has no latent variables to importance-sample
 
     wav = tmp_path / "s.wav"
     code, out, _ = run_cli(capsys, "sample", "--run-dir", run, "--seconds", 0.01, "--out", wav, "--no-progress")

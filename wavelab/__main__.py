@@ -176,7 +176,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from e
     if args.limit is not None:
         utterances = utterances[: args.limit]
-    ev = evaluate(model, utterances, max_frames=args.max_frames, device=device, progress=not args.no_progress)
+    try:
+        ev = evaluate(model, utterances, max_frames=args.max_frames, device=device, progress=not args.no_progress,
+                      iw_samples=args.iw_samples)
+    except ValueError as e:  # e.g. --iw-samples for a model without latent variables
+        raise CLIError(str(e)) from e
+    if args.iw_samples is not None:
+        estimator = f"importance-weighted bound, K={args.iw_samples}"
+    else:
+        estimator = "ELBO, 1 sample" if ev.is_bound else "exact"
     print(f"{cfg.model} on {dataset} {args.split}: {ev.bpf}")
 
     if args.record:
@@ -195,6 +203,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             hardware=run_info.get("hardware") or hardware_info(), commit=git_commit(), seed=cfg.seed, budget=budget,
             run_dir=str(args.run_dir), notes=notes, utterances=ev.bpf.utterances, frames=ev.bpf.frames,
             train_config=run_info.get("train_config", {}), train_commit=run_info.get("commit", {}),
+            estimator=estimator,
         )
         print(f"wrote {write_record(record, args.record)}")
     return 0
@@ -313,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--notes", default="")
     e.add_argument("--limit", type=int, help="evaluate only the first N utterances (noted in the record)")
     e.add_argument("--max-frames", type=int, default=200_000, help="frames per forward pass")
+    e.add_argument("--iw-samples", type=int,
+                   help="latent models: the importance-weighted bound with K samples instead of the one-sample ELBO")
     e.add_argument("--device")
     e.add_argument("--threads", type=int)
     e.add_argument("--no-progress", action="store_true")

@@ -53,6 +53,8 @@ class ResultRecord:
         train_config: the run's training settings (segment length, batch size, learning rate, budget, ...), as
             :class:`wavelab.train.TrainConfig` fields; empty for baselines.
         train_commit: :func:`git_commit` of the code that trained the model (``commit`` is the evaluating code's).
+        estimator: how the likelihood was computed: ``"exact"``, ``"ELBO, 1 sample"`` (the paper's figure for latent
+            models) or ``"importance-weighted bound, K=..."``; empty for records that predate the field.
     """
 
     model: str
@@ -76,6 +78,7 @@ class ResultRecord:
     frames: int | None = None
     train_config: dict[str, Any] = field(default_factory=dict)
     train_commit: dict[str, Any] = field(default_factory=dict)
+    estimator: str = ""
 
     def __post_init__(self):
         if self.budget not in BUDGETS:
@@ -302,8 +305,8 @@ class ResultsTable:
     """Records beside the paper's figures; renders as markdown (``str()``, :meth:`markdown`) and as HTML in Jupyter
     (``_repr_html_``).  ``rows`` holds the cell strings, ``columns`` the header."""
 
-    columns = ("model", "config", "dataset", "split", "utterances", "bpf (eq. 11)", "bpf (utt. mean)", "paper",
-               "budget", "steps", "train time", "hardware")
+    columns = ("model", "config", "dataset", "split", "utterances", "estimator", "bpf (eq. 11)", "bpf (utt. mean)",
+               "paper", "budget", "steps", "train time", "hardware")
 
     def __init__(self, rows: list[tuple[str, ...]]):
         self.rows = rows
@@ -346,6 +349,7 @@ def results_table(records: list[ResultRecord], paper: dict[tuple[str, str], Pape
         hw = r.hardware.get("gpu") or r.hardware.get("cpu") or ""
         rows.append((
             r.label, _config_summary(r.config), r.dataset, r.split, "" if r.utterances is None else str(r.utterances),
+            r.estimator,
             _fmt_bpf(r.bpf_weighted, r.is_bound),
             _fmt_bpf(r.bpf_mean, r.is_bound), paper_cell, r.budget, f"{r.steps:,}" if r.steps else "",
             _fmt_time(r.wall_time_s), str(hw),
