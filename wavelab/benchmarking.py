@@ -129,3 +129,70 @@ def speed_table(bench: dict) -> SpeedTable:
                f"torch {hw.get('torch', '?')}, commit {bench.get('commit', {}).get('hash', '?')[:10]}. "
                "Recomputation times sum measured per-step times over the growing context (see the script).")
     return SpeedTable(["model", "task", "shape", "throughput", "full recomputation", "speed-up"], rows, caption)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# recurrent models over stacked frames (benchmarks/recurrent_speed.py)
+
+
+@torch.inference_mode()
+def evaluation_time(model, num_samples: int, iw_samples: int | None = None, repeats: int = 2, warmup: int = 0,
+                    seed: int = 0) -> float:
+    """Seconds to evaluate one utterance of ``num_samples`` random codes (batch 1) in inference mode: the model's
+    own figure through ``model.evaluate_long`` (or ``forward``; exact NLL or one-sample ELBO), or with ``iw_samples =
+    K`` the importance-weighted bound ``model.iw_bound(codes, lengths, K)`` (Burda et al. 2016).  Best of ``repeats``
+    timed calls after ``warmup`` untimed ones.  The cost does not depend on the codes' values.
+
+    Raises:
+        ValueError: ``num_samples < 1``, or ``iw_samples`` for a model without ``iw_bound``.
+    """
+    if num_samples < 1:
+        raise ValueError(f"evaluation_time: num_samples must be >= 1, got {num_samples}")
+    if iw_samples is not None and not hasattr(model, "iw_bound"):
+        raise ValueError(f"evaluation_time: iw_samples={iw_samples} needs a latent variable model with iw_bound; "
+                         f"{type(model).__name__} has none")
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    codes = torch.randint(0, 2 ** model.bits, (1, num_samples), generator=g)
+    lengths = torch.tensor([num_samples])
+    if iw_samples is not None:
+        fn = lambda: model.iw_bound(codes, lengths, iw_samples)  # noqa: E731
+    else:
+        fn = lambda: getattr(model, "evaluate_long", model)(codes, lengths)  # noqa: E731
+    return best_time(fn, repeats=repeats, warmup=warmup)
+
+
+def recurrent_speed_table(bench: dict) -> SpeedTable:
+    """Render the output of ``benchmarks/recurrent_speed.py`` (its JSON as a dict) as a table.
+
+    One row per model and stack size ``s``: parameters, training throughput in frames (samples) per second with the
+    segment length it was measured on, and evaluation seconds per second of audio (16 kHz) for the model's own figure
+    (exact NLL for the LSTM, one-sample ELBO for VRNN and SRNN) and for the importance-weighted bound (latent models
+    only; "n/a" for the LSTM).  A value below 1 s per second of audio is faster than real time.
+
+    Raises:
+        ValueError: an evaluation entry names a model and ``s`` with no training entry (the JSON is inconsistent).
+    """
+    rows, index = [], {}
+    for r in bench["training"]:
+        index[(r["model"], r["s"])] = len(rows)
+        rows.append([r["model"], str(r["s"]), f"{r['parameters']:,}",
+                     f"{r['frames_per_s']:,.0f} frames/s (batch {r['batch_size']} x {r['segment_length']:,})",
+                     "", "n/a"])
+    for e in bench["evaluation"]:
+        key = (e["model"], e["s"])
+        if key not in index:
+            raise ValueError(f"recurrent_speed_table: evaluation of {e['model']} s={e['s']} has no training entry; "
+                             "re-run benchmarks/recurrent_speed.py")
+        cell = f"{e['seconds_per_audio_second']:,.2f} s"
+        rows[index[key]][5 if e.get("K") else 4] = cell
+    hw = bench.get("hardware", {})
+    K = bench.get("iw_samples", "K")
+    caption = (f"Measured {bench.get('created', '?')} on {hw.get('cpu', '?')} ({bench.get('threads', '?')} threads), "
+               f"torch {hw.get('torch', '?')}, commit {(bench.get('commit', {}).get('hash') or '?')[:10]}; "
+               f"models: {bench.get('config', '?')}. Evaluation: one utterance of {bench.get('eval_samples', '?'):,} "
+               f"samples, seconds per second of audio (below 1 is faster than real time).")
+    if bench.get("quick"):
+        caption = "SMOKE RUN (--quick: tiny models, numbers meaningless). " + caption
+    return SpeedTable(["model", "s", "parameters", "training", "evaluation (exact / ELBO)",
+                       f"evaluation (IW bound, K={K})"], rows, caption)

@@ -3,7 +3,7 @@
 Source: Havtorn et al. 2022, appendix B ("The LSTM baseline uses an MLP encoder to embed the waveform subsegment
 x_{t:t+s-1} to a feature vector before feeding it to the LSTM cell ... the decoder outputs the waveform predictions
 x_{t+s:t+2s-1} from the hidden state d_t"); Hochreiter & Schmidhuber 1997 for the cell.  TIMIT: 11.11 bpf (s = 1),
-13.30 (s = 64), 14.20 (s = 256) with Dd = 256 and one layer.
+13.34 (s = 64), 14.20 (s = 256) with Dd = 256 and one layer.
 
 For frames ``x_0 .. x_{n-1}`` of ``s`` samples (see :mod:`wavelab.models.stacking`)::
 

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The CPU-budget training runs behind the book's results records, as they were made (one CPU thread each, the
+# TIMIT sample's training split). Usage: bash scripts/cpu_budget_runs.sh NAME [NAME ...]; NAME is one of the runs
+# below. Each run trains into runs/NAME (resumable: run the same command again after a kill), is exported without
+# optimizer state into results/runs/NAME, and evaluated on the whole test split into results/<model>-timit-*.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export OMP_NUM_THREADS=1
+
+train() {  # NAME, then train options
+  local name=$1; shift
+  $PY -m wavelab train --run-dir "runs/$name" --seed 0 --threads 1 --checkpoint-minutes 5 --no-progress "$@"
+  $PY -c "from wavelab.train import export_run; export_run('runs/$name', 'results/runs/$name')"
+}
+
+evaluate() {  # NAME RECORD [evaluate options]
+  local name=$1 record=$2; shift 2
+  $PY -m wavelab evaluate --run-dir "results/runs/$name" --split test --threads 1 --no-progress \
+      --budget cpu-budget --record "results/$record.json" "$@"
+}
+
+for name in "$@"; do
+  case $name in
+    wavenet-paper)   # the paper's configuration: Dc=96, 5 blocks x 10 layers, 16,000-sample segments, batch 2
+      train "$name" --model wavenet --minutes 130 --eval-every 100
+      evaluate "$name" wavenet-timit-paper ;;
+    wavenet-dc32-b2) # a smaller WaveNet that sees more data in a CPU budget
+      train "$name" --model wavenet --set Dc=32 --set blocks=2 --segment-length 8000 --batch-size 4 \
+            --minutes 50 --eval-every 250
+      evaluate "$name" wavenet-timit-dc32-b2 ;;
+    lstm-s64)
+      train "$name" --model lstm --set s=64 --segment-length 32000 --batch-size 4 --minutes 15 --eval-every 500
+      evaluate "$name" lstm-timit-s64 ;;
+    lstm-s1)
+      train "$name" --model lstm --set s=1 --segment-length 4000 --batch-size 4 --minutes 20 --eval-every 500
+      evaluate "$name" lstm-timit-s1 ;;
+    vrnn-s64|srnn-s64)
+      model=${name%-s64}
+      train "$name" --model "$model" --set s=64 --segment-length 32000 --batch-size 4 --minutes 20 --eval-every 500
+      evaluate "$name" "$model-timit-s64"
+      evaluate "$name" "$model-timit-s64-iw" --iw-samples 10 ;;
+    *) echo "unknown run $name" >&2; exit 2 ;;
+  esac
+done
