@@ -3,17 +3,15 @@ and measures real compression."""
 
 import io
 import math
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-import shutil
-import subprocess
-from dataclasses import dataclass
-
-from wavelab.audio import mu_law_encode
+from tests.helpers import PCMUtterance
 from wavelab.baselines import (code_histogram, fit_dmol, flac_bits, flac_encode, flac_tool_overhead_bytes,
                                run_baselines, uniform_nll)
 from wavelab.distributions import DiscretizedMixtureLogistics
@@ -75,21 +73,6 @@ def test_flac_tool_overhead_matches_the_flac_tool(tmp_path, seconds):
     assert sizes["default"] - sizes["bare"] == flac_tool_overhead_bytes(len(audio))
 
 
-@dataclass
-class _Utt:
-    pcm: np.ndarray
-
-    @property
-    def num_samples(self):
-        return len(self.pcm)
-
-    def audio(self):
-        return self.pcm
-
-    def codes(self, bits=16):
-        return mu_law_encode(self.pcm, bits)
-
-
 def test_run_baselines_end_to_end_orders_the_baselines():
     rng = np.random.default_rng(0)
 
@@ -100,7 +83,7 @@ def test_run_baselines_end_to_end_orders_the_baselines():
             x[i] = 1.8 * x[i - 1] - 0.85 * x[i - 2] + e[i]
         return np.clip(x, -32768, 32767).astype(np.int16)
 
-    train, test = [_Utt(ar_speech(6000)) for _ in range(3)], [_Utt(ar_speech(4000)), _Utt(ar_speech(2500))]
+    train, test = [PCMUtterance("u", ar_speech(6000)) for _ in range(3)], [PCMUtterance("u", ar_speech(4000)), PCMUtterance("u", ar_speech(2500))]
     res = {r.name: r for r in run_baselines(train, test)}
     assert list(res) == ["uniform", "dmol", "flac", "flac+padding"]
     assert res["uniform"].bpf.weighted == pytest.approx(16.0)

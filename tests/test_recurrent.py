@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from tests.helpers import PCMUtterance
 from wavelab.audio import mu_law_encode
 from wavelab.models import ModelOutput, build_model, config_for
 from wavelab.models.latent import free_nats_at, free_nats_kl, gaussian_kl, gaussian_log_prob, kl_weight
@@ -365,30 +366,18 @@ def test_tiny_model_learns_a_sine_below_16_bpf(name):
     assert np.isfinite(after) and after < 15.0 and after < before - 2.0
 
 
-class FakeUtterance:
-    """Utterance-like (what random_segments, bucket_batches and evaluate need): a noisy sine in int16."""
-
-    def __init__(self, uid: str, T: int, seed: int):
-        rng = np.random.default_rng(seed)
-        x = 8000 * np.sin(2 * np.pi * np.arange(T) * rng.uniform(0.01, 0.05)) + rng.normal(0, 500, T)
-        self.id, self.pcm = uid, np.clip(x, -32768, 32767).astype(np.int16)
-
-    @property
-    def num_samples(self) -> int:
-        return len(self.pcm)
-
-    def audio(self) -> np.ndarray:
-        return self.pcm
-
-    def codes(self, bits: int = 16) -> torch.Tensor:
-        return mu_law_encode(self.pcm, bits)
+def sine_utterance(uid: str, T: int, seed: int) -> PCMUtterance:
+    """A noisy sine in int16, as an utterance."""
+    rng = np.random.default_rng(seed)
+    x = 8000 * np.sin(2 * np.pi * np.arange(T) * rng.uniform(0.01, 0.05)) + rng.normal(0, 500, T)
+    return PCMUtterance(uid, np.clip(x, -32768, 32767).astype(np.int16))
 
 
 def test_train_loop_drives_a_latent_model_and_tells_it_the_step(tmp_path):
     from wavelab.evaluate import evaluate
     from wavelab.train import TrainConfig, read_metrics, train
 
-    utts = [FakeUtterance(f"utt{i}", T, i) for i, T in enumerate([200, 257, 300])]
+    utts = [sine_utterance(f"utt{i}", T, i) for i, T in enumerate([200, 257, 300])]
     cfg = TrainConfig(model="vrnn", model_overrides=dict(s=8, Dd=8, Dz=4, mlp_layers=1, num_components=2),
                       segment_length=64, batch_size=2, lr=1e-2, max_steps=3, seed=0, device="cpu", log_every=1,
                       checkpoint_every=None, checkpoint_minutes=None, run_dir=str(tmp_path / "run"))

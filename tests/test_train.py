@@ -22,6 +22,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.helpers import PCMUtterance
 from wavelab.models import ModelOutput, length_mask, register
 from wavelab.train import CHECKPOINT, METRICS, NonFiniteLossError, TrainConfig, load_run, read_metrics, train
 
@@ -90,34 +91,14 @@ class TinyModel(nn.Module):
 register(TINY, TinyConfig, TinyModel)
 
 
-@dataclass(eq=False)
-class FakeUtterance:
-    """Utterance-like: what random_segments / bucket_batches / evaluate need."""
-
-    id: str
-    pcm: np.ndarray
-
-    @property
-    def num_samples(self) -> int:
-        return len(self.pcm)
-
-    def audio(self) -> np.ndarray:
-        return self.pcm
-
-    def codes(self, bits: int = 16) -> torch.Tensor:
-        from wavelab.audio import mu_law_encode
-
-        return mu_law_encode(self.pcm, bits)
-
-
-def fake_utterances(n: int = 4, seed: int = 0, min_len: int = 300, max_len: int = 600) -> list[FakeUtterance]:
+def fake_utterances(n: int = 4, seed: int = 0, min_len: int = 300, max_len: int = 600) -> list[PCMUtterance]:
     rng = np.random.default_rng(seed)
     utts = []
     for i in range(n):
         T = int(rng.integers(min_len, max_len))
         t = np.arange(T)
         x = 8000 * np.sin(2 * np.pi * t * rng.uniform(0.01, 0.05)) + rng.normal(0, 500, T)
-        utts.append(FakeUtterance(f"utt{i}", np.clip(x, -32768, 32767).astype(np.int16)))
+        utts.append(PCMUtterance(f"utt{i}", np.clip(x, -32768, 32767).astype(np.int16)))
     return utts
 
 
@@ -271,7 +252,7 @@ def test_bf16_autocast_trains_a_wavenet_on_cpu(tmp_path):
                       checkpoint_every=None, checkpoint_minutes=None, run_dir=str(tmp_path), lr=3e-3)
     t = torch.arange(4000)
     tone = (3000 * torch.sin(2 * math.pi * 300 * t / 16000)).to(torch.int16).numpy()
-    summary = train(cfg, [FakeUtterance("tone", tone)], progress=False)
+    summary = train(cfg, [PCMUtterance("tone", tone)], progress=False)
     curve = [r["bpf"] for r in read_metrics(tmp_path)]
     assert all(math.isfinite(b) for b in curve) and curve[-1] < curve[0]
 
