@@ -30,14 +30,14 @@ for name in "$@"; do
             --minutes 50 --eval-every 250
       evaluate "$name" wavenet-timit-dc32-b2 ;;
     lstm-s64)
-      train "$name" --model lstm --set s=64 --segment-length 32000 --batch-size 4 --minutes 15 --eval-every 500
+      train "$name" --model lstm --set s=64 --segment-length 32000 --batch-size 4 --minutes 8 --eval-every 500
       evaluate "$name" lstm-timit-s64 ;;
     lstm-s1)
-      train "$name" --model lstm --set s=1 --segment-length 4000 --batch-size 4 --minutes 20 --eval-every 500
+      train "$name" --model lstm --set s=1 --segment-length 4000 --batch-size 4 --minutes 14 --eval-every 500
       evaluate "$name" lstm-timit-s1 ;;
     vrnn-s64|srnn-s64)
       model=${name%-s64}
-      train "$name" --model "$model" --set s=64 --segment-length 32000 --batch-size 4 --minutes 20 --eval-every 500
+      train "$name" --model "$model" --set s=64 --segment-length 32000 --batch-size 4 --minutes 14 --eval-every 500
       evaluate "$name" "$model-timit-s64"
       evaluate "$name" "$model-timit-s64-iw" --iw-samples 10 ;;
     *) echo "unknown run $name" >&2; exit 2 ;;
