@@ -21,22 +21,23 @@ def shared_data() -> Path:
     return root
 
 
+def _sample_dir(shared_data: Path, name: str) -> Path:
+    root = shared_data / name
+    if not root.is_dir():
+        pytest.skip(f"{name} not available at {root}")
+    return root
+
+
 @pytest.fixture(scope="session")
 def timit_root(shared_data: Path) -> Path:
     """The NLTK TIMIT sample folder; skips when absent."""
-    root = shared_data / "timit_sample"
-    if not root.is_dir():
-        pytest.skip(f"TIMIT sample not available at {root}")
-    return root
+    return _sample_dir(shared_data, "timit_sample")
 
 
 @pytest.fixture(scope="session")
 def librispeech_root(shared_data: Path) -> Path:
     """The LibriSpeech sample folder; skips when absent."""
-    root = shared_data / "librispeech_sample"
-    if not root.is_dir():
-        pytest.skip(f"LibriSpeech sample not available at {root}")
-    return root
+    return _sample_dir(shared_data, "librispeech_sample")
 
 
 @pytest.fixture
