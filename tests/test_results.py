@@ -16,6 +16,7 @@ from wavelab.results import (
     load_records,
     read_record,
     record_label,
+    record_run_dir,
     results_table,
     write_record,
 )
@@ -113,3 +114,20 @@ def test_hardware_info_and_git_commit(tmp_path):
     assert git_commit(tmp_path) == {"hash": head, "dirty": False}
     (tmp_path / "f.txt").write_text("b")
     assert git_commit(tmp_path) == {"hash": head, "dirty": True}
+
+
+def test_record_run_dir_finds_exported_runs(tmp_path):
+    results = tmp_path / "results"
+    exported = results / "runs" / "x"
+    exported.mkdir(parents=True)
+    rec = make_record(run_dir="runs/x")          # relative to the project root, where no such run exists
+    with pytest.raises(FileNotFoundError, match="runs/x"):
+        record_run_dir(rec, results)
+    (exported / "checkpoint.pt").write_bytes(b"")
+    assert record_run_dir(rec, results) == exported
+    absolute = tmp_path / "elsewhere"
+    absolute.mkdir()
+    (absolute / "checkpoint.pt").write_bytes(b"")
+    assert record_run_dir(make_record(run_dir=str(absolute)), results) == absolute
+    with pytest.raises(ValueError, match="no training run"):
+        record_run_dir(make_record(model="uniform", run_dir=None), results)

@@ -149,6 +149,33 @@ def load_records(results_dir: str | Path = "results") -> list[ResultRecord]:
     return [read_record(p) for p in sorted(results_dir.glob("*.json"))]
 
 
+def record_run_dir(record: ResultRecord, results_dir: str | Path | None = None) -> Path:
+    """The directory of the trained run behind ``record`` (it holds ``checkpoint.pt``, ``config.json`` and
+    ``metrics.jsonl``; open it with :func:`wavelab.train.load_run`).
+
+    Looked up as the record's ``run_dir`` (absolute, or relative to the project root), then
+    ``<results_dir>/runs/<name of run_dir>`` (where :func:`wavelab.train.export_run` puts committed runs;
+    ``results_dir`` defaults to :func:`wavelab.settings.results_dir`).
+
+    Raises:
+        ValueError: the record has no run (a baseline).
+        FileNotFoundError: none of the candidates holds a checkpoint (the message lists them).
+    """
+    from .settings import PROJECT_ROOT
+    from .settings import results_dir as default_results_dir
+
+    if not record.run_dir:
+        raise ValueError(f"record {record.label} ({record.model}) has no training run (run_dir is empty)")
+    rd = Path(record.run_dir)
+    base = Path(results_dir) if results_dir is not None else default_results_dir()
+    candidates = [rd if rd.is_absolute() else PROJECT_ROOT / rd, base / "runs" / rd.name]
+    for c in candidates:
+        if (c / "checkpoint.pt").exists():
+            return c
+    raise FileNotFoundError(f"the run of record {record.label} ({record.estimator or record.model}) is missing: "
+                            f"looked in {[str(c) for c in candidates]}; export it with wavelab.train.export_run")
+
+
 def hardware_info() -> dict[str, Any]:
     """The machine: ``cpu`` (model name), ``cores`` (logical), ``gpu`` (name or ``None``), ``gpu_count``, ``torch``,
     ``python``, ``platform``."""
@@ -357,5 +384,5 @@ def results_table(records: list[ResultRecord], paper: dict[tuple[str, str], Pape
     return ResultsTable(rows)
 
 
-__all__ = ["BUDGETS", "PAPER_BPF", "PaperFigure", "ResultRecord", "ResultsTable", "git_commit", "hardware_info",
+__all__ = ["BUDGETS", "PAPER_BPF", "PaperFigure", "ResultRecord", "ResultsTable", "git_commit", "hardware_info", "record_run_dir",
            "load_records", "read_record", "record_label", "results_table", "utc_now", "write_record"]

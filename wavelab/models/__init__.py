@@ -43,7 +43,7 @@ def build_model(name: str, config=None, **overrides: Any):
 
 
 def _register_builtin() -> None:
-    from . import lstm, srnn, vrnn, wavenet  # noqa: F401  (each registers itself)
+    from . import cwvae, lstm, sashimi, srnn, vrnn, waveflow, wavenet  # noqa: F401  (each registers itself)
 
 
 _register_builtin()
