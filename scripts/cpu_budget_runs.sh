@@ -40,6 +40,29 @@ for name in "$@"; do
       train "$name" --model "$model" --set s=64 --segment-length 32000 --batch-size 4 --minutes 14 --eval-every 500
       evaluate "$name" "$model-timit-s64"
       evaluate "$name" "$model-timit-s64-iw" --iw-samples 10 ;;
+    cwvae-s64-l1|cwvae-s64-l2|cwvae-s64-l3)
+      # the CW-VAE at s1 = 64, c = 8 with L latent layers; CPU budget: Dh = 96 channels and Dz = 64 (the paper's
+      # code uses 192 and 128) and a 250-step KL warm-up instead of 150,000 steps
+      L=${name#cwvae-s64-l}
+      train "$name" --model cwvae --set s1=64 --set L="$L" --set Dh=96 --set Dz=64 --set kl_warmup_steps=250 \
+            --segment-length 32000 --batch-size 2 --minutes 12 --eval-every 100
+      evaluate "$name" "cwvae-timit-s64-l$L" ;;
+    waveflow-h16)    # WaveFlow h = 16, 8 flows x 8 layers; CPU budget: 32 residual channels (paper's small model: 64)
+      train "$name" --model waveflow --set h=16 --set residual_channels=32 --segment-length 16000 --batch-size 2 \
+            --minutes 12 --eval-every 200
+      evaluate "$name" waveflow-timit-h16 ;;
+    waveglow)        # the WaveGlow configuration (bipartite coupling, h = 8 squeezed channels); CPU budget: 8 flows
+      #               of 64 channels (WaveGlow: 12 flows of 256)
+      train "$name" --model waveglow --set residual_channels=64 --set n_flows=8 --segment-length 16000 --batch-size 2 \
+            --minutes 10 --eval-every 200
+      evaluate "$name" waveglow-timit ;;
+    sashimi-8bit|sashimi-16bit)
+      # SaShiMi with the paper's 8-bit categorical head or a 16-bit DMoL head; CPU budget: d_model = 32, 4 layers per
+      # stage, 8,000-sample segments (paper: d_model = 64, 8 layers, 16,000 samples)
+      if [ "$name" = sashimi-8bit ]; then head=categorical; else head=dmol; fi
+      train "$name" --model sashimi --set head=$head --set d_model=32 --set n_layers=4 --set l_max=8000 \
+            --segment-length 8000 --batch-size 2 --minutes 12 --eval-every 200
+      evaluate "$name" "sashimi-timit-${name#sashimi-}" ;;
     *) echo "unknown run $name" >&2; exit 2 ;;
   esac
 done
