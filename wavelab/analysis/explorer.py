@@ -1,0 +1,136 @@
+"""An ipywidgets explorer of a stored latent study (:func:`wavelab.analysis.run_latent_study` /
+:func:`wavelab.analysis.load_study`): pick a feature (z1, z2, mel), a label (phone, gender, height), a
+cross-validation scheme (loo, loso) and k; it shows the LDA scatter coloured by label and the kNN accuracy.
+
+Everything shown comes from the stored result, so it works from the JSON without the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+TASK_TITLES = {"phone": "phone (one speaker)", "gender": "speaker sex", "height": "speaker height class"}
+
+
+class LatentExplorer:
+    """Dropdowns for feature, label and scheme, a k slider, a summary line and the LDA scatter.
+
+    Args:
+        study: a :func:`run_latent_study` result or :func:`load_study` dict.
+    Attributes:
+        feature, label, scheme (``ipywidgets.Dropdown``), k (``ipywidgets.SelectionSlider``), summary
+        (``ipywidgets.HTML``), output (``ipywidgets.Output`` holding the figure), widget (the whole ``VBox``),
+        state (dict of the last :meth:`update`).
+    Raises:
+        ValueError: ``study`` has no tasks.
+    """
+
+    def __init__(self, study: dict[str, Any]):
+        import ipywidgets as w
+
+        tasks = study.get("tasks") if isinstance(study, dict) else None
+        if not tasks:
+            raise ValueError("study must be a run_latent_study / load_study result with at least one task")
+        self.study = study
+        self.tasks = tasks
+        first = next(iter(tasks.values()))
+        self.label = w.Dropdown(options=list(tasks), description="label")
+        self.feature = w.Dropdown(options=list(first["features"]), description="feature")
+        self.scheme = w.Dropdown(options=list(first["schemes"]), description="scheme")
+        self.k = w.SelectionSlider(options=self._ks(), description="k")
+        self.summary = w.HTML()
+        self.output = w.Output()
+        self.state: dict[str, Any] = {}
+        self._busy = False
+        for control in (self.label, self.feature, self.scheme, self.k):
+            control.observe(lambda _change: self.update(), names="value")
+        self.widget = w.VBox([w.HBox([self.label, self.feature, self.scheme]), self.k, self.summary, self.output])
+        self.update()
+
+    def _accuracy(self) -> dict[int, float]:
+        acc = self.tasks[self.label.value]["features"][self.feature.value]["accuracy"]
+        return {int(k): v for k, v in acc.get(self.scheme.value, {}).items()}
+
+    def _ks(self) -> list[int]:
+        return sorted(self._accuracy()) or [1]
+
+    def _sync_options(self) -> None:
+        """Keep the feature / scheme / k choices valid for the chosen label (phones have ``loo`` only)."""
+        task = self.tasks[self.label.value]
+        for control, options in ((self.feature, list(task["features"])), (self.scheme, list(task["schemes"]))):
+            if list(control.options) != options:
+                keep = control.value if control.value in options else options[0]
+                control.options = options
+                control.value = keep
+        ks = self._ks()
+        if list(self.k.options) != ks:
+            keep = self.k.value if self.k.value in ks else min(ks, key=lambda k: abs(k - (self.k.value or 1)))
+            self.k.options = ks
+            self.k.value = keep
+
+    def update(self) -> dict[str, Any]:
+        """Redraw for the current control values; returns and stores in :attr:`state` ``{"label", "feature",
+        "scheme", "k", "accuracy" (float or None when that k was not evaluated), "chance" ({"majority",
+        "stratified"}), "n" (examples), "classes"}``."""
+        if self._busy:
+            return self.state
+        self._busy = True
+        try:
+            self._sync_options()
+            task = self.tasks[self.label.value]
+            acc = self._accuracy().get(int(self.k.value))
+            chance = task.get("chance", {}).get(self.scheme.value, {})
+            labels = np.asarray(task["labels"], dtype=str)
+            self.state = {"label": self.label.value, "feature": self.feature.value, "scheme": self.scheme.value,
+                          "k": int(self.k.value), "accuracy": acc, "chance": dict(chance), "n": len(labels),
+                          "classes": sorted(set(labels.tolist()))}
+            acc_text = "n/a" if acc is None else f"{100 * acc:.1f}%"
+            chance_text = ", ".join(f"{name} {100 * v:.1f}%" for name, v in chance.items())
+            self.summary.value = (f"<b>{TASK_TITLES.get(self.label.value, self.label.value)}</b> from "
+                                  f"<b>{self.feature.value}</b>: {self.scheme.value} kNN accuracy (k={self.k.value}) "
+                                  f"<b>{acc_text}</b>; chance: {chance_text}; {len(labels)} examples, "
+                                  f"{len(self.state['classes'])} classes")
+            self._draw(task, labels)
+        finally:
+            self._busy = False
+        return self.state
+
+    def _draw(self, task: dict[str, Any], labels: np.ndarray) -> None:
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        emb = np.asarray(task["features"][self.feature.value]["embedding"], dtype=np.float64)
+        with self.output:
+            self.output.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            classes = self.state["classes"]
+            cmap = plt.get_cmap("tab20")
+            markers = "o^sDvP*X"
+            rng = np.random.default_rng(0)
+            for i, c in enumerate(classes):
+                pts = emb[labels == c]
+                if emb.shape[1] >= 2:
+                    x, y = pts[:, 0], pts[:, 1]
+                else:  # one LDA direction (two classes): a strip plot, rows by class, jittered
+                    x, y = pts[:, 0], i + rng.uniform(-0.25, 0.25, len(pts))
+                ax.scatter(x, y, s=14, color=cmap(i % 20), marker=markers[(i // 20) % len(markers)], label=c,
+                           alpha=0.8)
+            ax.set_xlabel(f"LDA 1 ({self.feature.value})")
+            if emb.shape[1] >= 2:
+                ax.set_ylabel(f"LDA 2 ({self.feature.value})")
+            else:
+                ax.set_yticks(range(len(classes)), classes)
+            acc = self.state["accuracy"]
+            ax.set_title(f"{self.label.value} in the LDA subspace of {self.feature.value}"
+                         + ("" if acc is None else f" ({self.scheme.value} {self.k.value}-NN: {100 * acc:.1f}%)"))
+            ax.legend(fontsize=7, ncol=1 + len(classes) // 16, loc="center left", bbox_to_anchor=(1.0, 0.5))
+            fig.tight_layout()
+            display(fig)
+            plt.close(fig)
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
