@@ -184,7 +184,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.iw_samples is not None:
         estimator = f"importance-weighted bound, K={args.iw_samples}"
     else:
-        estimator = "ELBO, 1 sample" if ev.is_bound else "exact"
+        # a model may name its own estimator (e.g. a flow's dequantization bound); else ELBO for bounds
+        estimator = getattr(model, "estimator", None) or ("ELBO, 1 sample" if ev.is_bound else "exact")
     print(f"{cfg.model} on {dataset} {args.split}: {ev.bpf}")
 
     if args.record:

@@ -407,6 +407,9 @@ class WaveFlow(nn.Module):
         config: :class:`WaveFlowConfig` (or :class:`WaveGlowConfig`).
     """
 
+    #: how the reported bound is estimated (written into results records by ``python -m wavelab evaluate``)
+    estimator = "uniform dequantization bound, 1 noise sample"
+
     def __init__(self, config: WaveFlowConfig):
         super().__init__()
         self.config = config
