@@ -54,14 +54,14 @@ for name in "$@"; do
     waveglow)        # the WaveGlow configuration (bipartite coupling, h = 8 squeezed channels); CPU budget: 8 flows
       #               of 64 channels (WaveGlow: 12 flows of 256)
       train "$name" --model waveglow --set residual_channels=64 --set n_flows=8 --segment-length 16000 --batch-size 2 \
-            --minutes 10 --eval-every 200
+            --minutes 8 --eval-every 200
       evaluate "$name" waveglow-timit ;;
     sashimi-8bit|sashimi-16bit)
       # SaShiMi with the paper's 8-bit categorical head or a 16-bit DMoL head; CPU budget: d_model = 32, 4 layers per
       # stage, 8,000-sample segments (paper: d_model = 64, 8 layers, 16,000 samples)
       if [ "$name" = sashimi-8bit ]; then head=categorical; else head=dmol; fi
       train "$name" --model sashimi --set head=$head --set d_model=32 --set n_layers=4 --set l_max=8000 \
-            --segment-length 8000 --batch-size 2 --minutes 12 --eval-every 200
+            --segment-length 8000 --batch-size 2 --minutes 10 --eval-every 200
       evaluate "$name" "sashimi-timit-${name#sashimi-}" ;;
     *) echo "unknown run $name" >&2; exit 2 ;;
   esac
