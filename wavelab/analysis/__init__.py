@@ -7,7 +7,7 @@ the CW-VAE's latents (z1, z2), compared with a log-Mel baseline?
   (:func:`utterance_dataset`), :func:`height_class`.
 * :mod:`.knn`: LDA embeddings (:func:`lda_embed`), kNN accuracy under leave-one-out / leave-one-speaker-out
   (:func:`knn_accuracy`), chance level (:func:`chance_accuracy`).
-* :mod:`.study`: :func:`run_latent_study`, :func:`save_study`, :func:`load_study`.
+* :mod:`.study`: :func:`run_latent_study`, :func:`save_study`, :func:`load_study`, :func:`accuracy_table`.
 * :mod:`.explorer`: :class:`LatentExplorer` (ipywidgets).
 """
 
@@ -16,11 +16,11 @@ from .explorer import LatentExplorer
 from .features import (extract_latents, mel_features, mel_offset, model_strides, span_average, span_weights,
                        step_centres, time_average)
 from .knn import chance_accuracy, knn_accuracy, lda_embed, make_knn_pipeline, make_reducer
-from .study import DEFAULT_KS, load_study, run_latent_study, save_study
+from .study import DEFAULT_KS, accuracy_table, load_study, run_latent_study, save_study
 
 __all__ = [
     "HEIGHT_CLASSES", "NON_SPEECH", "UtteranceSet", "height_class", "phone_dataset", "utterance_dataset",
     "LatentExplorer", "extract_latents", "mel_features", "mel_offset", "model_strides", "span_average",
     "span_weights", "step_centres", "time_average", "chance_accuracy", "knn_accuracy", "lda_embed",
-    "make_knn_pipeline", "make_reducer", "DEFAULT_KS", "load_study", "run_latent_study", "save_study",
+    "make_knn_pipeline", "make_reducer", "DEFAULT_KS", "accuracy_table", "load_study", "run_latent_study", "save_study",
 ]

@@ -229,3 +229,43 @@ def load_study(path: str | Path) -> dict[str, Any]:
             feat["embedding"] = np.asarray(feat["embedding"], dtype=np.float64)
             feat["accuracy"] = {s: {int(k): v for k, v in acc.items()} for s, acc in feat["accuracy"].items()}
     return doc
+
+
+def accuracy_table(study: dict[str, Any], ks: Sequence[int] | None = None) -> str:
+    """The kNN accuracies of a study as a Markdown table (for the book and the study script's summary).
+
+    One row per task, scheme and feature; one column per k (in %, the best feature of each task, scheme and k in
+    bold; empty where that k was not evaluated), and the chance level of the task and scheme (majority /
+    stratified, see :func:`~wavelab.analysis.knn.chance_accuracy`).
+
+    Args:
+        study: a :func:`run_latent_study` or :func:`load_study` result.
+        ks: the columns (default: every k evaluated anywhere in the study).
+    Returns:
+        Markdown text.
+    Raises:
+        ValueError: ``study`` has no tasks.
+    """
+    tasks = study.get("tasks") if isinstance(study, dict) else None
+    if not tasks:
+        raise ValueError("study must be a run_latent_study / load_study result with at least one task")
+    if ks is None:
+        ks = sorted({int(k) for task in tasks.values() for feat in task["features"].values()
+                     for acc in feat["accuracy"].values() for k in acc})
+    head = "| task | scheme | feature | " + " | ".join(f"k={k}" for k in ks) + " | chance (majority / stratified) |"
+    lines = [head, "|" + "---|" * (len(ks) + 4)]
+    for tname, task in tasks.items():
+        for scheme in task["schemes"]:
+            accs = {f: {int(k): v for k, v in feat["accuracy"].get(scheme, {}).items()}
+                    for f, feat in task["features"].items()}
+            best = {k: max((a[k] for a in accs.values() if a.get(k) is not None), default=None) for k in ks}
+            chance = task.get("chance", {}).get(scheme, {})
+            chance_text = " / ".join(f"{100 * chance[s]:.1f}" for s in ("majority", "stratified") if s in chance)
+            for f, acc in accs.items():
+                cells = []
+                for k in ks:
+                    v = acc.get(k)
+                    text = "" if v is None else f"{100 * v:.1f}"
+                    cells.append(f"**{text}**" if v is not None and v == best[k] else text)
+                lines.append(f"| {tname} | {scheme} | {f} | " + " | ".join(cells) + f" | {chance_text} |")
+    return "\n".join(lines)
