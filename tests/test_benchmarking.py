@@ -77,3 +77,153 @@ def test_evaluation_time_runs_both_estimators_and_refuses_iw_without_latents():
         bm.evaluation_time(lstm, 64, iw_samples=3)
     with pytest.raises(ValueError, match="num_samples"):
         bm.evaluation_time(vrnn, 0)
+
+
+def _cwvae_bench():
+    row = lambda cfg, L, strides, fps, ev, gen: {  # noqa: E731
+        "config": cfg, "L": L, "strides": strides, "overrides": {"L": L}, "parameters": 1000 * L,
+        "frames_per_s": fps, "eval_seconds": ev, "eval_seconds_per_audio_second": ev,
+        "generation_seconds": gen, "generation_seconds_per_audio_second": gen}
+    return {"created": "2026-01-01T00:00:00Z", "hardware": {"cpu": "X", "torch": "2"}, "threads": 1,
+            "commit": {"hash": "abcdef1234567"}, "configs": {"paper": {"Dh": 192, "Dz": 128}}, "s1": 64, "c": 8,
+            "batch_size": 2, "segment_length": 32000, "eval_samples": 16000,
+            "measurements": [row("paper", 1, [64], 12345.6, 0.5, 0.01234),
+                             row("paper", 3, [64, 512, 4096], 9876.7, 0.75, 0.0456)]}
+
+
+def test_cwvae_speed_table_puts_each_measurement_in_its_row_and_column():
+    table = bm.cwvae_speed_table(_cwvae_bench())
+    assert table.header[-2:] == ["evaluation (ELBO)", "generation"]
+    assert table.rows == [["paper", "1", "64", "1,000", "12,346 frames/s", "0.50 s", "0.012 s"],
+                          ["paper", "3", "64, 512, 4,096", "3,000", "9,877 frames/s", "0.75 s", "0.046 s"]]
+    md = table.markdown()
+    assert "abcdef1234" in md and "Dh=192, Dz=128" in md and "32,000" in md and "SMOKE" not in md
+    assert "SMOKE RUN" in bm.cwvae_speed_table({**_cwvae_bench(), "quick": True}).markdown()
+
+
+def test_cwvae_speed_table_rejects_output_that_is_not_the_scripts():
+    bench = _cwvae_bench()
+    del bench["measurements"][1]["frames_per_s"]
+    with pytest.raises(ValueError, match="frames_per_s"):
+        bm.cwvae_speed_table(bench)
+    with pytest.raises(ValueError, match="measurements"):
+        bm.cwvae_speed_table(_recurrent_bench())
+
+
+def test_cwvae_speed_script_quick_output_renders(tmp_path):
+    import importlib.util
+    import json
+
+    from wavelab.settings import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("cwvae_speed", PROJECT_ROOT / "benchmarks" / "cwvae_speed.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "cwvae_speed.json"
+    assert script.main(["--quick", "--out", str(out)]) == 0
+    bench = json.loads(out.read_text())
+    assert bench["quick"] and [m["L"] for m in bench["measurements"]] == [1, 2, 3]
+    assert [m["strides"] for m in bench["measurements"]] == [[64], [64, 512], [64, 512, 4096]]
+    assert all(m["frames_per_s"] > 0 and m["eval_seconds"] > 0 and m["generation_seconds"] > 0
+               for m in bench["measurements"])
+    assert len(bm.cwvae_speed_table(bench).rows) == 3
+
+
+def test_prefix_recompute_time_sums_step_costs_over_the_whole_growing_prefix():
+    calls = []
+
+    def step_time(L):
+        calls.append(L)
+        return 1e-3 * L + 0.5  # affine in the prefix: interpolation is exact
+
+    out = bm.prefix_recompute_generation_time(step_time, num_samples=50, prefixes=(1, 10, 80))
+    assert calls == [1, 10, 50]  # prefixes beyond num_samples are dropped, num_samples itself is measured
+    assert out["seconds"] == pytest.approx(sum(1e-3 * (t + 1) + 0.5 for t in range(50)))
+    assert out["last_step_s"] == pytest.approx(0.55) and set(out["measured"]) == {"1", "10", "50"}
+    with pytest.raises(ValueError, match="num_samples"):
+        bm.prefix_recompute_generation_time(step_time, 0)
+
+
+def test_prefix_recompute_step_time_runs_the_convolution_mode():
+    import wavelab.models.sashimi  # noqa: F401
+
+    model = build_model("sashimi", d_model=8, n_layers=1, d_state=4, l_max=64)
+    assert bm.prefix_recompute_step_time(model, 20, batch_size=2, repeats=1) > 0
+    with pytest.raises(ValueError, match="prefix"):
+        bm.prefix_recompute_step_time(model, 0, batch_size=1)
+
+
+def _generation_bench():
+    def e(name, model, method, b, n, seconds, estimate=False, params=1000):
+        return {"name": name, "model": model, "config": {}, "method": method, "estimate": estimate,
+                "parameters": params, "batch_size": b, "num_samples": n, "seconds": seconds,
+                "samples_per_s": b * n / seconds}
+    return {"created": "2026-01-01T00:00:00Z", "hardware": {"cpu": "X", "cores": 2, "torch": "2"}, "threads": 2,
+            "load_average_at_start": [0.31, 0.2, 0.1], "commit": {"hash": "abcdef1234567"}, "sample_rate": 16000,
+            "num_samples": 16000, "long_num_samples": 64000, "batch_sizes": [1, 16],
+            "entries": [e("WaveNet", "wavenet", "fast path", 1, 16000, 40.0),
+                        e("WaveNet", "wavenet", "fast path", 16, 16000, 64.0),
+                        e("WaveFlow h=16", "waveflow", "inverse, 128 sequential steps", 1, 16000, 2.0, params=5228048),
+                        e("WaveFlow h=16", "waveflow", "inverse, 128 sequential steps", 16, 16000, 32.0),
+                        e("SaShiMi", "sashimi", "recurrent", 1, 64000, 320.0),
+                        e("SaShiMi", "sashimi", "convolution-mode recomputation", 1, 16000, 1.6e6, estimate=True)]}
+
+
+def test_generation_speed_table_renders_rates_and_ratios_to_wavenets_fast_path():
+    table = bm.generation_speed_table(_generation_bench())
+    assert table.header == ["model", "generation", "audio", "batch 1: samples/s", "batch 1: x WaveNet fast",
+                            "batch 16: samples/s", "batch 16: x WaveNet fast", "parameters"]
+    wavenet, waveflow, sashimi_rec, sashimi_conv = table.rows
+    assert wavenet[3:7] == ["400", "1.0x", "4,000", "1.0x"]
+    assert waveflow == ["WaveFlow h=16", "inverse, 128 sequential steps", "1 s", "8,000", "20.0x", "8,000", "2.0x",
+                        "5,228,048"]
+    assert sashimi_rec[2:7] == ["4 s", "200", "0.50x", "", ""]  # the 4 s run is compared with WaveNet's 1 s rate
+    assert sashimi_conv[1] == "convolution-mode recomputation (estimate)" and sashimi_conv[3:5] == ["0.01", "1/40,000"]
+    md = table.markdown()
+    assert "abcdef1234" in md and "2 threads" in md and "0.31" in md and "SMOKE" not in md
+    assert "SMOKE RUN" in bm.generation_speed_table({**_generation_bench(), "quick": True}).markdown()
+
+
+def test_generation_speed_table_needs_the_wavenet_reference_and_the_scripts_fields():
+    bench = _generation_bench()
+    bench["entries"] = [e for e in bench["entries"] if not (e["model"] == "wavenet" and e["batch_size"] == 16)]
+    with pytest.raises(ValueError, match="no WaveNet fast-path entry at batch 16"):
+        bm.generation_speed_table(bench)
+    bench = _generation_bench()
+    del bench["entries"][2]["samples_per_s"]
+    with pytest.raises(ValueError, match="samples_per_s"):
+        bm.generation_speed_table(bench)
+    with pytest.raises(ValueError, match="entries"):
+        bm.generation_speed_table(_recurrent_bench())
+
+
+def test_generation_speed_script_quick_run_renders_and_checks(tmp_path):
+    import importlib.util
+    import json
+
+    from wavelab.settings import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("generation_speed",
+                                                  PROJECT_ROOT / "benchmarks" / "generation_speed.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "generation_speed.json"
+    assert script.main(["--quick", "--threads", "1", "--batch-sizes", "1", "2", "--repeats", "1",
+                        "--out", str(out)]) == 0
+    bench = json.loads(out.read_text())
+    assert bench["quick"] and bench["threads"] == 1 and len(bench["load_average_at_start"]) == 3
+    names = {(e["name"], e["method"].split(",")[0], e["num_samples"]) for e in bench["entries"]}
+    assert {("WaveFlow h=8", "inverse", 400), ("WaveFlow h=16", "inverse", 400), ("WaveFlow h=64", "inverse", 400),
+            ("SaShiMi (quick)", "recurrent", 400), ("SaShiMi (quick)", "recurrent", 1600),
+            ("SaShiMi (quick)", "convolution-mode recomputation", 400)} <= names
+    assert len(bench["entries"]) == 2 * 8 and all(e["samples_per_s"] > 0 for e in bench["entries"])
+    assert [e["estimate"] for e in bench["entries"]].count(True) == 2
+    assert len(bm.generation_speed_table(bench).rows) == 8
+    # the claims' check reads the numbers: a slow WaveFlow and a drifting recurrent cost are reported
+    for e in bench["entries"]:
+        if e["name"] == "WaveFlow h=16" and e["batch_size"] == 1:
+            e["samples_per_s"] = 1.0
+        if e["model"] == "sashimi" and e["method"] == "recurrent" and e["num_samples"] == 1600:
+            e["samples_per_s"] *= 0.5
+    fails = script.check(bench)
+    assert len(fails) == 3 and "WaveFlow h=16" in fails[0] and "batch 1" in fails[1] and "batch 2" in fails[2]

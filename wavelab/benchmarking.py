@@ -196,3 +196,176 @@ def recurrent_speed_table(bench: dict) -> SpeedTable:
         caption = "SMOKE RUN (--quick: tiny models, numbers meaningless). " + caption
     return SpeedTable(["model", "s", "parameters", "training", "evaluation (exact / ELBO)",
                        f"evaluation (IW bound, K={K})"], rows, caption)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the Clockwork VAE (benchmarks/cwvae_speed.py)
+
+
+def cwvae_speed_table(bench: dict) -> SpeedTable:
+    """Render the output of ``benchmarks/cwvae_speed.py`` (its JSON as a dict) as a table.
+
+    One row per configuration (``"paper"``: Dh = 192, Dz = 128; ``"cpu-budget"``: Dh = 96, Dz = 64) and number of
+    latent layers ``L``: the strides ``s_l = c^(l-1) s1`` in samples, parameters, training throughput in frames
+    (samples) per second with the batch it was measured on, and the seconds per second of audio (16 kHz) to evaluate
+    the one-sample ELBO (``evaluate_long``) and to generate unconditionally (``model.sample``).  Below 1 s per second
+    of audio is faster than real time.
+
+    Raises:
+        ValueError: ``bench`` has no ``measurements`` list or an entry lacks one of the fields the script writes
+            (re-run benchmarks/cwvae_speed.py).
+    """
+    fields = ("config", "L", "strides", "parameters", "frames_per_s", "eval_seconds_per_audio_second",
+              "generation_seconds_per_audio_second")
+    rows_in = bench.get("measurements") if isinstance(bench, dict) else None
+    if not isinstance(rows_in, list):
+        raise ValueError("cwvae_speed_table: bench must be the JSON of benchmarks/cwvae_speed.py with a "
+                         "'measurements' list; re-run benchmarks/cwvae_speed.py")
+    rows = []
+    for r in rows_in:
+        missing = [f for f in fields if f not in r]
+        if missing:
+            raise ValueError(f"cwvae_speed_table: a measurement lacks {missing}; re-run benchmarks/cwvae_speed.py")
+        rows.append([r["config"], str(r["L"]), ", ".join(f"{s:,}" for s in r["strides"]), f"{r['parameters']:,}",
+                     f"{r['frames_per_s']:,.0f} frames/s",
+                     f"{r['eval_seconds_per_audio_second']:,.2f} s",
+                     f"{r['generation_seconds_per_audio_second']:,.3f} s"])
+    hw = bench.get("hardware", {})
+    configs = "; ".join(f"{k}: " + ", ".join(f"{a}={b}" for a, b in v.items())
+                        for k, v in bench.get("configs", {}).items())
+    n_eval = bench.get("eval_samples")
+    caption = (f"Measured {bench.get('created', '?')} on {hw.get('cpu', '?')} ({bench.get('threads', '?')} threads), "
+               f"torch {hw.get('torch', '?')}, commit {(bench.get('commit', {}).get('hash') or '?')[:10]}; "
+               f"s1 = {bench.get('s1', '?')}, c = {bench.get('c', '?')}; configurations: {configs or '?'}. "
+               f"Training: batch {bench.get('batch_size', '?')} x {bench.get('segment_length', 0):,} samples. "
+               f"Evaluation and generation: {n_eval if n_eval is None else f'{n_eval:,}'} samples, seconds per "
+               "second of audio (below 1 is faster than real time).")
+    if bench.get("quick"):
+        caption = "SMOKE RUN (--quick: tiny models, numbers meaningless). " + caption
+    return SpeedTable(["config", "L", "strides s_l", "parameters", "training", "evaluation (ELBO)", "generation"],
+                      rows, caption)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# generation speed across models: WaveFlow, WaveGlow, SaShiMi, WaveNet (benchmarks/generation_speed.py)
+
+
+@torch.inference_mode()
+def prefix_recompute_step_time(model, prefix: int, batch_size: int, repeats: int = 2, warmup: int = 0) -> float:
+    """Seconds for one step of generation by convolution-mode recomputation: ``model.logits`` over a prefix of
+    ``prefix`` codes ``[batch_size, prefix]`` (the whole past, no receptive-field limit), then a draw from the
+    distribution of the last position (what ``SaShiMi.sample_recompute`` does at step ``t = prefix - 1``).  Best of
+    ``repeats`` timed calls after ``warmup`` untimed ones.
+
+    Raises:
+        ValueError: ``prefix < 1`` or ``batch_size < 1``.
+    """
+    if prefix < 1 or batch_size < 1:
+        raise ValueError(f"prefix_recompute_step_time: prefix and batch_size must be >= 1, got {prefix}, {batch_size}")
+    model.eval()
+    codes = torch.randint(0, 2 ** model.bits, (batch_size, prefix), generator=torch.Generator().manual_seed(0))
+
+    def step():
+        params = model.logits(codes)[:, :, -1:]
+        model.distribution.sample(params)
+
+    return best_time(step, repeats=repeats, warmup=warmup)
+
+
+def prefix_recompute_generation_time(step_time: Callable[[int], float], num_samples: int,
+                                     prefixes: tuple[int, ...] = (1, 1024, 4096, 8192)) -> dict:
+    """Seconds to generate ``num_samples`` samples by recomputing the network over the whole prefix at every step,
+    estimated from a few measured steps (the full recomputation would take hours).
+
+    Step ``t`` (``t = 0 .. num_samples - 1``) runs the network on ``t + 1`` inputs.  ``step_time(L)`` is measured at
+    each of ``prefixes`` below ``num_samples`` and at ``num_samples`` itself, interpolated linearly in ``L`` in between
+    and summed over the steps.  Same method as :func:`recompute_generation_time` for WaveNet, without a receptive
+    field: a model whose context is the whole past (SaShiMi's convolution mode) recomputes all of it.
+
+    Args:
+        step_time: seconds for one step at prefix length ``L`` (e.g. :func:`prefix_recompute_step_time`).
+        num_samples: samples to generate (16,000 = 1 s at 16 kHz).
+        prefixes: prefix lengths to measure (those ``>= num_samples`` are dropped).
+    Returns:
+        dict with ``seconds`` (the estimate), ``last_step_s`` (the step at prefix ``num_samples``) and ``measured``
+        (prefix as a string -> seconds per step).
+    Raises:
+        ValueError: ``num_samples < 1``.
+    """
+    if num_samples < 1:
+        raise ValueError(f"prefix_recompute_generation_time: num_samples must be >= 1, got {num_samples}")
+    ps = sorted({p for p in prefixes if 1 <= p < num_samples} | {num_samples})
+    measured = {p: step_time(p) for p in ps}
+    per_step = np.interp(np.arange(1, num_samples + 1), ps, [measured[p] for p in ps])
+    return {"seconds": float(per_step.sum()), "last_step_s": measured[num_samples],
+            "measured": {str(p): s for p, s in measured.items()}}
+
+
+def _fmt_rate(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 1 else f"{x:.2g}"
+
+
+def _fmt_ratio(x: float) -> str:
+    return f"{x:,.1f}x" if x >= 1 else f"{x:.2f}x" if x >= 0.1 else f"1/{1 / x:,.0f}"
+
+
+def generation_speed_table(bench: dict) -> SpeedTable:
+    """Render the output of ``benchmarks/generation_speed.py`` (its JSON as a dict) as a table.
+
+    One row per model, generation method and audio length; for each batch size ``B`` the generation speed in samples
+    per second (``B * num_samples / seconds``, all sequences together) and its ratio to WaveNet's fast path
+    (queue method, Paine et al. 2016) at the same batch size (and length, else the main length ``num_samples``;
+    WaveNet's fast path costs the same per sample at any length): the reference row has model ``"wavenet"`` and
+    method ``"fast path"``; then the model's parameters.  Estimated figures (SaShiMi's convolution-mode
+    recomputation, summed from timed steps) are marked "estimate" in the method column.
+
+    Raises:
+        ValueError: ``bench`` has no ``entries`` list, an entry lacks a field the script writes, or no WaveNet
+            fast-path entry exists for a batch size that a ratio needs (re-run benchmarks/generation_speed.py).
+    """
+    fields = ("name", "model", "method", "estimate", "parameters", "batch_size", "num_samples", "seconds",
+              "samples_per_s")
+    entries = bench.get("entries") if isinstance(bench, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("generation_speed_table: bench must be the JSON of benchmarks/generation_speed.py with an "
+                         "'entries' list; re-run benchmarks/generation_speed.py")
+    for e in entries:
+        missing = [f for f in fields if f not in e]
+        if missing:
+            raise ValueError(f"generation_speed_table: an entry lacks {missing}; re-run "
+                             "benchmarks/generation_speed.py")
+    reference = {(e["batch_size"], e["num_samples"]): e["samples_per_s"] for e in entries
+                 if e["model"] == "wavenet" and e["method"] == "fast path"}
+    batch_sizes = sorted({e["batch_size"] for e in entries})
+    rows, index = [], {}
+    sr = bench.get("sample_rate", 16000)
+    for e in entries:
+        key = (e["name"], e["method"], e["num_samples"])
+        if key not in index:
+            index[key] = len(rows)
+            method = e["method"] + (" (estimate)" if e["estimate"] else "")
+            rows.append([e["name"], method, f"{e['num_samples'] / sr:g} s"] + ["", ""] * len(batch_sizes)
+                        + [f"{e['parameters']:,}"])
+        ref = reference.get((e["batch_size"], e["num_samples"]), reference.get((e["batch_size"], bench.get(
+            "num_samples"))))
+        if ref is None:
+            raise ValueError(f"generation_speed_table: no WaveNet fast-path entry at batch {e['batch_size']} to "
+                             f"compare {e['name']} with; re-run benchmarks/generation_speed.py")
+        col = 3 + 2 * batch_sizes.index(e["batch_size"])
+        rows[index[key]][col] = _fmt_rate(e["samples_per_s"])
+        rows[index[key]][col + 1] = _fmt_ratio(e["samples_per_s"] / ref)
+    header = ["model", "generation", "audio"]
+    for b in batch_sizes:
+        header += [f"batch {b}: samples/s", f"batch {b}: x WaveNet fast"]
+    header.append("parameters")
+    hw = bench.get("hardware", {})
+    load = bench.get("load_average_at_start")
+    caption = (f"Measured {bench.get('created', '?')} on {hw.get('cpu', '?')} ({hw.get('cores', '?')} cores, "
+               f"{bench.get('threads', '?')} threads; load average at start "
+               f"{'?' if not load else f'{load[0]:.2f}'}), torch {hw.get('torch', '?')}, commit "
+               f"{(bench.get('commit', {}).get('hash') or '?')[:10]}. Samples/s count all sequences of the batch "
+               "(real time is 16,000 samples/s per sequence). Estimates sum timed steps over the growing prefix "
+               "(see the script).")
+    if bench.get("quick"):
+        caption = "SMOKE RUN (--quick: tiny models, numbers meaningless). " + caption
+    return SpeedTable(header, rows, caption)
