@@ -47,8 +47,9 @@ For a sequence the same holds with ``u`` uniform on the product of cells, so
 ``-log P(k_1..k_n) <= -E_u[log p_cont(y + u)] - n log(2 delta)``.  :meth:`WaveFlow.forward` returns the one-sample
 estimate of the right-hand side, ``nll = -(log p_cont(x) + n log(2 delta))`` with ``x = y + u``, in nats, marked
 ``is_bound=True``: an upper bound (in expectation) on the discrete NLL, so the bits per frame are reported with
-``<=``.  For 16 bits, ``-log2(2 delta) = log2(65535) = 15.99998`` bits per sample; a density uniform on
-``[-1 - delta, 1 + delta]`` gives exactly the uniform baseline of 16 bpf.  ``log p_cont(x) = sum_valid log N(z; 0,
+``<=``.  For 16 bits, ``-log2(2 delta) = log2(65535 / 2) = 14.99998`` bits per sample; a density uniform on
+``[-1 - delta, 1 + delta]`` adds ``log2(2 + 2 delta)`` (just over 1 bit) and gives exactly the uniform baseline of
+16 bpf.  ``log p_cont(x) = sum_valid log N(z; 0,
 sigma^2) + sum_flows log|det|`` (change of variables).  Training minimises this bound; training and evaluation draw
 fresh noise ``u`` on every call.
 
