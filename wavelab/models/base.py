@@ -50,3 +50,34 @@ class ModelOutput:
 def length_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
     """Boolean mask ``[B, T]`` that is True for the first ``lengths[b]`` positions of row ``b``."""
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def check_batch(codes: torch.Tensor, lengths: torch.Tensor, bits: int, where: str) -> torch.Tensor:
+    """Check a model's input batch and return ``lengths`` as int64 on the device of ``codes``.
+
+    Args:
+        codes: int64 ``[B, T]`` mu-law codes in ``[0, 2**bits - 1]`` (right-padded).
+        lengths: ``[B]`` valid samples per row, in ``[0, T]``.
+        bits: the mu-law bit depth of the model.
+        where: the caller's name for the messages, e.g. ``"VRNN.forward"``.
+    Raises:
+        ValueError: wrong type, dtype or shape, lengths outside ``[0, T]`` or codes outside the bins; the message names
+            the argument.
+    """
+    from ..audio import num_bins
+
+    if not isinstance(codes, torch.Tensor) or codes.dtype != torch.int64 or codes.dim() != 2:
+        desc = (f"{codes.dtype} tensor of shape {tuple(codes.shape)}" if isinstance(codes, torch.Tensor)
+                else type(codes).__name__)
+        raise ValueError(f"{where}: codes must be an int64 tensor [B, T] of mu-law codes, got {desc}")
+    B, T = codes.shape
+    if not isinstance(lengths, torch.Tensor) or lengths.shape != (B,):
+        shape = tuple(lengths.shape) if isinstance(lengths, torch.Tensor) else type(lengths).__name__
+        raise ValueError(f"{where}: lengths must be a tensor of shape [{B}] (one per row of codes), got {shape}")
+    lengths = lengths.to(device=codes.device, dtype=torch.int64)
+    if B and (int(lengths.min()) < 0 or int(lengths.max()) > T):
+        raise ValueError(f"{where}: lengths must lie in [0, {T}] (codes has T = {T}), got {lengths.tolist()}")
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= num_bins(bits)):
+        raise ValueError(f"{where}: codes must lie in [0, {num_bins(bits) - 1}] for {bits}-bit mu-law, "
+                         f"got range [{int(codes.min())}, {int(codes.max())}]")
+    return lengths

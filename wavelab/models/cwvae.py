@@ -44,18 +44,17 @@ Hence ``evaluate_long`` with the same noise equals ``forward`` up to float round
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..audio import SUPPORTED_BITS, codes_to_companded, num_bins
+from ..audio import SUPPORTED_BITS, codes_to_companded
 from ..distributions import DiscretizedMixtureLogistics
-from .base import ModelOutput
+from .base import ModelOutput, check_batch
 from .latent import (FREE_NATS_MODES, LOG_2PI, free_nats_at, free_nats_kl, gaussian_kl, gaussian_log_prob,
-                     gaussian_params, kl_weight)
+                     gaussian_params, iw_bound_from, kl_weight)
 from .stacking import mlp
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -410,22 +409,7 @@ class CWVAE(nn.Module):
         return next(self.parameters())
 
     def _check(self, codes: torch.Tensor, lengths: torch.Tensor, caller: str) -> torch.Tensor:
-        where = f"CWVAE.{caller}"
-        if not isinstance(codes, torch.Tensor) or codes.dtype != torch.int64 or codes.dim() != 2:
-            desc = (f"{codes.dtype} tensor of shape {tuple(codes.shape)}" if isinstance(codes, torch.Tensor)
-                    else type(codes).__name__)
-            raise ValueError(f"{where}: codes must be an int64 tensor [B, T] of mu-law codes, got {desc}")
-        B, T = codes.shape
-        if not isinstance(lengths, torch.Tensor) or lengths.shape != (B,):
-            shape = tuple(lengths.shape) if isinstance(lengths, torch.Tensor) else type(lengths).__name__
-            raise ValueError(f"{where}: lengths must be a tensor of shape [{B}] (one per row of codes), got {shape}")
-        lengths = lengths.to(device=codes.device, dtype=torch.int64)
-        if B and (int(lengths.min()) < 0 or int(lengths.max()) > T):
-            raise ValueError(f"{where}: lengths must lie in [0, {T}] (codes has T = {T}), got {lengths.tolist()}")
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= num_bins(self.bits)):
-            raise ValueError(f"{where}: codes must lie in [0, {num_bins(self.bits) - 1}] for {self.bits}-bit mu-law, "
-                             f"got range [{int(codes.min())}, {int(codes.max())}]")
-        return lengths
+        return check_batch(codes, lengths, self.bits, f"CWVAE.{caller}")
 
     def _check_eps(self, eps, B: int, T: int, caller: str) -> list[torch.Tensor] | None:
         if eps is None:
@@ -659,20 +643,13 @@ class CWVAE(nn.Module):
         Raises:
             ValueError: ``K`` or ``chunk`` not a positive integer, or bad inputs.
         """
-        if not isinstance(K, int) or K < 1:
-            raise ValueError(f"CWVAE.iw_bound: K must be a positive integer, got {K!r}")
-        chunk = K if chunk is None else chunk
-        if not isinstance(chunk, int) or chunk < 1:
-            raise ValueError(f"CWVAE.iw_bound: chunk must be a positive integer, got {chunk!r}")
         steps = segment_steps or self.config.eval_segment_steps
-        B = codes.shape[0]
-        log_w = []
-        for k0 in range(0, K, chunk):
-            k = min(chunk, K - k0)
+
+        def log_weights(k: int) -> torch.Tensor:
             t = self._terms(codes, lengths, None, generator, steps, "iw_bound", repeat=k)
-            log_w.append((t["log_px"] + t["log_ratio"]).view(k, B))
-        log_w = torch.cat(log_w, dim=0)
-        return -(torch.logsumexp(log_w.double(), dim=0) - math.log(K)).float()
+            return t["log_px"] + t["log_ratio"]
+
+        return iw_bound_from(log_weights, K, chunk, codes.shape[0], "CWVAE.iw_bound")
 
     # ---------------------------------------------------------------- analysis
 

@@ -109,6 +109,23 @@ def free_nats_at(step: int | None, free_nats: float, anneal_steps: int | None) -
     return float(free_nats) * 0.5 * (1.0 + math.cos(math.pi * (step - half) / half))
 
 
+def iw_bound_from(log_weights, K: int, chunk: int | None, B: int, where: str) -> torch.Tensor:
+    """The importance-weighted bound ``-log (1/K) sum_k w_k`` (Burda et al. 2016), ``[B]`` float32 nats, from
+    ``log_weights(k) -> [k * B]``: the log importance weights ``log p(x, z) - log q(z | x)`` of ``k`` posterior samples
+    of each of the ``B`` rows (sample-major), drawn ``chunk`` at a time (default ``K``) to bound memory.
+
+    Raises:
+        ValueError: ``K`` or ``chunk`` not a positive integer (``where`` names the caller).
+    """
+    if not isinstance(K, int) or K < 1:
+        raise ValueError(f"{where}: K must be a positive integer, got {K!r}")
+    chunk = K if chunk is None else chunk
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"{where}: chunk must be a positive integer, got {chunk!r}")
+    log_w = torch.cat([log_weights(min(chunk, K - k0)).view(-1, B) for k0 in range(0, K, chunk)], dim=0)  # [K, B]
+    return -(torch.logsumexp(log_w.double(), dim=0) - math.log(K)).float()
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # base of the latent models
 
@@ -344,21 +361,15 @@ class LatentFrameModel(StackedFrameModel):
         Raises:
             ValueError: ``K < 1`` or ``chunk < 1``, or bad inputs.
         """
-        if not isinstance(K, int) or K < 1:
-            raise ValueError(f"{type(self).__name__}.iw_bound: K must be a positive integer, got {K!r}")
-        chunk = K if chunk is None else chunk
-        if not isinstance(chunk, int) or chunk < 1:
-            raise ValueError(f"{type(self).__name__}.iw_bound: chunk must be a positive integer, got {chunk!r}")
         steps = segment_steps or self.config.eval_segment_steps
-        B = codes.shape[0]
-        log_w = []
-        for k0 in range(0, K, chunk):
-            k = min(chunk, K - k0)
+
+        def log_weights(k: int) -> torch.Tensor:
             t = self.terms(codes.repeat(k, 1), lengths.repeat(k), None, generator, steps, "iw_bound")
-            log_w.append((t.log_px + t.log_ratio).view(k, B))
-        log_w = torch.cat(log_w, dim=0)  # [K, B]
-        return -(torch.logsumexp(log_w.double(), dim=0) - math.log(K)).float()
+            return t.log_px + t.log_ratio
+
+        return iw_bound_from(log_weights, K, chunk, codes.shape[0], f"{type(self).__name__}.iw_bound")
 
 
 __all__ = ["FREE_NATS_MODES", "LatentFrameConfig", "LatentFrameModel", "LatentTerms", "SegmentOutput",
-           "free_nats_at", "free_nats_kl", "gaussian_kl", "gaussian_log_prob", "gaussian_params", "kl_weight"]
+           "free_nats_at", "free_nats_kl", "gaussian_kl", "gaussian_log_prob", "gaussian_params", "iw_bound_from",
+           "kl_weight"]

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..audio import SUPPORTED_BITS, codes_to_companded, mu_law_encode, num_bins
+from ..audio import SUPPORTED_BITS, codes_to_companded, mu_law_encode
 from ..distributions import DiscretizedMixtureLogistics
-from .base import length_mask
+from .base import check_batch, length_mask
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -243,21 +243,8 @@ class StackedFrameModel(nn.Module):
             ValueError: wrong shapes or dtypes, lengths outside ``[0, T]``, codes outside ``[0, 2**bits - 1]``; the
                 message names the argument.
         """
-        where = f"{type(self).__name__}.{caller}"
-        if not isinstance(codes, torch.Tensor) or codes.dtype != torch.int64 or codes.dim() != 2:
-            desc = f"{codes.dtype} tensor of shape {tuple(codes.shape)}" if isinstance(codes, torch.Tensor) else (
-                type(codes).__name__)
-            raise ValueError(f"{where}: codes must be an int64 tensor [B, T] of mu-law codes, got {desc}")
-        B, T = codes.shape
-        if not isinstance(lengths, torch.Tensor) or lengths.shape != (B,):
-            shape = tuple(lengths.shape) if isinstance(lengths, torch.Tensor) else type(lengths).__name__
-            raise ValueError(f"{where}: lengths must be a tensor of shape [{B}] (one per row of codes), got {shape}")
-        lengths = lengths.to(device=codes.device, dtype=torch.int64)
-        if B and (int(lengths.min()) < 0 or int(lengths.max()) > T):
-            raise ValueError(f"{where}: lengths must lie in [0, {T}] (codes has T = {T}), got {lengths.tolist()}")
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= num_bins(self.bits)):
-            raise ValueError(f"{where}: codes must lie in [0, {num_bins(self.bits) - 1}] for {self.bits}-bit mu-law, "
-                             f"got range [{int(codes.min())}, {int(codes.max())}]")
+        lengths = check_batch(codes, lengths, self.bits, f"{type(self).__name__}.{caller}")
+        B = codes.shape[0]
         frames = stack_frames(codes, lengths, self.s, self.silence_code)
         dtype = self._dtype()
         x = codes_to_companded(frames, self.bits, dtype=dtype)
