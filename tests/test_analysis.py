@@ -20,7 +20,8 @@ from wavelab.analysis import (LatentExplorer, chance_accuracy, extract_latents, 
                               knn_accuracy, lda_embed, load_study, make_knn_pipeline, mel_features, mel_offset, phone_dataset,
                               run_latent_study, save_study, span_average, step_centres, time_average,
                               utterance_dataset)
-from wavelab.audio import codes_to_companded, mu_law_encode  # noqa: E402
+from tests.helpers import PCMUtterance  # noqa: E402
+from wavelab.audio import codes_to_companded  # noqa: E402
 from wavelab.data.utterance import Segment, Speaker  # noqa: E402
 
 torch.set_num_threads(1)
@@ -65,21 +66,11 @@ class FakeCWVAE(torch.nn.Module):
 
 
 @dataclass(eq=False)
-class FakeUtt:
-    id: str
-    speaker: Speaker
-    pcm: np.ndarray
+class FakeUtt(PCMUtterance):
+    """A PCM utterance with the speaker and phone segments the latent study reads."""
+
+    speaker: Speaker | None = None
     phones: tuple = ()
-
-    @property
-    def num_samples(self) -> int:
-        return len(self.pcm)
-
-    def audio(self) -> np.ndarray:
-        return self.pcm
-
-    def codes(self, bits: int = 16) -> torch.Tensor:
-        return mu_law_encode(self.pcm, bits)
 
 
 PHONE_HZ = {"aa": 300.0, "m": 1200.0, "s": 5000.0}
@@ -102,7 +93,7 @@ def synthetic_corpus(seed=0):
             pieces.append(np.zeros(200))
             phones.append(Segment(t, t + 200, "h#"))
             pcm = (np.concatenate(pieces) * 32767).astype(np.int16)
-            utts.append(FakeUtt(f"{spk.id}/sx{j}", spk, pcm, tuple(phones)))
+            utts.append(FakeUtt(f"{spk.id}/sx{j}", pcm, speaker=spk, phones=tuple(phones)))
     return utts
 
 
@@ -333,7 +324,7 @@ def test_run_latent_study_structure(study):
 
 def test_quick_study_restricts_height_to_one_sex():
     utts = synthetic_corpus()
-    extra = FakeUtt("dr2-md/sx9", utts[-1].speaker, utts[-1].pcm, utts[-1].phones)  # a 4th utterance of dr2-md
+    extra = FakeUtt("dr2-md/sx9", utts[-1].pcm, speaker=utts[-1].speaker, phones=utts[-1].phones)  # a 4th utterance of dr2-md
     model = FakeCWVAE(strides=(64, 512))
     result = run_latent_study(model, ks=(1,), num_samples=100, quick=True, min_count=2, phone_utterances=utts[:3],
                               speaker_utterances=utts + [extra], height_sex="M")
