@@ -23,6 +23,7 @@ from wavelab.analysis import (LatentExplorer, chance_accuracy, extract_latents, 
 from tests.helpers import PCMUtterance  # noqa: E402
 from wavelab.audio import codes_to_companded  # noqa: E402
 from wavelab.data.utterance import Segment, Speaker  # noqa: E402
+from wavelab.models import WavelabModel, build_model, quick_config  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -31,7 +32,7 @@ torch.set_num_threads(1)
 # test doubles
 
 
-class FakeCWVAE(torch.nn.Module):
+class FakeCWVAE(WavelabModel):
     """posterior_latents with the CW-VAE's contract: per layer [B, n_l, Dz] step statistics of the companded input
     (mean, mean |y|, mean |diff|), plus Gaussian noise / sqrt(num_samples); pads T to a multiple of the top stride
     (so it returns extra steps that extract_latents must trim)."""
@@ -43,6 +44,12 @@ class FakeCWVAE(torch.nn.Module):
         self.bits = bits
         self.noise = noise
         self.calls = []
+
+    has_posterior_latents = True
+
+    @property
+    def latent_strides(self):
+        return self.strides
 
     def step_stats(self, codes: torch.Tensor, s: int) -> torch.Tensor:
         y = codes_to_companded(codes, self.bits)
@@ -268,7 +275,7 @@ def test_extract_latents_with_a_fake_model():
     with pytest.raises(ValueError, match="num_samples"):
         extract_latents(model, utts, num_samples=0)
     with pytest.raises(ValueError, match="posterior_latents"):
-        extract_latents(torch.nn.Linear(1, 1), utts)
+        extract_latents(build_model("lstm", config=quick_config("lstm")), utts)
 
 
 def test_phone_and_utterance_datasets():

@@ -139,7 +139,7 @@ def speed_table(bench: dict) -> SpeedTable:
 def evaluation_time(model, num_samples: int, iw_samples: int | None = None, repeats: int = 2, warmup: int = 0,
                     seed: int = 0) -> float:
     """Seconds to evaluate one utterance of ``num_samples`` random codes (batch 1) in inference mode: the model's
-    own figure through ``model.evaluate_long`` (or ``forward``; exact NLL or one-sample ELBO), or with ``iw_samples =
+    own figure through ``model.evaluate_long`` (``forward`` by default; exact NLL or one-sample ELBO), or with ``iw_samples =
     K`` the importance-weighted bound ``model.iw_bound(codes, lengths, K)`` (Burda et al. 2016).  Best of ``repeats``
     timed calls after ``warmup`` untimed ones.  The cost does not depend on the codes' values.
 
@@ -148,7 +148,7 @@ def evaluation_time(model, num_samples: int, iw_samples: int | None = None, repe
     """
     if num_samples < 1:
         raise ValueError(f"evaluation_time: num_samples must be >= 1, got {num_samples}")
-    if iw_samples is not None and not hasattr(model, "iw_bound"):
+    if iw_samples is not None and not model.has_iw_bound:
         raise ValueError(f"evaluation_time: iw_samples={iw_samples} needs a latent variable model with iw_bound; "
                          f"{type(model).__name__} has none")
     model.eval()
@@ -158,7 +158,7 @@ def evaluation_time(model, num_samples: int, iw_samples: int | None = None, repe
     if iw_samples is not None:
         fn = lambda: model.iw_bound(codes, lengths, iw_samples)  # noqa: E731
     else:
-        fn = lambda: getattr(model, "evaluate_long", model)(codes, lengths)  # noqa: E731
+        fn = lambda: model.evaluate_long(codes, lengths)  # noqa: E731
     return best_time(fn, repeats=repeats, warmup=warmup)
 
 

@@ -81,18 +81,16 @@ def mel_features(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, hop_length: 
 
 
 def model_strides(model) -> list[int]:
-    """``[s_1, ..., s_L]``, samples per latent step of each layer, from ``model.config.strides`` or
-    ``model.strides``.
+    """``[s_1, ..., s_L]``, samples per latent step of each layer: the model's
+    :attr:`~wavelab.models.base.WavelabModel.latent_strides`.
 
     Raises:
-        ValueError: the model has neither (it is not a hierarchical latent model such as the CW-VAE).
+        ValueError: the model has no latent hierarchy (it is not a hierarchical latent model such as the CW-VAE).
     """
-    strides = getattr(getattr(model, "config", None), "strides", None)
+    strides = model.latent_strides
     if strides is None:
-        strides = getattr(model, "strides", None)
-    if strides is None:
-        raise ValueError(f"{type(model).__name__} has no config.strides or strides; the latent study needs a "
-                         f"hierarchical latent model such as the CW-VAE")
+        raise ValueError(f"{type(model).__name__} has no latent hierarchy (latent_strides is None); the latent study "
+                         f"needs a hierarchical latent model such as the CW-VAE")
     return [int(s) for s in strides]
 
 
@@ -122,7 +120,7 @@ def extract_latents(model, utterances: Iterable, num_samples: int = 100, seed: i
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    if not hasattr(model, "posterior_latents"):
+    if not model.has_posterior_latents:
         raise ValueError(f"{type(model).__name__} has no posterior_latents(codes, lengths, num_samples); use a CW-VAE")
     strides = model_strides(model)
     params = list(model.parameters()) if isinstance(model, torch.nn.Module) else []

@@ -1,20 +1,32 @@
 """Model registry: one name per model family, so ``python -m wavelab train --model NAME`` and the book reach every
-model the same way.  Each entry maps a name to ``(ConfigClass, ModelClass)``; see :mod:`wavelab.models.base` for the
-contract."""
+model the same way.  :data:`REGISTRY` is a literal mapping of names to ``(ConfigClass, ModelClass)``; every model
+subclasses :class:`~wavelab.models.base.WavelabModel` and every config :class:`~wavelab.models.base.ModelConfig`
+(see :mod:`wavelab.models.base` for the contract, checked over the whole registry by ``tests/test_contract.py``)."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from .base import ModelOutput, length_mask
+from .base import CapabilityError, ModelConfig, ModelOutput, WavelabModel, length_mask
+from .cwvae import CWVAE, CWVAEConfig
+from .lstm import LSTMConfig, LSTMModel
+from .sashimi import SaShiMi, SaShiMiConfig
+from .srnn import SRNN, SRNNConfig
+from .vrnn import VRNN, VRNNConfig
+from .waveflow import WaveFlow, WaveFlowConfig, WaveGlowConfig
+from .wavenet import WaveNet, WaveNetConfig
 
-REGISTRY: dict[str, tuple[type, type]] = {}
-
-
-def register(name: str, config_cls: type, model_cls: type) -> None:
-    """Register ``model_cls`` (built from an instance of ``config_cls``) under ``name``."""
-    REGISTRY[name] = (config_cls, model_cls)
+REGISTRY: dict[str, tuple[type[ModelConfig], type[WavelabModel]]] = {
+    "wavenet": (WaveNetConfig, WaveNet),
+    "lstm": (LSTMConfig, LSTMModel),
+    "vrnn": (VRNNConfig, VRNN),
+    "srnn": (SRNNConfig, SRNN),
+    "cwvae": (CWVAEConfig, CWVAE),
+    "waveflow": (WaveFlowConfig, WaveFlow),
+    "waveglow": (WaveGlowConfig, WaveFlow),
+    "sashimi": (SaShiMiConfig, SaShiMi),
+}
 
 
 def config_for(name: str, **overrides: Any):
@@ -34,18 +46,30 @@ def config_for(name: str, **overrides: Any):
     return config_cls(**overrides)
 
 
-def build_model(name: str, config=None, **overrides: Any):
-    """Instantiate the model registered as ``name`` from ``config`` (or the paper's defaults plus ``overrides``)."""
+def quick_config(name: str, **overrides: Any):
+    """The config of ``name`` in its quick (tiny) form: ``config_cls.quick_overrides()`` with ``overrides`` on top.
+
+    Raises:
+        KeyError / TypeError: as :func:`config_for`.
+    """
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known models: {sorted(REGISTRY)}")
+    return config_for(name, **{**REGISTRY[name][0].quick_overrides(), **overrides})
+
+
+def build_model(name: str, config=None, **overrides: Any) -> WavelabModel:
+    """Instantiate the model registered as ``name`` from ``config`` (or the paper's defaults plus ``overrides``).
+
+    Raises:
+        KeyError: unknown model name.
+    """
     if config is None:
         config = config_for(name, **overrides)
+    elif name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known models: {sorted(REGISTRY)}")
     _, model_cls = REGISTRY[name]
     return model_cls(config)
 
 
-def _register_builtin() -> None:
-    from . import cwvae, lstm, sashimi, srnn, vrnn, waveflow, wavenet  # noqa: F401  (each registers itself)
-
-
-_register_builtin()
-
-__all__ = ["REGISTRY", "ModelOutput", "build_model", "config_for", "length_mask", "register"]
+__all__ = ["REGISTRY", "CapabilityError", "ModelConfig", "ModelOutput", "WavelabModel", "build_model", "config_for",
+           "length_mask", "quick_config"]

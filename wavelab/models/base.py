@@ -1,21 +1,32 @@
 """The contract every wavelab model follows, so that training, evaluation, tables and the listening room never
 special-case a model.
 
-A model is an ``nn.Module`` with
+A model subclasses :class:`WavelabModel` (an ``nn.Module``) and is built from a config that subclasses
+:class:`ModelConfig`.  Required:
 
-* ``config``: a dataclass whose field names and defaults are the paper's configuration;
+* ``config``: a dataclass whose field names and defaults are the paper's configuration, with
+  :meth:`ModelConfig.quick_overrides` (a tiny configuration for smoke tests and the book's quick mode);
 * ``forward(codes, lengths) -> ModelOutput``: ``codes`` is an int64 tensor ``[B, T]`` of mu-law codes in
   ``[0, 2**bits - 1]`` (right-padded), ``lengths`` an int64 tensor ``[B]`` of valid samples per row;
 * ``sample(num_samples, batch_size=1, temperature=1.0, generator=None, progress=False) -> codes [B, num_samples]``,
   unconditional generation through the model's fast path;
 * ``bits``: the mu-law bit depth of its inputs and outputs.
+
+Optional capabilities are methods of :class:`WavelabModel` with documented defaults, so call sites never probe with
+``hasattr``: :meth:`~WavelabModel.evaluate_long` (default: ``forward``), :meth:`~WavelabModel.set_train_step` (default:
+nothing to schedule), :meth:`~WavelabModel.estimator` (default: from :attr:`~WavelabModel.is_bound`),
+:meth:`~WavelabModel.iw_bound` and :meth:`~WavelabModel.posterior_latents` (default: :class:`CapabilityError`, with
+:attr:`~WavelabModel.has_iw_bound` / :attr:`~WavelabModel.has_posterior_latents` saying which models have them) and
+:attr:`~WavelabModel.latent_strides` (default ``None``: no latent hierarchy).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
+from torch import nn
 
 
 @dataclass
@@ -81,3 +92,90 @@ def check_batch(codes: torch.Tensor, lengths: torch.Tensor, bits: int, where: st
         raise ValueError(f"{where}: codes must lie in [0, {num_bins(bits) - 1}] for {bits}-bit mu-law, "
                          f"got range [{int(codes.min())}, {int(codes.max())}]")
     return lengths
+
+
+class CapabilityError(ValueError):
+    """A model was asked for an optional capability it does not have (e.g. the importance-weighted bound of a model
+    without latent variables).  A ``ValueError``, so the command line reports it as a user error."""
+
+
+class ModelConfig:
+    """Base of every registered model's config dataclass: its fields are the paper's configuration."""
+
+    @classmethod
+    def quick_overrides(cls) -> dict[str, Any]:
+        """Field overrides for a tiny configuration (smoke tests, ``python -m wavelab train --quick``, the book's quick
+        mode).  Every registered config overrides this; the default, ``{}``, is the paper's configuration itself."""
+        return {}
+
+
+class WavelabModel(nn.Module):
+    """Base class of every registered model: the required interface and the optional capabilities with defaults.
+
+    Class attributes:
+        is_bound: True when :meth:`forward` reports an upper bound on the NLL (negative ELBO, dequantization bound)
+            rather than the exact NLL.
+        has_iw_bound: True when :meth:`iw_bound` is implemented (latent variable models).
+        has_posterior_latents: True when :meth:`posterior_latents` is implemented (the CW-VAE's latent study).
+    Attributes:
+        config: the model's :class:`ModelConfig` dataclass.
+        bits: mu-law bit depth of the codes (8 or 16).
+    """
+
+    is_bound: ClassVar[bool] = False
+    has_iw_bound: ClassVar[bool] = False
+    has_posterior_latents: ClassVar[bool] = False
+    config: Any
+    bits: int
+
+    def forward(self, codes: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:  # pragma: no cover - abstract
+        """Per-utterance NLL (or bound) of ``codes [B, T]`` (int64) with ``lengths [B]``, as :class:`ModelOutput`."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(codes, lengths)")
+
+    def sample(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
+               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:  # pragma: no cover
+        """Unconditional generation: int64 codes ``[batch_size, num_samples]`` in ``[0, 2**bits - 1]``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement sample(num_samples, ...)")
+
+    def evaluate_long(self, codes: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
+        """As :meth:`forward`, for utterances too long for one pass (e.g. in segments with the recurrent state
+        carried).  Default: :meth:`forward` itself.  :func:`wavelab.evaluate.evaluate` always calls this."""
+        return self(codes, lengths)
+
+    def set_train_step(self, step: int | None) -> None:
+        """Tell the model the optimizer steps done so far (called by the training loop before every step), for
+        schedules inside its objective (KL warm-up, free nats).  Default: nothing to schedule."""
+
+    def estimator(self, iw_samples: int | None = None) -> str:
+        """How :func:`wavelab.evaluate.evaluate` computes this model's figure, written into results records:
+        ``"exact"``, ``"ELBO, 1 sample"`` (when :attr:`is_bound`) or ``"importance-weighted bound, K=<K>"`` when
+        ``iw_samples`` is given.  Flows override it with their dequantization bound."""
+        if iw_samples is not None:
+            return f"importance-weighted bound, K={int(iw_samples)}"
+        return "ELBO, 1 sample" if self.is_bound else "exact"
+
+    def iw_bound(self, codes: torch.Tensor, lengths: torch.Tensor, K: int,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Importance-weighted bound with ``K`` posterior samples (Burda et al. 2016), ``[B]`` nats.
+
+        Raises:
+            CapabilityError: the model has no latent variables (default); see :attr:`has_iw_bound`.
+        """
+        raise CapabilityError(f"{type(self).__name__} has no latent variables, so no importance-weighted bound "
+                              f"(iw_bound; iw_samples needs a latent variable model: vrnn, srnn, cwvae)")
+
+    def posterior_latents(self, codes: torch.Tensor, lengths: torch.Tensor, num_samples: int = 100,
+                          generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Monte Carlo posterior-mean latents per layer (the latent study).
+
+        Raises:
+            CapabilityError: the model has no latent hierarchy (default); see :attr:`has_posterior_latents`.
+        """
+        raise CapabilityError(f"{type(self).__name__} has no posterior_latents; the latent study needs a "
+                              f"hierarchical latent model such as the CW-VAE")
+
+    @property
+    def latent_strides(self) -> list[int] | None:
+        """``[s_1, ..., s_L]`` samples per latent step of each layer of a latent hierarchy; ``None`` (default) for
+        models without one."""
+        return None

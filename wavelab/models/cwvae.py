@@ -51,8 +51,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..audio import SUPPORTED_BITS, codes_to_companded
-from ..distributions import DiscretizedMixtureLogistics
-from .base import ModelOutput, check_batch
+from ..distributions import DiscretizedMixtureLogistics, float32_head
+from .base import ModelConfig, ModelOutput, WavelabModel, check_batch
 from .latent import (FREE_NATS_MODES, LOG_2PI, free_nats_at, free_nats_kl, gaussian_kl, gaussian_log_prob,
                      gaussian_params, iw_bound_from, kl_weight)
 from .stacking import mlp
@@ -82,7 +82,7 @@ def stride_factors(s: int, max_factor: int = 4) -> list[int]:
 
 
 @dataclass
-class CWVAEConfig:
+class CWVAEConfig(ModelConfig):
     """CW-VAE hyper-parameters (defaults: Havtorn et al. section 3 / Table 2's two-layer model and the authors'
     ``experiments/benchmarks.txt``).
 
@@ -302,7 +302,7 @@ class FrameDecoder(nn.Module):
             y = stage["up"](y)
             for blk in stage["blocks"]:
                 y = blk(y)
-        y = self.out(self.act(y))  # [B S, 3M, s1]
+        y = float32_head(self.out, self.act(y))  # [B S, 3M, s1], float32 also under autocast (exact DMoL)
         return y.reshape(B, S, self.num_params, self.s1).permute(0, 2, 1, 3).reshape(B, self.num_params, S * self.s1)
 
 
@@ -360,7 +360,7 @@ class LayerStates:
 # model
 
 
-class CWVAE(nn.Module):
+class CWVAE(WavelabModel):
     """Clockwork VAE over raw mu-law audio (see the module docstring).
 
     ``forward`` returns the negative ELBO with the KL of every layer; ``evaluate_long`` the same in segments with
@@ -369,6 +369,14 @@ class CWVAE(nn.Module):
     """
 
     name = "cwvae"
+    is_bound = True
+    has_iw_bound = True
+    has_posterior_latents = True
+
+    @property
+    def latent_strides(self) -> list[int]:
+        """``[s_1, ..., s_L]``, samples per step of each latent layer (``config.strides``)."""
+        return list(self.config.strides)
 
     def __init__(self, config: CWVAEConfig | None = None):
         super().__init__()
@@ -750,10 +758,6 @@ class CWVAE(nn.Module):
             return torch.zeros(batch_size, 0, dtype=torch.int64, device=p.device)
         return torch.cat(codes, dim=1)[:, :num_samples]
 
-
-from . import register  # noqa: E402  (wavelab.models imports this module; register at the end to avoid a cycle)
-
-register("cwvae", CWVAEConfig, CWVAE)
 
 __all__ = ["CWVAE", "CWVAEConfig", "FrameDecoder", "LadderEncoder", "LayerStates", "RSSMCell", "ResidualBlock",
            "precision_weighted", "stride_factors"]

@@ -231,6 +231,8 @@ class LatentFrameModel(StackedFrameModel):
     """
 
     config: LatentFrameConfig
+    is_bound = True
+    has_iw_bound = True
 
     def init_state(self, batch_size: int):  # pragma: no cover - abstract
         raise NotImplementedError

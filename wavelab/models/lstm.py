@@ -60,7 +60,7 @@ class LSTMModel(StackedFrameModel):
         Dd = config.Dd
         self.encoder = mlp(config.s, Dd, Dd, config.mlp_layers, final_activation=True)
         self.lstm = nn.LSTM(Dd, Dd, num_layers=config.num_layers, batch_first=True)
-        self.decoder = mlp(Dd, Dd, self.frame_out_features, config.mlp_layers)
+        self.decoder = mlp(Dd, Dd, self.frame_out_features, config.mlp_layers, float32_output=True)
 
     def init_state(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Zero state ``(d, c)``, each ``[num_layers, B, Dd]``."""
@@ -148,9 +148,5 @@ class LSTMModel(StackedFrameModel):
             x_prev = self.companded(codes)
         return out[:, :num_samples]
 
-
-from . import register  # noqa: E402  (wavelab.models imports this module; register at the end to avoid a cycle)
-
-register("lstm", LSTMConfig, LSTMModel)
 
 __all__ = ["LSTMConfig", "LSTMModel"]

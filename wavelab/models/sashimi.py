@@ -42,15 +42,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..audio import codes_to_companded, mu_law_encode, num_bins
-from ..distributions import Categorical, DiscretizedMixtureLogistics
-from .base import ModelOutput, length_mask
+from ..distributions import Categorical, DiscretizedMixtureLogistics, float32_head
+from .base import ModelConfig, ModelOutput, WavelabModel, length_mask
 from .s4 import LAYERS, S4Layer, S4State
 
 HEADS = {"categorical": 8, "dmol": 16}  # head -> the mu-law bit depth it goes with
 
 
 @dataclass
-class SaShiMiConfig:
+class SaShiMiConfig(ModelConfig):
     """SaShiMi hyper-parameters; defaults are the paper's (Goel et al. 2022, section 4 and the public configs).
 
     Attributes:
@@ -250,7 +250,7 @@ class SaShiMiState:
     center: list[S4State]
 
 
-class SaShiMi(nn.Module):
+class SaShiMi(WavelabModel):
     """SaShiMi (see the module docstring): exact autoregressive likelihood over mu-law codes, conv-mode training,
     recurrent-mode generation.
 
@@ -336,7 +336,7 @@ class SaShiMi(nn.Module):
         shifted = torch.cat([first, codes[:, :-1]], dim=1)
         shifted = F.pad(shifted, (0, Tp - T), value=self.silence_code)
         h = self.network(self.embed_codes(shifted))[:, :T]
-        return self.head(self.norm(h)).transpose(1, 2)
+        return float32_head((self.norm, self.head), h).transpose(1, 2)  # float32 also under autocast
 
     def forward(self, codes: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
         """Exact negative log-likelihood ``-sum_{t < T_b} log p(x_t | x_{<t})`` per row, in nats.
@@ -435,7 +435,7 @@ class SaShiMi(nn.Module):
                 state.queues[level] = self.up[level].unpool_step(h)
             h = self.up_stages[level].step(g, state.up_states[level]) + g
         state.t += 1
-        return self.head(self.norm(h)), state
+        return float32_head((self.norm, self.head), h), state
 
     @torch.no_grad()
     def sample(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
@@ -489,9 +489,5 @@ def _steps(n: int, progress: bool, desc: str):
 
     return trange(n, desc=desc, unit="sample")
 
-
-from . import register  # noqa: E402  (wavelab.models may import this module; register at the end to avoid a cycle)
-
-register("sashimi", SaShiMiConfig, SaShiMi)
 
 __all__ = ["DownPool", "FFBlock", "S4Block", "SaShiMi", "SaShiMiConfig", "SaShiMiState", "Stage", "UpPool"]

@@ -67,7 +67,7 @@ class SRNN(LatentFrameModel):
         self.backward_rnn = nn.GRU(2 * Dd, Dd, batch_first=True)
         self.phi_prior = mlp(Dz + Dd, Dd, 2 * Dz, L)
         self.phi_enc = mlp(Dz + Dd, Dd, 2 * Dz, L)
-        self.phi_dec = mlp(Dz + Dd, Dd, self.frame_out_features, L)
+        self.phi_dec = mlp(Dz + Dd, Dd, self.frame_out_features, L, float32_output=True)
 
     def init_state(self, batch_size: int) -> torch.Tensor:
         """The latent carried between steps, ``z_{-1} = 0``, ``[B, Dz]``."""
@@ -137,9 +137,5 @@ class SRNN(LatentFrameModel):
             x_prev = self.companded(codes)
         return out[:, :num_samples]
 
-
-from . import register  # noqa: E402  (wavelab.models imports this module; register at the end to avoid a cycle)
-
-register("srnn", SRNNConfig, SRNN)
 
 __all__ = ["SRNN", "SRNNConfig"]

@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from ..audio import SUPPORTED_BITS, codes_to_companded, mu_law_encode
-from ..distributions import DiscretizedMixtureLogistics
-from .base import check_batch, length_mask
+from ..distributions import DiscretizedMixtureLogistics, Float32Linear
+from .base import ModelConfig, WavelabModel, check_batch, length_mask
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -113,10 +113,14 @@ def frame_params(out: torch.Tensor, s: int, num_params: int) -> torch.Tensor:
 # MLPs
 
 
-def mlp(in_features: int, hidden: int, out_features: int, layers: int, final_activation: bool = False) -> nn.Sequential:
+def mlp(in_features: int, hidden: int, out_features: int, layers: int, final_activation: bool = False,
+        float32_output: bool = False) -> nn.Sequential:
     """A multilayer perceptron of ``layers`` linear maps ``in -> hidden -> ... -> hidden -> out`` with LeakyReLU
     between them (and after the last one when ``final_activation``), the parametrisation the benchmark's public code
     uses for the encoders, decoders, priors and posteriors of the VRNN, SRNN and LSTM (the paper's phi networks).
+
+    With ``float32_output`` the last linear map is a :class:`~wavelab.distributions.Float32Linear`: it runs in float32
+    also under autocast (for decoders whose outputs are DMoL parameters; same parameters and state-dict keys).
 
     Raises:
         ValueError: ``layers < 1``.
@@ -126,7 +130,8 @@ def mlp(in_features: int, hidden: int, out_features: int, layers: int, final_act
     sizes = [in_features] + [hidden] * (layers - 1) + [out_features]
     modules: list[nn.Module] = []
     for i in range(layers):
-        modules.append(nn.Linear(sizes[i], sizes[i + 1]))
+        linear = Float32Linear if float32_output and i == layers - 1 else nn.Linear
+        modules.append(linear(sizes[i], sizes[i + 1]))
         if i < layers - 1 or final_activation:
             modules.append(nn.LeakyReLU())
     return nn.Sequential(*modules)
@@ -137,7 +142,7 @@ def mlp(in_features: int, hidden: int, out_features: int, layers: int, final_act
 
 
 @dataclass
-class StackedFrameConfig:
+class StackedFrameConfig(ModelConfig):
     """Fields shared by the recurrent models over stacked frames (defaults: Havtorn et al., section 3).
 
     Attributes:
@@ -198,7 +203,7 @@ class Prepared:
         return self.x.shape[1]
 
 
-class StackedFrameModel(nn.Module):
+class StackedFrameModel(WavelabModel):
     """Base of the models over stacked frames: input checks, the DMoL over ``s`` samples per step, sampling helpers.
 
     Attributes:

@@ -63,7 +63,7 @@ class VRNN(LatentFrameModel):
         self.transition = nn.GRUCell(2 * Dd, Dd)
         self.phi_enc = mlp(2 * Dd, Dd, 2 * Dz, L)
         self.phi_prior = mlp(Dd, Dd, 2 * Dz, L)
-        self.phi_dec = mlp(2 * Dd, Dd, self.frame_out_features, L)
+        self.phi_dec = mlp(2 * Dd, Dd, self.frame_out_features, L, float32_output=True)
 
     def init_state(self, batch_size: int) -> VRNNState:
         """``d_{-1} = 0`` and ``phi_z(z_{-1} = 0)``."""
@@ -123,9 +123,5 @@ class VRNN(LatentFrameModel):
             x_prev = self.companded(codes)
         return out[:, :num_samples]
 
-
-from . import register  # noqa: E402  (wavelab.models imports this module; register at the end to avoid a cycle)
-
-register("vrnn", VRNNConfig, VRNN)
 
 __all__ = ["VRNN", "VRNNConfig", "VRNNState"]

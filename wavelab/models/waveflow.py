@@ -7,7 +7,8 @@ the height, and WaveNet / WaveGlow as the special cases h = n / bipartite); Pren
 ("WaveGlow") for the bipartite coupling over squeezed channels; Theis, van den Oord, Bethge 2016 ("A note on the
 evaluation of generative models", section 3.1) and Ho et al. 2019 ("Flow++", section 3.1) for uniform dequantization.
 Public code read to understand the method (nothing copied): PaddlePaddle/Parakeet ``parakeet/models/waveflow.py``
-(official; permutation schedule, row-by-row inference with per-layer buffers) and L0SG/WaveFlow ``model.py``.
+(official; permutation schedule, height dilation table, row-by-row inference with per-layer buffers) and
+L0SG/WaveFlow ``model.py``.
 
 Squeeze.  A waveform of ``n`` samples (padded with zeros up to ``T' = h W``, ``W = ceil(n / h)``) becomes a matrix
 ``X [h, W]`` filled column by column: sample ``i`` sits at row ``i % h``, column ``i // h``.  Consecutive samples are
@@ -20,7 +21,8 @@ One flow (autoregressive affine coupling, section 3.1 of the paper), in the flow
     log|det dz/dx| = sum_{r, c} log_s[r, c]
 
 ``Net`` is a WaveNet-like stack of gated residual layers of 2-D dilated convolutions (kernel ``kh x kw``, dilation
-``dh_i`` over the height and ``dw_i = 2^i`` over the width), causal over the height (its input is ``X`` shifted down by
+``dh_i`` over the height, by default the official implementation's table per ``h`` (:func:`parakeet_dilation_h`), and
+``dw_i = 2^i`` over the width), causal over the height (its input is ``X`` shifted down by
 one row, with zero padding on top) and non-causal ("same" zero padding) over the width.  Its 1x1 output conv starts at
 zero, so every flow starts as the identity.  The Jacobian of a flow is triangular in the row order (``z[r, c]``
 depends on ``x[r, c]`` and on rows ``< r`` of any column), so the flow is invertible row by row:
@@ -75,24 +77,59 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..audio import SUPPORTED_BITS, bin_half_width, codes_to_companded, companded_to_codes, num_bins
-from .base import ModelOutput, length_mask
+from ..distributions import float32_head
+from .base import ModelConfig, ModelOutput, WavelabModel, length_mask
 
 COUPLINGS = ("autoregressive", "bipartite")
 PERMUTATIONS = ("waveflow", "reverse", "none")
+DILATION_H_SCHEDULES = ("parakeet", "cycle")
 LOG_2PI = math.log(2 * math.pi)
+
+#: Cycle length ``m`` of the official WaveFlow height dilations per ``h`` (layer ``i`` has dilation ``2^(i mod m)``).
+#: Over 8 layers this reproduces the table of the official implementation (PaddlePaddle/Parakeet
+#: ``parakeet/models/waveflow.py``, ``WaveFlow.dilations_dict``, used with kernel height 3), see
+#: :data:`PARAKEET_DILATION_H`.
+_PARAKEET_CYCLE = {8: 1, 16: 1, 32: 3, 64: 5, 128: 7}
+
+#: The official per-``h`` height dilations of the 8 layers of a flow's net:
+#: ``8, 16 -> all 1``; ``32 -> 1, 2, 4, 1, 2, 4, 1, 2``; ``64 -> 1, 2, 4, 8, 16, 1, 2, 4``;
+#: ``128 -> 1, 2, 4, 8, 16, 32, 64, 1``.
+PARAKEET_DILATION_H: dict[int, tuple[int, ...]] = {
+    h: tuple(2 ** (i % m) for i in range(8)) for h, m in _PARAKEET_CYCLE.items()
+}
 
 
 def default_dilation_h(h: int, n_layers: int, kh: int = 3) -> tuple[int, ...]:
-    """Height dilations ``1, 2, 4, ..., 2^(m-1)`` repeated over the layers, with the largest cycle length ``m`` whose
-    height receptive field ``1 + (kh - 1)(2^m - 1)`` fits in ``h`` rows (at least one layer of dilation 1).
+    """Schedule ``"cycle"``: height dilations ``1, 2, 4, ..., 2^(m-1)`` repeated over the layers, with the largest
+    cycle length ``m`` whose height receptive field ``1 + (kh - 1)(2^m - 1)`` fits in ``h`` rows (at least one layer
+    of dilation 1).
 
-    E.g. ``h = 16, kh = 3``: ``(1, 2, 4, 1, 2, 4, 1, 2)``; ``h = 64``: cycle ``1 .. 16``.  (Parakeet uses a fixed table
-    per ``h`` in the same spirit.)
+    E.g. ``h = 16, kh = 3``: ``(1, 2, 4, 1, 2, 4, 1, 2)``; ``h = 64``: cycle ``1 .. 16``.  The model's default is the
+    official table instead, :func:`parakeet_dilation_h`.
     """
     m = 1
     if kh > 1:
         while 1 + (kh - 1) * (2 ** (m + 1) - 1) <= h:
             m += 1
+    return tuple(2 ** (i % m) for i in range(n_layers))
+
+
+def parakeet_dilation_h(h: int, n_layers: int) -> tuple[int, ...]:
+    """Schedule ``"parakeet"`` (the default): the height dilations of the official WaveFlow implementation (Ping et
+    al. 2020; PaddlePaddle/Parakeet ``parakeet/models/waveflow.py``, a table per ``h`` for 8 layers, kernel ``3 x 3``).
+
+    The table, :data:`PARAKEET_DILATION_H`: ``h = 8`` and ``16``: all 1; ``32``: ``1, 2, 4, 1, 2, 4, 1, 2``; ``64``:
+    ``1, 2, 4, 8, 16, 1, 2, 4``; ``128``: ``1, 2, 4, 8, 16, 32, 64, 1``.  Every entry is a cycle ``2^(i mod m)``
+    (``m = 1, 1, 3, 5, 7``), so with kernel height 3 the height receptive field of a flow's net,
+    ``1 + 2 * sum(dilations)``, is 17, 17, 35, 77, 257 rows: at least ``h``.
+
+    Outside the table (a rule of this code, not of the official one, which only accepts these ``h`` and 8 layers):
+    ``n_layers != 8`` repeats (or truncates) the same cycle over the layers; an ``h`` not in the table uses the cycle
+    of the largest tabulated height ``<= h`` (all 1 below 8).  Dilations then never exceed ``h / 2``, but the receptive
+    field may be shorter than ``h`` (e.g. few layers); causality holds for any dilations (the causal padding is
+    ``(kh - 1) * dilation`` zero rows).  Pass ``dilation_h`` or use schedule ``"cycle"`` for another rule.
+    """
+    m = _PARAKEET_CYCLE[max((k for k in _PARAKEET_CYCLE if k <= h), default=min(_PARAKEET_CYCLE))]
     return tuple(2 ** (i % m) for i in range(n_layers))
 
 
@@ -102,7 +139,7 @@ def _positive_int(owner: str, name: str, value) -> None:
 
 
 @dataclass
-class WaveFlowConfig:
+class WaveFlowConfig(ModelConfig):
     """WaveFlow hyper-parameters; defaults are the small model of Ping et al. 2020 (section 5, "WaveFlow h = 16,
     r = 64"), unconditional on 16-bit mu-law audio.
 
@@ -114,8 +151,14 @@ class WaveFlowConfig:
         residual_channels: channels of every layer (residual, gate halves and skip), 64 (128 for the larger model).
         kernel_size: ``(kh, kw)`` of the dilated 2-D convolutions (height, width), ``(3, 3)``; ``kw`` must be odd
             ("same" padding over the width).  Bipartite coupling uses ``(1, kw)`` (its net runs over the width only).
-        dilation_h: per-layer height dilations; ``None`` -> :func:`default_dilation_h`.
+        dilation_h: per-layer height dilations; ``None`` -> from ``dilation_h_schedule``.  An explicit tuple wins
+            over the schedule (results records store the tuple, so old runs load unchanged).
         dilation_w: per-layer width dilations; ``None`` -> ``1, 2, 4, ..., 2^(n_layers - 1)``.
+        dilation_h_schedule: default height dilations when ``dilation_h`` is ``None``: ``"parakeet"`` (the official
+            WaveFlow table per ``h``, :func:`parakeet_dilation_h`; ``h = 16``: all 1, height receptive field 17 rows)
+            or ``"cycle"`` (:func:`default_dilation_h`, cycles ``1, 2, 4, ...`` fitting in ``h``; ``h = 16``:
+            ``1, 2, 4, 1, 2, 4, 1, 2``, 35 rows).  Either way all 1 for bipartite coupling or kernel height 1
+            (no height taps).  Height receptive field of a flow's net: ``1 + (kh - 1) * sum(dilation_h)`` rows.
         coupling: ``"autoregressive"`` (WaveFlow) or ``"bipartite"`` (WaveGlow-style).
         permutation: row permutation after each flow: ``"waveflow"`` (first half of the flows reverse the height
             order, second half reverse each half separately), ``"reverse"`` (every flow reverses), ``"none"``.
@@ -133,6 +176,7 @@ class WaveFlowConfig:
     kernel_size: tuple[int, int] = (3, 3)
     dilation_h: tuple[int, ...] | None = None
     dilation_w: tuple[int, ...] | None = None
+    dilation_h_schedule: str = "parakeet"
     coupling: str = "autoregressive"
     permutation: str = "waveflow"
     bits: int = 16
@@ -155,8 +199,16 @@ class WaveFlowConfig:
             raise ValueError(f"{owner}.coupling must be one of {COUPLINGS}, got {self.coupling!r}")
         if self.permutation not in PERMUTATIONS:
             raise ValueError(f"{owner}.permutation must be one of {PERMUTATIONS}, got {self.permutation!r}")
+        if self.dilation_h_schedule not in DILATION_H_SCHEDULES:
+            raise ValueError(f"{owner}.dilation_h_schedule must be one of {DILATION_H_SCHEDULES}, "
+                             f"got {self.dilation_h_schedule!r}")
         if self.dilation_h is None:
-            self.dilation_h = default_dilation_h(self.h, self.n_layers, ks[0])
+            if self.coupling == "bipartite" or ks[0] == 1:  # no height taps: a height dilation would do nothing
+                self.dilation_h = (1,) * self.n_layers
+            elif self.dilation_h_schedule == "parakeet":
+                self.dilation_h = parakeet_dilation_h(self.h, self.n_layers)
+            else:
+                self.dilation_h = default_dilation_h(self.h, self.n_layers, ks[0])
         if self.dilation_w is None:
             self.dilation_w = tuple(2**i for i in range(self.n_layers))
         for name in ("dilation_h", "dilation_w"):
@@ -294,7 +346,8 @@ class FlowNet(nn.Module):
         self.C = C
 
     def _out(self, skip: torch.Tensor, mask: torch.Tensor, dtype: torch.dtype):
-        log_s, t = (self.end(skip) * mask).to(dtype).chunk(2, dim=1)
+        # float32 also under autocast: log_s is the log-determinant and t shifts z, both terms of the likelihood
+        log_s, t = (float32_head(self.end, skip) * mask).to(dtype).chunk(2, dim=1)
         return log_s, t
 
     def forward(self, u: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -401,15 +454,24 @@ class BipartiteCoupling(nn.Module):
         return torch.cat([za, xb], dim=2)
 
 
-class WaveFlow(nn.Module):
+class WaveFlow(WavelabModel):
     """WaveFlow / WaveGlow-style flow on squeezed mu-law audio; see the module docstring for the maths.
 
     Args:
         config: :class:`WaveFlowConfig` (or :class:`WaveGlowConfig`).
     """
 
-    #: how the reported bound is estimated (written into results records by ``python -m wavelab evaluate``)
-    estimator = "uniform dequantization bound, 1 noise sample"
+    is_bound = True  # the uniform dequantization bound, an upper bound on the discrete NLL in expectation
+
+    def estimator(self, iw_samples: int | None = None) -> str:
+        """``"uniform dequantization bound, 1 noise sample"``, written into results records by ``evaluate``.
+
+        Raises:
+            CapabilityError: ``iw_samples`` given (a flow has no latent posterior to importance-sample).
+        """
+        if iw_samples is not None:
+            self.iw_bound(None, None, iw_samples)  # raises CapabilityError with the standard message
+        return "uniform dequantization bound, 1 noise sample"
 
     def __init__(self, config: WaveFlowConfig):
         super().__init__()
@@ -615,12 +677,8 @@ class WaveFlow(nn.Module):
         return companded_to_codes(x, self.bits)
 
 
-from . import register  # noqa: E402  (wavelab.models imports this module; register at the end to avoid a cycle)
-
-register("waveflow", WaveFlowConfig, WaveFlow)
-register("waveglow", WaveGlowConfig, WaveFlow)
-
 __all__ = [
     "AutoregressiveCoupling", "BipartiteCoupling", "FlowNet", "GatedConv2dLayer", "WAVEFLOW_PRESETS", "WaveFlow",
     "WaveFlowConfig", "WaveGlowConfig", "default_dilation_h", "flow_permutations",
+    "DILATION_H_SCHEDULES", "PARAKEET_DILATION_H", "parakeet_dilation_h",
 ]

@@ -29,12 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..audio import SUPPORTED_BITS, codes_to_companded, mu_law_encode, num_bins
-from ..distributions import DiscretizedMixtureLogistics
-from .base import ModelOutput, length_mask
+from ..distributions import DiscretizedMixtureLogistics, float32_head
+from .base import ModelConfig, ModelOutput, WavelabModel, length_mask
 
 
 @dataclass
-class WaveNetConfig:
+class WaveNetConfig(ModelConfig):
     """WaveNet hyper-parameters; the defaults are the configuration of Havtorn et al. (section 3, appendix B).
 
     Attributes:
@@ -75,6 +75,11 @@ class WaveNetConfig:
     def dilations(self) -> tuple[int, ...]:
         """Dilation of every dilated layer in order: ``(1, 2, ..., 512) * blocks`` for the paper config (50 layers)."""
         return tuple(2**i for i in range(self.layers_per_block)) * self.blocks
+
+    @classmethod
+    def quick_overrides(cls) -> dict:
+        """A small configuration for smoke tests and the book's quick mode: ``Dc = 16``, one block of 6 layers."""
+        return {"Dc": 16, "blocks": 1, "layers_per_block": 6}
 
     @property
     def receptive_field(self) -> int:
@@ -143,7 +148,7 @@ class WaveNetState:
     weights: tuple
 
 
-class WaveNet(nn.Module):
+class WaveNet(WavelabModel):
     """Unconditional WaveNet with a DMoL head over ``2**bits`` mu-law codes (see the module docstring).
 
     Attributes:
@@ -216,7 +221,7 @@ class WaveNet(nn.Module):
                 tails.append(h[:, :, -layer.queue_length:])
             h, s = layer(h)
             skip = skip + s
-        params = self.head(skip)
+        params = float32_head(self.head, skip)  # float32 also under autocast (exact DMoL likelihood)
         return (params, tails) if keep else params
 
     def logits(self, codes: torch.Tensor) -> torch.Tensor:
@@ -449,9 +454,5 @@ def _steps(n: int, progress: bool, desc: str):
 
     return trange(n, desc=desc, unit="sample")
 
-
-from . import register  # noqa: E402  (wavelab.models imports this module; register at the end to avoid a cycle)
-
-register("wavenet", WaveNetConfig, WaveNet)
 
 __all__ = ["ResidualLayer", "WaveNet", "WaveNetConfig", "WaveNetState"]
