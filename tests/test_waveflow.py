@@ -15,8 +15,10 @@ from wavelab.models.waveflow import (
     WaveFlow,
     WaveFlowConfig,
     WaveGlowConfig,
+    PARAKEET_DILATION_H,
     default_dilation_h,
     flow_permutations,
+    parakeet_dilation_h,
 )
 
 torch.set_num_threads(1)
@@ -58,9 +60,9 @@ def test_paper_config_parameters_and_registry():
     assert (c.h, c.n_flows, c.n_layers, c.residual_channels, c.kernel_size) == (16, 8, 8, 64, (3, 3))
     assert (c.coupling, c.permutation, c.bits, c.sigma) == ("autoregressive", "waveflow", 16, 1.0)
     assert c.dilation_w == (1, 2, 4, 8, 16, 32, 64, 128)
-    assert c.dilation_h == (1, 2, 4, 1, 2, 4, 1, 2)
-    # height receptive field of one dilation cycle fits in h: 1 + 2 * (1 + 2 + 4) = 15 <= 16
-    assert 1 + 2 * sum(c.dilation_h[:3]) <= c.h
+    assert c.dilation_h_schedule == "parakeet" and c.dilation_h == (1,) * 8  # official table, h = 16
+    # height receptive field of a flow's net covers the h rows: 1 + 2 * 8 = 17 >= 16
+    assert 1 + 2 * sum(c.dilation_h) == 17 >= c.h
     model = build_model("waveflow")
     assert isinstance(model, WaveFlow) and len(model.flows) == 8
     C, k, L = 64, 9, 8
@@ -85,6 +87,119 @@ def test_default_dilation_h_fits_the_height():
     for h in (4, 8, 16, 32, 64):
         cycle = max(default_dilation_h(h, 8))
         assert 1 + 2 * (2 * cycle - 1) <= h < 1 + 2 * (4 * cycle - 1)  # the largest doubling cycle that fits
+
+
+# the height dilations per h of the official WaveFlow code (PaddlePaddle/Parakeet parakeet/models/waveflow.py), 8 layers
+OFFICIAL_DILATION_H = {
+    8: (1, 1, 1, 1, 1, 1, 1, 1),
+    16: (1, 1, 1, 1, 1, 1, 1, 1),
+    32: (1, 2, 4, 1, 2, 4, 1, 2),
+    64: (1, 2, 4, 8, 16, 1, 2, 4),
+    128: (1, 2, 4, 8, 16, 32, 64, 1),
+}
+
+
+@pytest.mark.parametrize("h", sorted(OFFICIAL_DILATION_H))
+def test_default_height_dilations_are_the_official_table(h):
+    expected = OFFICIAL_DILATION_H[h]
+    assert PARAKEET_DILATION_H[h] == expected and parakeet_dilation_h(h, 8) == expected
+    c = WaveFlowConfig(h=h)
+    assert c.dilation_h_schedule == "parakeet" and c.dilation_h == expected
+    assert config_for("waveflow", h=h).dilation_h == expected
+    assert 1 + 2 * sum(expected) >= h  # the net of a flow reaches every earlier row (kernel height 3)
+    assert set(PARAKEET_DILATION_H) == set(OFFICIAL_DILATION_H)
+
+
+def test_cycle_schedule_keeps_the_previous_default_and_an_explicit_tuple_wins():
+    assert WaveFlowConfig(dilation_h_schedule="cycle").dilation_h == (1, 2, 4, 1, 2, 4, 1, 2)  # h = 16
+    assert WaveFlowConfig(h=8, dilation_h_schedule="cycle").dilation_h == (1, 2, 1, 2, 1, 2, 1, 2)
+    assert WaveFlowConfig(h=32, dilation_h_schedule="cycle").dilation_h == (1, 2, 4, 8, 1, 2, 4, 8)
+    for h in (2, 4, 5, 8, 16, 32, 64, 128):
+        for n_layers in (2, 3, 8):
+            c = WaveFlowConfig(h=h, n_layers=n_layers, dilation_h_schedule="cycle")
+            assert c.dilation_h == default_dilation_h(h, n_layers, 3)
+    stored = (1, 2, 4, 1, 2, 4, 1, 2)  # e.g. results/runs/waveflow-h16/config.json, recorded before the change
+    for schedule in ("parakeet", "cycle"):
+        assert WaveFlowConfig(h=16, dilation_h=list(stored), dilation_h_schedule=schedule).dilation_h == stored
+        assert WaveFlowConfig(h=64, dilation_h=(1,) * 8, dilation_h_schedule=schedule).dilation_h == (1,) * 8
+
+
+@pytest.mark.parametrize("schedule", ["doubling", "Parakeet", "", None, 3])
+def test_unknown_dilation_h_schedule_is_rejected(schedule):
+    with pytest.raises(ValueError, match="dilation_h_schedule"):
+        WaveFlowConfig(dilation_h_schedule=schedule)
+    with pytest.raises(ValueError, match="dilation_h_schedule"):  # even when dilation_h is given
+        WaveFlowConfig(dilation_h=(1,) * 8, dilation_h_schedule=schedule)
+
+
+def test_parakeet_schedule_outside_the_table():
+    # other layer counts repeat / truncate the table's cycle
+    assert parakeet_dilation_h(128, 10) == (1, 2, 4, 8, 16, 32, 64, 1, 2, 4)
+    assert parakeet_dilation_h(64, 2) == (1, 2) and parakeet_dilation_h(32, 4) == (1, 2, 4, 1)
+    assert parakeet_dilation_h(16, 12) == (1,) * 12
+    # other heights use the entry of the largest tabulated height below them (all ones under 8)
+    assert parakeet_dilation_h(4, 3) == (1, 1, 1) and parakeet_dilation_h(2, 8) == (1,) * 8
+    assert parakeet_dilation_h(48, 8) == OFFICIAL_DILATION_H[32]
+    assert parakeet_dilation_h(100, 8) == OFFICIAL_DILATION_H[64]
+    assert parakeet_dilation_h(4096, 8) == OFFICIAL_DILATION_H[128]
+    for h in range(2, 300):
+        assert max(parakeet_dilation_h(h, 16)) <= max(1, h // 2)
+
+
+def test_waveglow_and_kernel_height_one_keep_unit_height_dilations():
+    for schedule in ("parakeet", "cycle"):
+        assert config_for("waveglow", dilation_h_schedule=schedule).dilation_h == (1,) * 8
+        assert WaveGlowConfig(h=32, dilation_h_schedule=schedule).dilation_h == (1,) * 8
+        assert WaveGlowConfig(**WaveGlowConfig.quick_overrides()).dilation_h == (1, 1)
+        assert WaveFlowConfig(h=64, kernel_size=(1, 3), dilation_h_schedule=schedule).dilation_h == (1,) * 8
+        assert WaveFlowConfig(h=64, coupling="bipartite", dilation_h_schedule=schedule).dilation_h == (1,) * 8
+
+
+def test_project_waveflow_configurations_build():
+    # the heights and tiny overrides of benchmarks/generation_speed.py (--quick), the quick overrides, and the presets
+    tiny_bench = {"n_flows": 2, "n_layers": 2, "residual_channels": 8}
+    configs = [dict(tiny_bench, h=h) for h in (8, 16, 64)] + [WaveFlowConfig.quick_overrides()]
+    configs += list(WAVEFLOW_PRESETS.values())
+    for fields in configs:
+        model = build_model("waveflow", **fields)
+        assert len(model.config.dilation_h) == model.config.n_layers
+    model = build_model("waveflow", **WaveFlowConfig.quick_overrides())
+    out = model(sine_batch(2, 20), torch.tensor([20, 13]))
+    assert torch.isfinite(out.nll).all()
+
+
+@pytest.mark.parametrize("fields", [
+    dict(h=32),  # official dilations 1, 2, 4, 1, 2, 4, 1, 2: reach 35 rows
+    dict(h=6, n_layers=3, dilation_h=(1, 8, 2)),  # a dilation larger than the height (reads only causal padding)
+])
+def test_dilated_height_nets_are_causal_cached_and_invertible(fields):
+    model = tiny(**dict(dict(n_flows=2, n_layers=8), **fields))
+    H, W = model.config.h, 3
+    J, log_s = _coupling_jacobian(model.flows[0], H, W)
+    for r in range(H):
+        dep = J[r, :, :, :]  # [W, H, W]
+        assert (dep[:, r + 1:] == 0).all(), "depends on a later row"
+        for c in range(W):
+            torch.testing.assert_close(dep[c, r, c], torch.exp(log_s[r, c]))
+    if model.config.dilation_h == OFFICIAL_DILATION_H[32]:  # every earlier row of the same column is reached
+        for r in range(1, H):
+            assert (J[r, 1, :r, 1] != 0).all()
+    net = model.flows[0].net
+    u = torch.randn(2, 1, H, W, dtype=torch.float64)
+    mask = torch.ones_like(u)
+    log_s, t = net(u, mask)
+    caches = net.new_caches(2, H, W, u)
+    for r in range(H):
+        ls_r, t_r = net.step(u[:, :, r: r + 1], mask[:, :, r: r + 1], r, caches)
+        torch.testing.assert_close(ls_r, log_s[:, :, r: r + 1], rtol=0, atol=1e-12)
+        torch.testing.assert_close(t_r, t[:, :, r: r + 1], rtol=0, atol=1e-12)
+    T = H * W - 2
+    lengths = torch.tensor([T, T - 5])
+    x = torch.rand(2, T, dtype=torch.float64) * 2 - 1
+    z, _ = model.transform(x, lengths)
+    valid = torch.arange(T)[None] < lengths[:, None]
+    torch.testing.assert_close(model.inverse(z, lengths)[valid], x[valid], rtol=0, atol=1e-10)
+    torch.testing.assert_close(model.inverse(z, lengths), model.inverse(z, lengths, naive=True), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("overrides, field", [
