@@ -3,5 +3,6 @@
 
 from .categorical import Categorical
 from .dmol import DiscretizedMixtureLogistics
+from .precision import Float32Linear, float32_head
 
-__all__ = ["Categorical", "DiscretizedMixtureLogistics"]
+__all__ = ["Categorical", "DiscretizedMixtureLogistics", "Float32Linear", "float32_head"]

@@ -41,7 +41,8 @@ class Categorical:
         self._check(params)
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.num_bins):
             raise ValueError(f"codes must lie in [0, {self.num_bins - 1}], got [{int(codes.min())}, {int(codes.max())}]")
-        return F.log_softmax(params.float(), dim=1).gather(1, codes.unsqueeze(1)).squeeze(1)
+        with torch.autocast(device_type=params.device.type, enabled=False):  # float32 also under mixed precision
+            return F.log_softmax(params.float(), dim=1).gather(1, codes.unsqueeze(1)).squeeze(1)
 
     def sample(self, params: torch.Tensor, temperature: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:

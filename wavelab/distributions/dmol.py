@@ -125,8 +125,9 @@ class DiscretizedMixtureLogistics:
                 f"codes must lie in [0, {self.num_bins - 1}] for {self.bits}-bit mu-law, got range "
                 f"[{int(codes.min())}, {int(codes.max())}]"
             )
-        log_w, means, log_scales = self.split(params)
-        return torch.logsumexp(log_w + self.component_log_prob(means, log_scales, codes), dim=1)
+        with torch.autocast(device_type=params.device.type, enabled=False):  # float32 also under mixed precision
+            log_w, means, log_scales = self.split(params)
+            return torch.logsumexp(log_w + self.component_log_prob(means, log_scales, codes), dim=1)
 
     def sample(
         self, params: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
