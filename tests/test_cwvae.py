@@ -205,6 +205,109 @@ def test_segment_evaluation_equals_whole_utterance(overrides):
                                        rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("overrides", [{}, {"kernel_size": 5}, {"L": 3}])
+def test_segment_evaluation_needs_the_full_encoder_halo(overrides, monkeypatch):
+    """The encoder looks ``margin`` samples beyond every step's window, so segments must be encoded with ``halo``
+    samples of context on both sides.  With the model's halo (the smallest multiple of ``s_L`` that covers the margin)
+    segment evaluation equals the whole pass; with a smaller one (0, or ``halo - s_L``, still aligned to the grid)
+    the result changes far beyond float rounding.  The change is local: steps of the first segment whose encoder reach
+    lies inside the samples the shortened window still shows are unchanged."""
+    model = tiny(**overrides)
+    sL, margin, halo, L = model.strides[-1], model.encoder.margin, model.halo, model.config.L
+    assert margin > 0 and halo % sL == 0 and halo - sL < margin <= halo
+    B, T = 3, 300  # many segments that lie farther than the halo from both ends
+    codes, lengths = sine_batch(B, T, seed=11), torch.tensor([300, 211, 97])
+    eps = noise_for(model, B, T)
+
+    def kl_steps(out):
+        return [out.extras[f"kl_per_step_z{l + 1}"] for l in range(L)]
+
+    margins = []
+    with torch.no_grad():
+        whole = model(codes, lengths, eps=eps)
+        for steps in (1, 3, 7):
+            seg = model.evaluate_long(codes, lengths, segment_steps=steps, eps=eps)
+            torch.testing.assert_close(seg.nll, whole.nll, rtol=2e-6, atol=1e-3)
+            for a, b in zip(kl_steps(seg), kl_steps(whole)):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+            for short in (0, halo - sL):
+                monkeypatch.setattr(model, "halo", short)  # _segments reads the window from model.halo
+                bad = model.evaluate_long(codes, lengths, segment_steps=steps, eps=eps)
+                monkeypatch.undo()
+                assert model.halo == halo
+                d_kl = max(float((a - b).abs().max()) for a, b in zip(kl_steps(bad), kl_steps(whole)))
+                d_nll = float((bad.nll - whole.nll).abs().max())
+                margins.append((steps, short, d_kl, d_nll))
+                assert d_kl > 100 * 1e-5  # a hundred times the tolerance of the per-step KL equality above
+                if short == 0:  # without any halo even the bound itself moves beyond its float tolerance
+                    assert not torch.allclose(bad.nll, whole.nll, rtol=2e-6, atol=1e-3)
+                # top-layer steps u of segment 0 with (u + 1) s_L + margin <= steps s_L + short saw all they need
+                safe = (steps * sL + short - margin) // sL
+                for a, b, s in zip(kl_steps(bad), kl_steps(whole), model.strides):
+                    n = max(safe, 0) * sL // s
+                    torch.testing.assert_close(a[:, :n], b[:, :n], rtol=1e-5, atol=1e-5)
+    print(f"cwvae {overrides} margin {margin} halo {halo}: (segment steps, halo, max |d kl_step|, max |d nll|) "
+          + ", ".join(f"({s}, {h}, {k:.1e}, {n:.1e})" for s, h, k, n in margins))
+
+
+def _mean_se(values) -> tuple[float, float]:
+    v = torch.tensor([float(x) for x in values], dtype=torch.float64)
+    return float(v.mean()), float(v.std() / math.sqrt(len(v)))
+
+
+def _seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_one_sample_log_ratio_is_unbiased_for_minus_the_analytic_kl():
+    """For one posterior draw ``z`` (all layers), ``forward`` reports ``-log p(x|z) + sum_l KL_l`` (analytic KL at the
+    drawn upper layers) and ``iw_bound(K=1)`` is ``-log p(x|z) - [log p(z) - log q(z|x)]``; with the same generator
+    seed and one segment both use the same ``z``, so their difference is ``-([log p(z) - log q(z|x)] + sum_l KL_l)``.
+    Its expectation is zero: given all that was drawn before ``z^l_t``, ``E[log p(z^l_t|.) - log q(z^l_t|.)] =
+    -KL^l_t``, and by the tower rule ``E[log p(z) - log q(z|x)] = -E[sum_l KL_l]``.  Padded steps must be masked in
+    both (rows of different lengths)."""
+    model = tiny()
+    B, T = 4, 96
+    codes, lengths = sine_batch(B, T, seed=12), torch.tensor([96, 80, 50, 33])
+    diffs, kls = [], []
+    with torch.no_grad():
+        for r in range(60):
+            out = model(codes, lengths, generator=_seeded(r))
+            iw1 = model.iw_bound(codes, lengths, 1, generator=_seeded(r), segment_steps=10 ** 6)
+            diffs.append((out.nll.double() - iw1.double()).sum())
+            kls.append(sum(out.kl.values()).double().sum())
+    d, se = _mean_se(diffs)
+    kl, _ = _mean_se(kls)
+    sd = se * math.sqrt(len(diffs))
+    print(f"cwvae: E[-ELBO - (-L_1)] = {d:.3f} +- {se:.3f} nats ({d / se:.2f} se), analytic KL {kl:.2f} nats")
+    assert sd > 1.0  # the Monte Carlo log-ratio is not the analytic KL draw by draw
+    assert 4 * se < 0.1 * kl  # the test resolves a bias of a tenth of the KL
+    assert abs(d) < 4 * se
+
+
+def test_iw_bound_combines_one_sample_weights_and_is_significantly_tighter_than_the_elbo():
+    """``-L_K = -log (1/K) sum_k w_k`` of the ``K`` one-sample weights (checked exactly with ``chunk=1``, which draws
+    the same noise as ``K`` calls with ``K = 1``), and on average over seeded draws ``-L_16`` lies below both ``-L_1``
+    and the analytic-KL ``-ELBO`` by more than 3 standard errors of the difference."""
+    model = tiny()
+    B, T, K = 4, 96, 16
+    codes, lengths = sine_batch(B, T, seed=12), torch.tensor([96, 80, 50, 33])
+    with torch.no_grad():
+        iwK = model.iw_bound(codes, lengths, K, generator=_seeded(3), chunk=1)
+        g = _seeded(3)
+        singles = torch.stack([model.iw_bound(codes, lengths, 1, generator=g) for _ in range(K)]).double()  # [K, B]
+        torch.testing.assert_close(iwK.double(), -(torch.logsumexp(-singles, 0) - math.log(K)), rtol=1e-6, atol=1e-3)
+        assert bool((iwK.double() < singles.mean(0)).all())  # Jensen, draw by draw
+        R = 20
+        elbo = [model(codes, lengths, generator=_seeded(100 + r)).nll.double().sum() for r in range(R)]
+        iw1 = [model.iw_bound(codes, lengths, 1, generator=_seeded(200 + r)).double().sum() for r in range(R)]
+        iwk = [model.iw_bound(codes, lengths, K, generator=_seeded(300 + r)).double().sum() for r in range(R)]
+    (e, se_e), (i1, se_1), (ik, se_k) = _mean_se(elbo), _mean_se(iw1), _mean_se(iwk)
+    se_gap, se_gap1 = math.hypot(se_e, se_k), math.hypot(se_1, se_k)
+    print(f"cwvae: -ELBO {e:.2f}, -L_1 {i1:.2f}, -L_{K} {ik:.2f} nats; -ELBO - (-L_{K}) = {e - ik:.2f} "
+          f"({(e - ik) / se_gap:.1f} se), -L_1 - (-L_{K}) = {i1 - ik:.2f} ({(i1 - ik) / se_gap1:.1f} se)")
+    assert e - ik > 3 * se_gap and i1 - ik > 3 * se_gap1
+
 def test_padding_content_and_batch_composition_do_not_matter():
     model = tiny(L=2, enc_blocks=2)
     T = 57

@@ -108,6 +108,70 @@ def test_dmol_samples_follow_pmf():
     assert 0.5 * (freq - pmf).abs().sum() < 0.02
 
 
+def _equal_probability_bins(pmf: torch.Tensor, num_bins: int) -> torch.Tensor:
+    """Start codes of contiguous bins of codes holding about ``1 / num_bins`` of the mass each (a code heavier than
+    that is a bin of its own, so there may be fewer bins)."""
+    K = pmf.shape[0]
+    cdf = pmf.cumsum(0)
+    last = torch.searchsorted(cdf, torch.linspace(0, 1, num_bins + 1, dtype=torch.float64)[1:-1])
+    return torch.cat([torch.zeros(1, dtype=torch.long), torch.unique(last.clamp(max=K - 2)) + 1])
+
+
+def _binned(values: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+    """Sum a per-code vector over the bins that begin at ``starts``."""
+    idx = torch.bucketize(torch.arange(values.shape[0]), starts, right=True) - 1
+    return torch.zeros(len(starts), dtype=torch.float64).index_add_(0, idx, values.double())
+
+
+def test_dmol_16_bit_samples_pass_a_chi_square_test_against_the_exact_pmf():
+    """16-bit draws follow the pmf that log_prob gives: a chi-square goodness-of-fit test over equal-probability bins of
+    the 65,536 codes (a sharp component a few codes wide, a broad one, and two that spill into the open edge bins),
+    the companded mean and variance within 4 standard errors of the pmf's, and no draw on a code of negligible mass.
+    Controls: the same draws shifted by one code, and draws at temperature 1.05 / 0.95, are rejected outright."""
+    stats = pytest.importorskip("scipy.stats")
+    dist = DiscretizedMixtureLogistics(num_components=4, bits=16)
+    K = dist.num_bins
+    #                        logits               means                   log-scales
+    params = torch.tensor([1.0, 0.0, -1.0, -1.5, -0.3, 0.2, 0.97, -1.0, -9.5, -4.0, -3.0, -8.0]).reshape(1, 12, 1)
+    pmf = dist.log_prob(params.double().expand(1, 12, K), torch.arange(K).reshape(1, K)).exp()[0]  # float64
+    assert abs(float(pmf.sum()) - 1.0) < 1e-9
+    assert float(pmf[0]) > 0.01 and float(pmf[-1]) > 0.01  # the edge bins do hold open-ended mass
+    n = 500_000
+
+    def draw(temperature=1.0):
+        return dist.sample(params.expand(n, 12, 1), temperature=temperature,
+                           generator=torch.Generator().manual_seed(0)).reshape(-1)
+
+    samples = draw()
+    starts = _equal_probability_bins(pmf, 128)
+    expected = n * _binned(pmf, starts)
+    assert len(starts) > 40 and float(expected.min()) > 100  # chi-square approximation valid, many bins
+
+    def p_value(s):
+        observed = _binned(torch.bincount(s, minlength=K), starts)
+        chi2 = float(((observed - expected) ** 2 / expected).sum())
+        return float(stats.chi2.sf(chi2, len(starts) - 1))
+
+    p = p_value(samples)
+    print(f"16-bit DMoL: chi-square over {len(starts)} bins, p = {p:.3f}")
+    assert p > 1e-3
+    # the test has power: an off-by-one quantisation or a 5% error in the logistic scale is rejected outright
+    assert p_value((samples + 1).clamp(max=K - 1)) < 1e-12
+    assert p_value(draw(1.05)) < 1e-12 and p_value(draw(0.95)) < 1e-12
+    # moments of the companded value y_k match the pmf's within 4 standard errors
+    y = codes_to_companded(torch.arange(K), 16, dtype=torch.float64)
+    m = float((pmf * y).sum())
+    v = float((pmf * (y - m) ** 2).sum())
+    mu4 = float((pmf * (y - m) ** 4).sum())
+    ys = codes_to_companded(samples, 16, dtype=torch.float64)
+    assert abs(float(ys.mean()) - m) < 4 * math.sqrt(v / n)
+    assert abs(float(ys.var()) - v) < 4 * math.sqrt((mu4 - v * v) / n)
+    # draws land only where the pmf has mass: the codes below 1e-12 (together < 1e-6 of the mass) are never drawn
+    negligible = pmf < 1e-12
+    assert int(negligible.sum()) > 10_000 and float(pmf[negligible].sum()) * n < 1e-3
+    assert not bool(negligible[samples].any())
+
+
 def test_dmol_rejects_bad_input():
     dist = DiscretizedMixtureLogistics(num_components=10, bits=16)
     with pytest.raises(ValueError, match="30 parameter channels"):
