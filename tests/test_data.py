@@ -192,14 +192,19 @@ def test_librispeech_flat_and_nested_layouts(tmp_path):
 def test_real_timit_splits(timit_root):
     utts = load_corpus("timit", timit_root)
     train, test = load_split("timit", "train", timit_root), load_split("timit", "test", timit_root)
+    valid = load_split("timit", "valid", timit_root)
     study = load_split("timit", "phoneme_study", timit_root)
-    assert (len(utts), len(train), len(test), len(study)) == (160, 120, 40, 10)
+    assert (len(utts), len(train), len(valid), len(test), len(study)) == (160, 100, 20, 40, 10)
     test_speakers = {u.speaker for u in test}
     train_speakers = {u.speaker for u in train}
+    valid_speakers = {u.speaker for u in valid}
     assert {s.id for s in test_speakers} == set(TIMIT_TEST_SPEAKERS)
-    assert not test_speakers & train_speakers and len(train_speakers) == 12
+    assert {s.id for s in valid_speakers} == {"dr3-falk0", "dr3-madc0"}
+    assert not test_speakers & train_speakers and not valid_speakers & (train_speakers | test_speakers)
+    assert len(train_speakers) == 10 and {u.id for u in train + valid + test} == {u.id for u in utts}
     assert Counter(s.sex for s in test_speakers) == {"F": 2, "M": 2}
-    assert Counter(s.sex for s in train_speakers) == {"F": 6, "M": 6}
+    assert Counter(s.sex for s in valid_speakers) == {"F": 1, "M": 1}
+    assert Counter(s.sex for s in train_speakers) == {"F": 5, "M": 5}
     assert {u.speaker.id for u in study} == {"dr1-fvmh0"}
     assert all(u.speaker.id[4] == u.speaker.sex.lower() for u in utts)  # sex agrees with the folder name
     heights = {u.speaker.id: u.speaker.height_cm for u in utts}
@@ -214,10 +219,14 @@ def test_real_timit_splits(timit_root):
 
 def test_real_librispeech_splits(librispeech_root):
     train = load_split("librispeech", "train", librispeech_root)
+    valid = load_split("librispeech", "valid", librispeech_root)
     test = load_split("librispeech", "test", librispeech_root)
-    assert (len(train), len(test)) == (251, 100)
+    assert (len(train), len(valid), len(test)) == (226, 25, 100)
     train_speakers, test_speakers = {u.speaker for u in train}, {u.speaker for u in test}
-    assert len(train_speakers) == 251 and Counter(s.sex for s in train_speakers) == {"M": 126, "F": 125}
+    valid_ids = sorted(int(u.speaker.id) for u in valid)
+    assert len(set(valid_ids)) == 25 and max(valid_ids) < min(int(s.id) for s in train_speakers)  # 25 smallest ids
+    assert Counter(s.sex for s in train_speakers | {u.speaker for u in valid}) == {"M": 126, "F": 125}
+    assert all(u.subset == "train-clean-100" for u in valid) and not {u.speaker for u in valid} & train_speakers
     assert len(test_speakers) == 10 and Counter(s.sex for s in test_speakers) == {"F": 5, "M": 5}
     assert not train_speakers & test_speakers
     assert all(u.subset == "train-clean-100" for u in train) and all(u.subset == "test-other" for u in test)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from tests.helpers import PCMUtterance
-from wavelab.models import ModelOutput, length_mask, register
+from wavelab.models import REGISTRY, ModelConfig, ModelOutput, WavelabModel, length_mask
 from wavelab.train import CHECKPOINT, METRICS, NonFiniteLossError, TrainConfig, load_run, read_metrics, train
 
 torch.set_num_threads(1)
@@ -33,7 +33,7 @@ TINY = "_tiny_test"
 
 
 @dataclass
-class TinyConfig:
+class TinyConfig(ModelConfig):
     """A bigram model over 8-bit codes, with dropout so that the model's own RNG matters for exact resume."""
 
     bits: int = 8
@@ -57,7 +57,7 @@ class _NaNGradient(torch.autograd.Function):
         return grad * float("nan")
 
 
-class TinyModel(nn.Module):
+class TinyModel(WavelabModel):
     def __init__(self, config: TinyConfig):
         super().__init__()
         self.config, self.bits = config, config.bits
@@ -66,6 +66,10 @@ class TinyModel(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.out = nn.Linear(config.hidden, n)
         self.calls = 0
+
+    @property
+    def is_bound(self) -> bool:
+        return self.config.bound
 
     def forward(self, codes, lengths):
         if self.training:
@@ -88,7 +92,11 @@ class TinyModel(nn.Module):
         return ModelOutput(nll=nll, frames=lengths.clone(), is_bound=self.config.bound, kl=kl)
 
 
-register(TINY, TinyConfig, TinyModel)
+
+@pytest.fixture(autouse=True)
+def tiny_in_registry(monkeypatch):
+    """The test double joins the model registry for each test of this file only."""
+    monkeypatch.setitem(REGISTRY, TINY, (TinyConfig, TinyModel))
 
 
 def fake_utterances(n: int = 4, seed: int = 0, min_len: int = 300, max_len: int = 600) -> list[PCMUtterance]:
@@ -262,6 +270,7 @@ def test_bf16_autocast_trains_a_wavenet_on_cpu(tmp_path):
 
 def _child_train(run_dir: str) -> None:
     """Entry point of the SIGKILL test's child process: a long, slow run that checkpoints every 2 steps."""
+    REGISTRY[TINY] = (TinyConfig, TinyModel)  # a child process of its own: no pytest fixture runs here
     train(tiny_cfg(run_dir, max_steps=100_000, checkpoint_every=2, model_overrides={"sleep_s": 0.02}),
           fake_utterances(), progress=False)
 
@@ -315,6 +324,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
 
 def _ddp_child(run_dir: str, out_dir: str) -> None:
     torch.set_num_threads(1)
+    REGISTRY[TINY] = (TinyConfig, TinyModel)  # a child process of its own: no pytest fixture runs here
     s = train(tiny_cfg(run_dir, max_steps=12, log_every=4, lr=3e-2, model_overrides={"dropout": 0.0}),
               fake_utterances(), progress=False)
     torch.save(params(s.model), Path(out_dir) / f"rank{os.environ['RANK']}.pt")

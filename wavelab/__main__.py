@@ -1,4 +1,4 @@
-"""Command line: ``python -m wavelab {train, evaluate, sample, baselines}``.
+"""Command line: ``python -m wavelab {train, evaluate, export, sample, baselines}``.
 
 Examples::
 
@@ -7,6 +7,7 @@ Examples::
     python -m wavelab evaluate --run-dir runs/wn32 --split test --record results/wn32.json
     python -m wavelab sample --run-dir runs/wn32 --seconds 1 --temperature 1.0 --out wn32.wav
     python -m wavelab baselines --dataset timit --results-dir results
+    python -m wavelab export --run-dir runs/wn32 --dest results/runs/wn32   # weights + logs, small enough to commit
     torchrun --nproc_per_node 2 -m wavelab train --model wavenet --steps 10000 --run-dir runs/wn96
 
 Running ``train`` again on a run directory with a checkpoint resumes it; without ``--model``/``--set`` the saved
@@ -27,10 +28,8 @@ from typing import Any
 
 SAMPLE_RATE = 16_000
 
-# --quick: a tiny configuration for smoke tests (a model's config class may define ``quick_overrides()`` instead)
-QUICK_MODEL_OVERRIDES: dict[str, dict[str, Any]] = {
-    "wavenet": {"Dc": 16, "blocks": 1, "layers_per_block": 6},
-}
+# --quick: every model's config class gives its tiny configuration (``ModelConfig.quick_overrides``); these are the
+# training settings of a smoke run
 QUICK_TRAIN = {"max_steps": 20, "segment_length": 2_000, "log_every": 5, "checkpoint_every": 10, "eval_subset": 2}
 
 
@@ -75,10 +74,7 @@ def _model_config(name: str, overrides: dict[str, Any]):
 def _quick_overrides(name: str) -> dict[str, Any]:
     from .models import REGISTRY
 
-    cls = REGISTRY[name][0]
-    if hasattr(cls, "quick_overrides"):
-        return dict(cls.quick_overrides())
-    return dict(QUICK_MODEL_OVERRIDES.get(name, {}))
+    return dict(REGISTRY[name][0].quick_overrides())
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -157,8 +153,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """``python -m wavelab evaluate``: bpf of whole utterances of a split, optionally written as a results record."""
     from .data import load_split
     from .evaluate import evaluate
-    from .results import ResultRecord, git_commit, hardware_info, write_record
-    from .train import CONFIG, load_run
+    from .results import record_from_run, write_record
+    from .train import load_run
 
     import torch
 
@@ -172,41 +168,42 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     dataset = args.dataset or cfg.dataset
     try:
         utterances = load_split(dataset, args.split)
-    except (ValueError, FileNotFoundError) as e:  # unknown split or corpus, data not found
+        estimator = model.estimator(args.iw_samples)  # a CapabilityError (ValueError) for --iw-samples without latents
+    except (ValueError, FileNotFoundError) as e:  # unknown split or corpus, data not found, no such estimator
         raise CLIError(str(e)) from e
     if args.limit is not None:
         utterances = utterances[: args.limit]
     try:
         ev = evaluate(model, utterances, max_frames=args.max_frames, device=device, progress=not args.no_progress,
-                      iw_samples=args.iw_samples)
-    except ValueError as e:  # e.g. --iw-samples for a model without latent variables
+                      iw_samples=args.iw_samples, seed=args.seed)
+    except ValueError as e:
         raise CLIError(str(e)) from e
-    if args.iw_samples is not None:
-        estimator = f"importance-weighted bound, K={args.iw_samples}"
-    else:
-        # a model may name its own estimator (e.g. a flow's dequantization bound); else ELBO for bounds
-        estimator = getattr(model, "estimator", None) or ("ELBO, 1 sample" if ev.is_bound else "exact")
-    print(f"{cfg.model} on {dataset} {args.split}: {ev.bpf}")
+    print(f"{cfg.model} on {dataset} {args.split} (seed {args.seed}): {ev.bpf}")
 
     if args.record:
-        run_info = {}
-        cfg_path = Path(args.run_dir) / CONFIG
-        if cfg_path.exists():
-            run_info = json.loads(cfg_path.read_text())
-        budget = args.budget or ("gpu" if str(run_info.get("device", "cpu")).startswith("cuda") else "cpu-budget")
         notes = args.notes or ""
         if args.limit is not None:
             notes = (notes + "; " if notes else "") + f"first {len(utterances)} utterances of the split only"
-        record = ResultRecord(
-            model=cfg.model, config=dict(meta["model_config"]), dataset=dataset, split=args.split,
-            bpf_weighted=ev.bpf.weighted, bpf_mean=ev.bpf.mean, is_bound=ev.bpf.is_bound, steps=int(meta["step"]),
-            frames_seen=int(meta["frames_seen"]), wall_time_s=float(meta["wall_s"]),
-            hardware=run_info.get("hardware") or hardware_info(), commit=git_commit(), seed=cfg.seed, budget=budget,
-            run_dir=str(args.run_dir), notes=notes, utterances=ev.bpf.utterances, frames=ev.bpf.frames,
-            train_config=run_info.get("train_config", {}), train_commit=run_info.get("commit", {}),
-            estimator=estimator,
-        )
+        record = record_from_run(args.run_dir, ev, model_name=cfg.model, model_config=meta["model_config"], meta=meta,
+                                 dataset=dataset, split=args.split, estimator=estimator, eval_seed=args.seed,
+                                 budget=args.budget, notes=notes)
         print(f"wrote {write_record(record, args.record)}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# export
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``python -m wavelab export``: copy a run's weights, config and logs (no optimizer state) to commit them."""
+    from .runs import export_run
+
+    try:
+        dest = export_run(args.run_dir, args.dest)
+    except FileNotFoundError as e:
+        raise CLIError(str(e)) from e
+    print(f"exported {args.run_dir} to {dest}")
     return 0
 
 
@@ -325,10 +322,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-frames", type=int, default=200_000, help="frames per forward pass")
     e.add_argument("--iw-samples", type=int,
                    help="latent models: the importance-weighted bound with K samples instead of the one-sample ELBO")
+    e.add_argument("--seed", type=int, default=0,
+                   help="seed of the evaluation's noise (posterior samples, dequantization); written into the record")
     e.add_argument("--device")
     e.add_argument("--threads", type=int)
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=cmd_evaluate)
+
+    x = sub.add_parser("export", help="copy a run's weights, config and logs (no optimizer state) for committing")
+    x.add_argument("--run-dir", required=True)
+    x.add_argument("--dest", required=True, help="e.g. results/runs/NAME")
+    x.set_defaults(func=cmd_export)
 
     s = sub.add_parser("sample", help="generate audio from a trained run")
     s.add_argument("--run-dir", required=True)

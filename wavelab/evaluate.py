@@ -5,10 +5,13 @@ the per-utterance negative log-likelihoods (nats; the negative ELBO for latent v
 :class:`wavelab.likelihood.BitsPerFrame`: the length-weighted figure of eq. 11 and the mean of per-utterance values
 (Table 3's caption).
 
-Hook for long utterances: a model that cannot take a whole utterance in one forward pass (e.g. one evaluated in
-segments with its recurrent state carried from one segment to the next) defines
-``evaluate_long(codes [B, T] int64, lengths [B] int64) -> ModelOutput`` with the same meaning as ``forward``;
-:func:`evaluate` calls it instead of ``forward`` when present.
+Long utterances: :func:`evaluate` calls the model's
+:meth:`~wavelab.models.base.WavelabModel.evaluate_long` (``forward`` by default; models that cannot take a whole
+utterance in one pass evaluate it in segments with their state carried).
+
+Reproducibility: latent variable models (posterior noise) and flows (dequantization noise) give stochastic figures.
+:func:`evaluate` seeds the random number generators with ``seed`` for the call (and restores the caller's streams
+afterwards), so the same model, utterances, seed and machine give bit-for-bit the same figures.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 from .likelihood import BitsPerFrame, bits_per_frame
 
 DEFAULT_MAX_FRAMES = 200_000
+DEFAULT_SEED = 0
 
 
 @dataclass
@@ -52,12 +56,12 @@ class Evaluation:
 
 
 def evaluate(model, utterances, max_frames: int = DEFAULT_MAX_FRAMES, device=None,
-             progress: bool = False, iw_samples: int | None = None) -> Evaluation:
+             progress: bool = False, iw_samples: int | None = None, seed: int = DEFAULT_SEED) -> Evaluation:
     """Likelihood of whole utterances under ``model``.
 
     Args:
-        model: a wavelab model (see :mod:`wavelab.models.base`); it is put in eval mode for the call and its previous
-            mode is restored afterwards.  ``model.evaluate_long`` is used instead of ``forward`` when it exists.
+        model: a :class:`~wavelab.models.base.WavelabModel`; it is put in eval mode for the call and its previous
+            mode is restored afterwards.  Its ``evaluate_long`` computes the figures.
         utterances: :class:`wavelab.data.Utterance` objects (anything :func:`wavelab.data.bucket_batches` accepts).
         max_frames: at most this many frames (batch size x padded length) per forward pass.
         device: where to run (default: the device of the model's parameters).
@@ -65,11 +69,14 @@ def evaluate(model, utterances, max_frames: int = DEFAULT_MAX_FRAMES, device=Non
         iw_samples: for a latent variable model with ``iw_bound(codes, lengths, K)``, report the importance-weighted
             bound with ``K = iw_samples`` posterior samples (Burda et al. 2016; tighter than the one-sample ELBO, still
             a bound) instead of the ELBO; ``None`` (default): the model's own figure.
+        seed: seeds torch's global generators (CPU, and the device's on CUDA) for the call, so stochastic figures
+            (ELBO, importance-weighted and dequantization bounds) are reproducible; the caller's RNG state is
+            restored afterwards (default 0, written into results records by ``python -m wavelab evaluate``).
     Returns:
         :class:`Evaluation`.
     Raises:
-        ValueError: no utterances, the model reports an utterance with no frames, or ``iw_samples`` for a model
-            without ``iw_bound``.
+        ValueError: no utterances, the model reports an utterance with no frames.
+        CapabilityError: ``iw_samples`` for a model without latent variables (a ``ValueError``).
     """
     from tqdm.auto import tqdm
 
@@ -82,12 +89,13 @@ def evaluate(model, utterances, max_frames: int = DEFAULT_MAX_FRAMES, device=Non
         p = next(iter(model.parameters()), None)
         device = p.device if p is not None else torch.device("cpu")
     device = torch.device(device)
-    forward = getattr(model, "evaluate_long", None) or model
+    forward = model.evaluate_long
     if iw_samples is not None:
-        if not hasattr(model, "iw_bound"):
-            raise ValueError(f"iw_samples={iw_samples} needs a latent variable model with iw_bound; "
-                             f"{type(model).__name__} has none (leave iw_samples=None)")
-        from .models.base import ModelOutput
+        from .models.base import CapabilityError, ModelOutput
+
+        if not model.has_iw_bound:
+            raise CapabilityError(f"iw_samples={iw_samples} needs a latent variable model with iw_bound; "
+                                  f"{type(model).__name__} has none (leave iw_samples=None)")
 
         def forward(codes, lengths):
             return ModelOutput(nll=model.iw_bound(codes, lengths, iw_samples), frames=lengths, is_bound=True)
@@ -96,8 +104,10 @@ def evaluate(model, utterances, max_frames: int = DEFAULT_MAX_FRAMES, device=Non
     is_bound = False
     was_training = model.training
     model.eval()
+    rng_devices = [device] if device.type == "cuda" else []
     try:
-        with torch.inference_mode():
+        with torch.random.fork_rng(devices=rng_devices), torch.inference_mode():
+            torch.manual_seed(int(seed))
             batches = bucket_batches(utterances, max_frames=max_frames, bits=model.bits)
             total = sum(u.num_samples for u in utterances)
             bar = tqdm(total=total, unit="frame", unit_scale=True, disable=not progress, desc="evaluate",
@@ -129,4 +139,4 @@ def evaluate(model, utterances, max_frames: int = DEFAULT_MAX_FRAMES, device=Non
     return Evaluation(ids=ids, nll=nll, lengths=lengths, bpf=bits_per_frame(nll, lengths, is_bound=is_bound), kl=kl)
 
 
-__all__ = ["DEFAULT_MAX_FRAMES", "Evaluation", "evaluate"]
+__all__ = ["DEFAULT_MAX_FRAMES", "DEFAULT_SEED", "Evaluation", "evaluate"]

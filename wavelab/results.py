@@ -16,12 +16,11 @@ import dataclasses
 import datetime as _dt
 import html
 import json
-import os
-import platform
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .runs import CONFIG, atomic_write_json, git_commit, hardware_info, read_run_config
 
 BUDGETS = ("cpu-budget", "gpu")
 
@@ -55,6 +54,10 @@ class ResultRecord:
         train_commit: :func:`git_commit` of the code that trained the model (``commit`` is the evaluating code's).
         estimator: how the likelihood was computed: ``"exact"``, ``"ELBO, 1 sample"`` (the paper's figure for latent
             models) or ``"importance-weighted bound, K=..."``; empty for records that predate the field.
+        eval_seed: the seed :func:`wavelab.evaluate.evaluate` drew its noise with (posterior samples, dequantization
+            noise); the same seed on the same machine gives the same figure.  ``None`` for records that predate it.
+        train_split: the split the model was trained on (``"train"``); records made before the validation split
+            existed trained on train + valid and say ``"train+valid"``; empty for baselines.
     """
 
     model: str
@@ -79,6 +82,8 @@ class ResultRecord:
     train_config: dict[str, Any] = field(default_factory=dict)
     train_commit: dict[str, Any] = field(default_factory=dict)
     estimator: str = ""
+    eval_seed: int | None = None
+    train_split: str = ""
 
     def __post_init__(self):
         if self.budget not in BUDGETS:
@@ -116,8 +121,6 @@ def utc_now() -> str:
 def write_record(record: ResultRecord, path: str | Path) -> Path:
     """Write ``record`` as JSON to ``path`` atomically (temporary file in the same directory + ``os.replace``);
     parent directories are created.  Returns the path."""
-    from .train import atomic_write_json
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(record.to_dict(), path)
@@ -154,7 +157,7 @@ def record_run_dir(record: ResultRecord, results_dir: str | Path | None = None) 
     ``metrics.jsonl``; open it with :func:`wavelab.train.load_run`).
 
     Looked up as the record's ``run_dir`` (absolute, or relative to the project root), then
-    ``<results_dir>/runs/<name of run_dir>`` (where :func:`wavelab.train.export_run` puts committed runs;
+    ``<results_dir>/runs/<name of run_dir>`` (where :func:`wavelab.runs.export_run` puts committed runs;
     ``results_dir`` defaults to :func:`wavelab.settings.results_dir`).
 
     Raises:
@@ -173,53 +176,96 @@ def record_run_dir(record: ResultRecord, results_dir: str | Path | None = None) 
         if (c / "checkpoint.pt").exists():
             return c
     raise FileNotFoundError(f"the run of record {record.label} ({record.estimator or record.model}) is missing: "
-                            f"looked in {[str(c) for c in candidates]}; export it with wavelab.train.export_run")
+                            f"looked in {[str(c) for c in candidates]}; export it with python -m wavelab export")
 
 
-def hardware_info() -> dict[str, Any]:
-    """The machine: ``cpu`` (model name), ``cores`` (logical), ``gpu`` (name or ``None``), ``gpu_count``, ``torch``,
-    ``python``, ``platform``."""
-    import torch
+def record_from_run(run_dir: str | Path, evaluation, *, model_name: str, model_config: dict[str, Any],
+                    meta: dict[str, Any], dataset: str, split: str, estimator: str, eval_seed: int,
+                    budget: str | None = None, notes: str = "") -> ResultRecord:
+    """The results record of a trained run and one evaluation of it: provenance from the run directory's
+    ``config.json`` (training settings, commit and hardware of the run), training progress from the checkpoint's
+    ``meta`` (as :func:`wavelab.train.load_run` returns it), the figures from ``evaluation``.
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "gpu": torch.cuda.get_device_name(0) if gpu_count else None,
-        "gpu_count": gpu_count,
-        "torch": str(torch.__version__),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
-def git_commit(path: str | Path | None = None) -> dict[str, Any]:
-    """The git commit of the repository holding ``path`` (default: this package).
-
-    Returns:
-        ``{"hash": HEAD's 40-hex id or None (not a repository / no commit yet), "dirty": True when tracked or
-        untracked files differ from HEAD, None when unknown}``.
+    Args:
+        run_dir: the run directory (its ``config.json`` is read when present).
+        evaluation: a :class:`wavelab.evaluate.Evaluation` (its ``bpf``: weighted, mean, bound, counts).
+        model_name, model_config: the registry name and config dict of the evaluated model.
+        meta: the checkpoint's ``step``, ``frames_seen``, ``wall_s``.
+        dataset, split: what was evaluated.
+        estimator: the model's :meth:`~wavelab.models.base.WavelabModel.estimator` for this evaluation.
+        eval_seed: the seed of the evaluation.
+        budget: ``"cpu-budget"`` or ``"gpu"``; default from the training device recorded in ``config.json``.
+        notes: free text.
+    Raises:
+        ValueError: an unknown budget.
     """
-    cwd = Path(path) if path is not None else Path(__file__).resolve().parent
+    run_info = read_run_config(run_dir)
+    if budget is None:
+        budget = "gpu" if str(run_info.get("device", "cpu")).startswith("cuda") else "cpu-budget"
+    train_config = run_info.get("train_config", {})
+    bpf = evaluation.bpf
+    return ResultRecord(
+        model=model_name, config=dict(model_config), dataset=dataset, split=split, bpf_weighted=bpf.weighted,
+        bpf_mean=bpf.mean, is_bound=bpf.is_bound, steps=int(meta["step"]), frames_seen=int(meta["frames_seen"]),
+        wall_time_s=float(meta["wall_s"]), hardware=run_info.get("hardware") or hardware_info(),
+        commit=git_commit(), seed=train_config.get("seed"), budget=budget, run_dir=str(run_dir), notes=notes,
+        utterances=bpf.utterances, frames=bpf.frames, train_config=train_config,
+        train_commit=run_info.get("commit", {}), estimator=estimator, eval_seed=int(eval_seed),
+        train_split=run_info.get("train_split", "train+valid" if train_config else ""),
+    )
 
-    def git(*args: str) -> str | None:
-        try:
-            r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return r.stdout.strip() if r.returncode == 0 else None
 
-    head = git("rev-parse", "--verify", "HEAD")
-    status = git("status", "--porcelain")
-    return {"hash": head or None, "dirty": None if status is None else bool(status)}
+_SPLIT_SIZES: dict[tuple[str, str], int] = {}
+
+
+def _split_size(dataset: str, split: str) -> int:
+    """Utterances in ``dataset``'s ``split`` (read once per process through :func:`wavelab.data.load_split`)."""
+    if (dataset, split) not in _SPLIT_SIZES:
+        from .data import load_split
+
+        _SPLIT_SIZES[(dataset, split)] = len(load_split(dataset, split))
+    return _SPLIT_SIZES[(dataset, split)]
+
+
+def select(records: list[ResultRecord], *, model: str | tuple[str, ...] | None = None, dataset: str | None = None,
+           split: str | None = None, full_split: bool = True, label: str | None = None,
+           estimator: str | None = None, budget: str | None = None, **config: Any) -> list[ResultRecord]:
+    """The one query over results records, used by the command line, the scripts and every chapter.
+
+    Args:
+        records: e.g. :func:`load_records`.
+        model: registry or baseline name, or a tuple of names (``None``: any).
+        dataset: ``"timit"`` or ``"librispeech"`` (``None``: any).
+        split: the evaluated split (``None``: any).
+        full_split: keep only records evaluated on every utterance of their split (not ``evaluate --limit``); the
+            split's size is read from the data (:func:`wavelab.data.load_split`).  Baselines count as full.
+        label: :func:`record_label`, e.g. ``"cwvae s=64 L=2"``.
+        estimator: a prefix of the record's estimator, e.g. ``"ELBO"`` or ``"importance-weighted"``.
+        budget: ``"cpu-budget"`` or ``"gpu"``.
+        **config: model config values the record must have, e.g. ``s=64`` or ``L=2`` (a record without the field
+            does not match).
+    Returns:
+        the matching records, in their input order.
+    Raises:
+        DataNotFoundError / ValueError: ``full_split`` with a split whose data cannot be read.
+    """
+    models = (model,) if isinstance(model, str) else model
+    out = []
+    for r in records:
+        if models is not None and r.model not in models:
+            continue
+        if (dataset is not None and r.dataset != dataset) or (split is not None and r.split != split):
+            continue
+        if (label is not None and r.label != label) or (budget is not None and r.budget != budget):
+            continue
+        if estimator is not None and not r.estimator.startswith(estimator):
+            continue
+        if any(k not in r.config or r.config[k] != v for k, v in config.items()):
+            continue
+        if full_split and r.utterances is not None and r.utterances != _split_size(r.dataset, r.split):
+            continue
+        out.append(r)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -384,5 +430,6 @@ def results_table(records: list[ResultRecord], paper: dict[tuple[str, str], Pape
     return ResultsTable(rows)
 
 
-__all__ = ["BUDGETS", "PAPER_BPF", "PaperFigure", "ResultRecord", "ResultsTable", "git_commit", "hardware_info", "record_run_dir",
+__all__ = ["BUDGETS", "PAPER_BPF", "PaperFigure", "ResultRecord", "ResultsTable", "git_commit", "hardware_info",
+           "record_from_run", "record_run_dir", "select",
            "load_records", "read_record", "record_label", "results_table", "utc_now", "write_record"]

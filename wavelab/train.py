@@ -7,13 +7,10 @@ models, or their training objective with KL warm-up and free nats, whose schedul
 ``set_train_step`` is given before every step); the log shows the reported figure (``nll``: the NLL or negative ELBO)
 in bits per frame (bpf) too.
 
-A run lives in one directory (``TrainConfig.run_dir``)::
-
-    run_dir/
-      config.json        the TrainConfig, the model's config and provenance (rewritten at every start)
-      checkpoint.pt      latest checkpoint, replaced atomically (written to checkpoint.pt.tmp, then os.replace)
-      metrics.jsonl      one JSON object per line: training log lines ("kind": "train"), held-out evaluations
-                         ("kind": "eval") and events ("kind": "event": start, resume, non-finite loss, end)
+A run lives in one directory (file names and atomic writes: :mod:`wavelab.runs`): ``config.json`` (settings and
+provenance), ``checkpoint.pt`` (latest checkpoint, replaced atomically) and ``metrics.jsonl`` (training lines,
+evaluations on the validation split, events).  The periodic evaluation (``eval_every``) reads the dataset's ``valid``
+split; training never reads ``test``.
 
 Starting :func:`train` on a ``run_dir`` that holds a checkpoint resumes it exactly: model, optimizer, gradient scaler,
 step, frames seen, wall time and every random number generator are restored, and the data stream continues from the
@@ -41,9 +38,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-CHECKPOINT = "checkpoint.pt"
-CONFIG = "config.json"
-METRICS = "metrics.jsonl"
+from .runs import (CHECKPOINT, CONFIG, METRICS, atomic_write_bytes, atomic_write_json, export_run, git_commit,
+                   hardware_info, read_metrics, trim_metrics)
+
 CHECKPOINT_FORMAT = 1
 
 # Fields that define what a run trains; a resumed run must agree on them (budgets and logging may change).
@@ -75,9 +72,10 @@ class TrainConfig:
         log_every: write a training line to ``metrics.jsonl`` every this many steps (the mean over those steps).
         checkpoint_every: write a checkpoint every this many steps (``None``: only by time and at the end).
         checkpoint_minutes: also write a checkpoint when this many minutes passed since the last one (``None``: off).
-        eval_every: evaluate on a held-out subset every this many steps (``None``: never), for the learning curve.
-        eval_subset: number of held-out utterances of the dataset's test split for ``eval_every``, taken round-robin
-            over its speakers.
+        eval_every: evaluate on the validation split every this many steps (``None``: never), for the learning
+            curve; logged as ``"kind": "eval"`` lines with ``"split": "valid"``.
+        eval_subset: number of utterances of the dataset's ``valid`` split for ``eval_every``, taken round-robin over
+            its speakers (the test split is never read during training).
         run_dir: directory of the run (created when missing).
     """
 
@@ -185,23 +183,6 @@ class NonFiniteLossError(RuntimeError):
 # small helpers
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    """Write ``path`` through ``write(file)`` into ``path.tmp`` in the same directory, fsync, then ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(obj: Any, path: str | Path) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically (temporary file in the same directory + ``os.replace``)."""
-    data = (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode()
-    _atomic_write_bytes(Path(path), lambda f: f.write(data))
-
-
 def _resolve_device(spec: str, local_rank: int) -> torch.device:
     if spec == "auto":
         spec = "cuda" if torch.cuda.is_available() else "cpu"
@@ -221,7 +202,8 @@ def _resolve_amp(amp: str, device: torch.device) -> tuple[bool, torch.dtype | No
         return False, None, False
     if amp == "auto":
         # fp16 autocast with a gradient scaler, as the paper's PyTorch AMP: bf16's 8-bit mantissa would round the
-        # network's input y_k and the DMoL means to ~100 codes of the 2^16 grid
+        # network's input y_k to ~100 codes of the 2^16 grid (the output heads and log-probabilities run in float32
+        # under either, see wavelab.distributions.precision)
         amp = "fp16"
     if amp == "bf16":
         return True, torch.bfloat16, False
@@ -306,7 +288,7 @@ def _as_json(x: Any) -> Any:
 
 def _spread_over_speakers(utterances: list, n: int) -> list:
     """The first ``n`` utterances taken round-robin over speakers (first utterance of each speaker, then the second,
-    ...), so a small held-out subset covers every test speaker rather than the first one."""
+    ...), so a small validation subset covers every validation speaker rather than the first one."""
     by_speaker: dict[str, list] = {}
     for u in utterances:
         by_speaker.setdefault(u.speaker.id, []).append(u)
@@ -328,32 +310,6 @@ def _check_resumable(cfg: TrainConfig, saved: dict[str, Any], run_dir: Path) -> 
         )
 
 
-def _trim_metrics(path: Path, step: int) -> None:
-    """After a kill, drop the training and evaluation lines of steps past the checkpoint we resume from (they will be
-    redone); events are kept."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by the kill
-            continue
-        if rec.get("kind") == "event" or rec.get("step", 0) <= step:
-            kept.append(line)
-    data = ("\n".join(kept) + "\n" if kept else "").encode()
-    _atomic_write_bytes(path, lambda f: f.write(data))
-
-
-def read_metrics(run_dir: str | Path, kind: str | None = "train") -> list[dict[str, Any]]:
-    """The records of ``run_dir/metrics.jsonl`` (those of ``kind`` "train", "eval" or "event"; ``None``: all)."""
-    path = Path(run_dir) / METRICS
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; is {run_dir} a training run directory?")
-    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in recs if kind is None or r.get("kind") == kind]
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # the loop
 
@@ -365,8 +321,8 @@ def train(cfg: TrainConfig, utterances=None, eval_utterances=None, progress: boo
         cfg: the run's :class:`TrainConfig`.
         utterances: training utterances (:class:`wavelab.data.Utterance` or anything
             :func:`wavelab.data.random_segments` accepts); default: ``load_split(cfg.dataset, "train")``.
-        eval_utterances: held-out utterances for ``cfg.eval_every``; default: the first ``cfg.eval_subset`` of
-            ``load_split(cfg.dataset, "test")``.
+        eval_utterances: utterances for ``cfg.eval_every``; default: ``cfg.eval_subset`` utterances of
+            ``load_split(cfg.dataset, "valid")`` spread over its speakers.
         progress: show a tqdm progress bar (rank 0 only, refreshed at most once a second).
     Returns:
         :class:`TrainSummary`.
@@ -384,49 +340,159 @@ def train(cfg: TrainConfig, utterances=None, eval_utterances=None, progress: boo
             dist.destroy_process_group()
 
 
+@dataclass
+class _Progress:
+    """Where a run stands: optimizer steps and training frames so far, wall time of earlier sessions, and the steps
+    of the checkpoint this session resumed from and of the latest checkpoint written."""
+
+    step: int = 0
+    frames_seen: int = 0
+    prior_wall_s: float = 0.0
+    resumed_from: int | None = None
+    checkpoint_step: int | None = None
+
+
+@dataclass
+class _StepStats:
+    """One step's figures, summed over processes (one all-reduce per step)."""
+
+    non_finite: bool
+    frames: int
+    nll_nats: float
+    kl_nats: dict[str, float]
+    out_of_time: bool
+    checkpoint_due: bool
+
+
+@dataclass
+class _Interval:
+    """Sums over the steps since the last training log line."""
+
+    nll_nats: float = 0.0
+    frames: int = 0
+    steps: int = 0
+    kl_nats: dict[str, float] = field(default_factory=dict)
+
+    def add(self, s: _StepStats) -> None:
+        self.nll_nats += s.nll_nats
+        self.frames += s.frames
+        self.steps += 1
+        for k, v in s.kl_nats.items():
+            self.kl_nats[k] = self.kl_nats.get(k, 0.0) + v
+
+    @property
+    def loss_nats(self) -> float:
+        """Frame-weighted mean reported NLL (or negative ELBO) per frame over the interval, nats."""
+        return self.nll_nats / max(self.frames, 1)
+
+
+def _step_stats(loss: torch.Tensor, out, out_of_time: bool, checkpoint_due: bool, D: _Dist,
+                device: torch.device) -> _StepStats:
+    """Gather a step's figures into one float64 vector, all-reduce it across processes, and name its entries."""
+    kl_names = sorted(out.kl)
+    flag = lambda b: torch.tensor(float(b), dtype=torch.float64, device=device)  # noqa: E731
+    vec = torch.stack([
+        (~torch.isfinite(loss.detach())).to(torch.float64),
+        out.frames.detach().sum().to(torch.float64),
+        out.nll.detach().sum().to(torch.float64),
+        *[out.kl[k].detach().sum().to(torch.float64) for k in kl_names],
+        flag(out_of_time),
+        flag(checkpoint_due),
+    ])
+    if D.enabled:
+        dist.all_reduce(vec)
+    v = vec.tolist()
+    return _StepStats(non_finite=v[0] > 0, frames=int(v[1]), nll_nats=v[2],
+                      kl_nats=dict(zip(kl_names, v[3:3 + len(kl_names)])), out_of_time=v[-2] > 0,
+                      checkpoint_due=v[-1] > 0)
+
+
+def _training_data(cfg: TrainConfig, utterances) -> tuple[list, str]:
+    """The training utterances and the name of their split (``"train"``, or ``"given"`` when the caller passed them)."""
+    from . import data as wdata
+
+    split = "given"
+    if utterances is None:
+        utterances, split = wdata.load_split(cfg.dataset, "train"), "train"
+    utterances = list(utterances)
+    if not utterances:
+        raise ValueError(f"no training utterances for dataset {cfg.dataset!r}; check the data root (WAVELAB_DATA)")
+    return utterances, split
+
+
+def _validation_data(cfg: TrainConfig, eval_utterances) -> tuple[list | None, str]:
+    """The utterances of the periodic evaluation and their split's name: ``cfg.eval_subset`` utterances of the
+    dataset's ``valid`` split, round-robin over its speakers (never the test split), unless the caller gives some."""
+    from . import data as wdata
+
+    if cfg.eval_every is None:
+        return None, ""
+    if eval_utterances is not None:
+        return list(eval_utterances), "given"
+    return _spread_over_speakers(wdata.load_split(cfg.dataset, "valid"), cfg.eval_subset), "valid"
+
+
+def _restore(ckpt_path: Path, cfg: TrainConfig, model, optimizer, scaler, use_scaler: bool, D: _Dist,
+             device: torch.device) -> _Progress:
+    """Load model, optimizer, scaler and RNG states from ``ckpt_path`` when it exists (resume); else seed this
+    process's streams for a fresh run.  Returns where the run stands."""
+    if not ckpt_path.exists():
+        _seed_everything(_rank_seed(cfg.seed, D.rank))
+        return _Progress()
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    _check_resumable(cfg, ckpt["train_config"], ckpt_path.parent)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if use_scaler and ckpt["scaler"]:  # empty when the checkpoint was written without fp16 autocast
+        scaler.load_state_dict(ckpt["scaler"])
+    step = int(ckpt["step"])
+    if int(ckpt["world_size"]) == D.world_size:
+        _set_rng_state(ckpt["rng"][D.rank], device)
+    else:  # a new world size: the data shards change, and the model's own randomness is reseeded
+        _seed_everything(_rank_seed(cfg.seed + step, D.rank))
+    return _Progress(step=step, frames_seen=int(ckpt["frames_seen"]), prior_wall_s=float(ckpt["wall_s"]),
+                     resumed_from=step, checkpoint_step=step)
+
+
+def _optimizer_step(loss: torch.Tensor, model, optimizer, scaler, cfg: TrainConfig, use_scaler: bool) -> float | None:
+    """Backward pass, optional clipping, and the update.  Returns the global gradient norm (``None`` when a gradient
+    scaler checks it itself), or ``nan``/``inf`` without touching the parameters when the gradient is not finite."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    grad_norm = None
+    if cfg.grad_clip is not None:
+        scaler.unscale_(optimizer)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+    elif not use_scaler:  # a GradScaler skips non-finite steps itself; without one, check before stepping
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf))
+    if not use_scaler and not math.isfinite(grad_norm):  # gradients are all-reduced: every rank agrees
+        return grad_norm
+    scaler.step(optimizer)
+    scaler.update()
+    return grad_norm
+
+
 def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Dist) -> TrainSummary:
     from tqdm.auto import tqdm
 
     from . import data as wdata
+    from .evaluate import evaluate
     from .models import build_model, config_for
 
     run_dir = Path(cfg.run_dir)
     ckpt_path = run_dir / CHECKPOINT
     device = _resolve_device(cfg.device, D.local_rank)
     amp_on, amp_dtype, use_scaler = _resolve_amp(cfg.amp, device)
+    utterances, train_split = _training_data(cfg, utterances)
+    eval_utterances, eval_split = _validation_data(cfg, eval_utterances) if D.is_main else (None, "")
 
-    if utterances is None:
-        utterances = wdata.load_split(cfg.dataset, "train")
-    utterances = list(utterances)
-    if not utterances:
-        raise ValueError(f"no training utterances for dataset {cfg.dataset!r}; check the data root (WAVELAB_DATA)")
-
-    # model initialisation is a function of the seed alone (identical on every rank)
+    # the model's initialisation is a function of the seed alone (identical on every rank)
     _seed_everything(cfg.seed)
     model_config = config_for(cfg.model, **cfg.model_overrides)
     model = build_model(cfg.model, config=model_config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-
-    step, frames_seen, prior_wall, resumed_from, ckpt_step = 0, 0, 0.0, None, None
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        _check_resumable(cfg, ckpt["train_config"], run_dir)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if use_scaler and ckpt["scaler"]:  # empty when the checkpoint was written without fp16 autocast
-            scaler.load_state_dict(ckpt["scaler"])
-        step, frames_seen, prior_wall = int(ckpt["step"]), int(ckpt["frames_seen"]), float(ckpt["wall_s"])
-        resumed_from = ckpt_step = step
-        rng = ckpt["rng"]
-        if int(ckpt["world_size"]) == D.world_size:
-            _set_rng_state(rng[D.rank], device)
-        else:  # a new world size: the data shards change, and the model's own randomness is reseeded
-            _seed_everything(_rank_seed(cfg.seed + step, D.rank))
-        del ckpt
-    else:
-        _seed_everything(_rank_seed(cfg.seed, D.rank))
-
+    run = _restore(ckpt_path, cfg, model, optimizer, scaler, use_scaler, D, device)
     ddp_model = model
     if D.enabled:
         ddp_model = torch.nn.parallel.DistributedDataParallel(
@@ -437,25 +503,16 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
     if D.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         Path(str(ckpt_path) + ".tmp").unlink(missing_ok=True)  # a checkpoint cut by a kill
-        from .results import git_commit, hardware_info
-
-        atomic_write_json(
-            {
-                "train_config": dataclasses.asdict(cfg),
-                "model": cfg.model,
-                "model_config": dataclasses.asdict(model_config),
-                "parameters": sum(p.numel() for p in model.parameters()),
-                "world_size": D.world_size,
-                "device": str(device),
-                "amp": str(amp_dtype).replace("torch.", "") if amp_on else "off",
-                "resumed_from": resumed_from,
-                "hardware": hardware_info(),
-                "commit": git_commit(),
-            },
-            run_dir / CONFIG,
-        )
-        if resumed_from is not None:
-            _trim_metrics(run_dir / METRICS, resumed_from)
+        atomic_write_json({
+            "train_config": dataclasses.asdict(cfg), "model": cfg.model,
+            "model_config": dataclasses.asdict(model_config),
+            "parameters": sum(p.numel() for p in model.parameters()), "world_size": D.world_size,
+            "device": str(device), "amp": str(amp_dtype).replace("torch.", "") if amp_on else "off",
+            "train_split": train_split, "eval_split": eval_split, "resumed_from": run.resumed_from,
+            "hardware": hardware_info(), "commit": git_commit(),
+        }, run_dir / CONFIG)
+        if run.resumed_from is not None:
+            trim_metrics(run_dir / METRICS, run.resumed_from)
         metrics_f = open(run_dir / METRICS, "a", buffering=1)
 
     def log(rec: dict[str, Any]) -> None:
@@ -463,177 +520,114 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
             metrics_f.write(json.dumps(rec) + "\n")
             metrics_f.flush()
 
-    log({"kind": "event", "event": "resume" if resumed_from is not None else "start", "step": step,
-         "world_size": D.world_size, "device": str(device)})
-
-    stream = wdata.random_segments(
-        utterances, cfg.segment_length, cfg.batch_size, bits=model.bits, seed=cfg.seed, start_step=step,
-        rank=D.rank, world_size=D.world_size,
-    )
-
-    if cfg.eval_every is not None and D.is_main and eval_utterances is None:
-        eval_utterances = _spread_over_speakers(wdata.load_split(cfg.dataset, "test"), cfg.eval_subset)
-
-    start = time.monotonic()
-    last_ckpt_time = start
-    wall = lambda: prior_wall + time.monotonic() - start  # noqa: E731
+    start = last_ckpt_time = time.monotonic()
+    wall = lambda: run.prior_wall_s + time.monotonic() - start  # noqa: E731
 
     def save_checkpoint() -> None:
-        nonlocal ckpt_step, last_ckpt_time
+        nonlocal last_ckpt_time
         rng = _rng_state(device)
+        gathered: list[Any] = [rng]
         if D.enabled:
-            gathered: list[Any] = [None] * D.world_size
+            gathered = [None] * D.world_size
             dist.all_gather_object(gathered, rng)
-        else:
-            gathered = [rng]
         if D.is_main:
             state = {
-                "format": CHECKPOINT_FORMAT,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(),
-                "step": step,
-                "frames_seen": frames_seen,
-                "wall_s": wall(),
-                "rng": gathered,
-                "world_size": D.world_size,
-                "train_config": dataclasses.asdict(cfg),
-                "model_name": cfg.model,
-                "model_config": dataclasses.asdict(model_config),
+                "format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(), "step": run.step, "frames_seen": run.frames_seen, "wall_s": wall(),
+                "rng": gathered, "world_size": D.world_size, "train_config": dataclasses.asdict(cfg),
+                "model_name": cfg.model, "model_config": dataclasses.asdict(model_config),
                 "torch_version": str(torch.__version__),
                 "saved_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
-            _atomic_write_bytes(ckpt_path, lambda f: torch.save(state, f))
+            atomic_write_bytes(ckpt_path, lambda f: torch.save(state, f))
         D.barrier()
-        ckpt_step, last_ckpt_time = step, time.monotonic()
+        run.checkpoint_step, last_ckpt_time = run.step, time.monotonic()
 
-    bar = tqdm(
-        total=cfg.max_steps, initial=step, unit="step", mininterval=1.0, dynamic_ncols=True,
-        disable=not progress or not D.is_main, desc=f"train {cfg.model}",
-    )
-    interval = {"nll": 0.0, "frames": 0, "steps": 0}
-    interval_kl: dict[str, float] = {}
-    final_loss = math.nan
-    stopped_by = "max_steps"
+    def log_training(interval: _Interval, grad_norm: float | None) -> None:
+        rec = {"kind": "train", "step": run.step, "loss_nats": interval.loss_nats,
+               "bpf": interval.loss_nats / math.log(2), "lr": optimizer.param_groups[0]["lr"],
+               "frames_seen": run.frames_seen, "wall_s": wall(), "steps_in_mean": interval.steps}
+        rec.update({f"kl_{k}": v / max(interval.frames, 1) for k, v in interval.kl_nats.items()})
+        if grad_norm is not None:
+            rec["grad_norm"] = grad_norm
+        if use_scaler:
+            rec["grad_scale"] = float(scaler.get_scale())
+        log(rec)
+        bar.set_postfix(bpf=f"{rec['bpf']:.3f}", refresh=False)
+
+    def evaluate_on_validation() -> None:
+        if D.is_main:
+            devices = [device] if device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):  # keep the training RNG stream untouched
+                ev = evaluate(model, eval_utterances, device=device, seed=cfg.seed)
+            model.train()
+            log({"kind": "eval", "split": eval_split, "step": run.step, "bpf": ev.bpf.weighted,
+                 "bpf_mean": ev.bpf.mean, "is_bound": ev.bpf.is_bound, "utterances": ev.bpf.utterances,
+                 "frames": ev.bpf.frames, "seed": cfg.seed, "wall_s": wall()})
+        D.barrier()
+
+    def fail(event: str, key: str, value: float, what: str) -> NonFiniteLossError:
+        log({"kind": "event", "event": event, "step": run.step + 1, key: str(value),
+             "checkpoint_step": run.checkpoint_step})
+        return NonFiniteLossError(run.step + 1, value, run_dir, run.checkpoint_step, what=what)
+
+    log({"kind": "event", "event": "resume" if run.resumed_from is not None else "start", "step": run.step,
+         "world_size": D.world_size, "device": str(device), "train_split": train_split, "eval_split": eval_split})
+    stream = wdata.random_segments(utterances, cfg.segment_length, cfg.batch_size, bits=model.bits, seed=cfg.seed,
+                                   start_step=run.step, rank=D.rank, world_size=D.world_size)
+    bar = tqdm(total=cfg.max_steps, initial=run.step, unit="step", mininterval=1.0, dynamic_ncols=True,
+               disable=not progress or not D.is_main, desc=f"train {cfg.model}")
+    interval, final_loss, stopped_by = _Interval(), math.nan, "max_steps"
     model.train()
     try:
-        while True:
-            if cfg.max_steps is not None and step >= cfg.max_steps:
-                stopped_by = "max_steps"
-                break
+        while cfg.max_steps is None or run.step < cfg.max_steps:
             codes, lengths = next(stream)
-            codes = codes.to(device, non_blocking=True)
-            lengths = lengths.to(device, non_blocking=True)
-            if hasattr(model, "set_train_step"):  # schedules inside the objective (KL warm-up, free nats)
-                model.set_train_step(step)
+            codes, lengths = codes.to(device, non_blocking=True), lengths.to(device, non_blocking=True)
+            model.set_train_step(run.step)  # schedules inside the objective (KL warm-up, free nats)
             with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_on):
                 out = ddp_model(codes, lengths)
                 loss = out.loss()
-            kl_names = sorted(out.kl)
-            # one collective per step: [non-finite, frames, nll sum, kl sums..., out of time, checkpoint due]
-            elapsed_total = wall()
-            now = time.monotonic()
-            stats = torch.stack(
-                [
-                    (~torch.isfinite(loss.detach())).to(torch.float64),
-                    out.frames.detach().sum().to(torch.float64),
-                    out.nll.detach().sum().to(torch.float64),
-                    *[out.kl[k].detach().sum().to(torch.float64) for k in kl_names],
-                    torch.tensor(
-                        float(D.is_main and cfg.max_minutes is not None and elapsed_total >= cfg.max_minutes * 60),
-                        dtype=torch.float64, device=device),
-                    torch.tensor(
-                        float(D.is_main and cfg.checkpoint_minutes is not None
-                              and now - last_ckpt_time >= cfg.checkpoint_minutes * 60),
-                        dtype=torch.float64, device=device),
-                ]
-            )
-            if D.enabled:
-                dist.all_reduce(stats)
-            s = stats.tolist()
-            if s[0] > 0:
+            out_of_time = D.is_main and cfg.max_minutes is not None and wall() >= cfg.max_minutes * 60
+            ckpt_due = (D.is_main and cfg.checkpoint_minutes is not None
+                        and time.monotonic() - last_ckpt_time >= cfg.checkpoint_minutes * 60)
+            stats = _step_stats(loss, out, out_of_time, ckpt_due, D, device)
+            if stats.non_finite:
                 bad = float(loss.detach())
-                if math.isfinite(bad):  # the non-finite loss was on another rank
-                    bad = s[2]
-                log({"kind": "event", "event": "non_finite_loss", "step": step + 1, "loss_nats": str(bad),
-                     "checkpoint_step": ckpt_step})
-                raise NonFiniteLossError(step + 1, bad, run_dir, ckpt_step)
-            out_of_time, ckpt_due = s[-2] > 0, s[-1] > 0
+                raise fail("non_finite_loss", "loss_nats", bad if not math.isfinite(bad) else stats.nll_nats, "loss")
+            grad_norm = _optimizer_step(loss, model, optimizer, scaler, cfg, use_scaler)
+            if grad_norm is not None and not math.isfinite(grad_norm):
+                raise fail("non_finite_gradient", "grad_norm", grad_norm, "gradient norm")
 
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            grad_norm = None
-            if cfg.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
-            elif not use_scaler:  # a GradScaler skips non-finite steps itself; without one, check before stepping
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf))
-            if not use_scaler and not math.isfinite(grad_norm):  # gradients are all-reduced: every rank agrees
-                log({"kind": "event", "event": "non_finite_gradient", "step": step + 1, "grad_norm": str(grad_norm),
-                     "checkpoint_step": ckpt_step})
-                raise NonFiniteLossError(step + 1, grad_norm, run_dir, ckpt_step, what="gradient norm")
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            frames_seen += int(s[1])
-            interval["nll"] += s[2]
-            interval["frames"] += int(s[1])
-            interval["steps"] += 1
-            for k, v in zip(kl_names, s[3 : 3 + len(kl_names)]):
-                interval_kl[k] = interval_kl.get(k, 0.0) + v
+            run.step += 1
+            run.frames_seen += stats.frames
+            interval.add(stats)
             bar.update(1)
-
-            last = out_of_time or (cfg.max_steps is not None and step >= cfg.max_steps)
-            if step % cfg.log_every == 0 or last:
-                frames = max(interval["frames"], 1)
-                final_loss = interval["nll"] / frames
-                rec = {
-                    "kind": "train", "step": step, "loss_nats": final_loss, "bpf": final_loss / math.log(2),
-                    "lr": optimizer.param_groups[0]["lr"], "frames_seen": frames_seen, "wall_s": wall(),
-                    "steps_in_mean": interval["steps"],
-                }
-                rec.update({f"kl_{k}": v / frames for k, v in interval_kl.items()})
-                if grad_norm is not None:
-                    rec["grad_norm"] = grad_norm
-                if use_scaler:
-                    rec["grad_scale"] = float(scaler.get_scale())
-                log(rec)
-                bar.set_postfix(bpf=f"{rec['bpf']:.3f}", refresh=False)
-                interval = {"nll": 0.0, "frames": 0, "steps": 0}
-                interval_kl = {}
-
-            if cfg.eval_every is not None and step % cfg.eval_every == 0:
-                if D.is_main:
-                    from .evaluate import evaluate
-
-                    devices = [device] if device.type == "cuda" else []
-                    with torch.random.fork_rng(devices=devices):  # keep the training RNG stream untouched
-                        ev = evaluate(model, eval_utterances, device=device)
-                    model.train()
-                    log({"kind": "eval", "step": step, "bpf": ev.bpf.weighted, "bpf_mean": ev.bpf.mean,
-                         "is_bound": ev.bpf.is_bound, "utterances": ev.bpf.utterances, "frames": ev.bpf.frames,
-                         "wall_s": wall()})
-                D.barrier()
-
-            if (cfg.checkpoint_every is not None and step % cfg.checkpoint_every == 0) or ckpt_due:
+            last = stats.out_of_time or (cfg.max_steps is not None and run.step >= cfg.max_steps)
+            if run.step % cfg.log_every == 0 or last:
+                final_loss = interval.loss_nats
+                log_training(interval, grad_norm)
+                interval = _Interval()
+            if cfg.eval_every is not None and run.step % cfg.eval_every == 0:
+                evaluate_on_validation()
+            if (cfg.checkpoint_every is not None and run.step % cfg.checkpoint_every == 0) or stats.checkpoint_due:
                 save_checkpoint()
-            if out_of_time:
+            if stats.out_of_time:
                 stopped_by = "max_minutes"
                 break
 
-        if ckpt_step != step:
+        if run.checkpoint_step != run.step:
             save_checkpoint()
-        log({"kind": "event", "event": "end", "step": step, "stopped_by": stopped_by, "frames_seen": frames_seen,
-             "wall_s": wall()})
+        log({"kind": "event", "event": "end", "step": run.step, "stopped_by": stopped_by,
+             "frames_seen": run.frames_seen, "wall_s": wall()})
     finally:
         bar.close()
         if metrics_f is not None:
             metrics_f.close()
 
     return TrainSummary(
-        run_dir=run_dir, steps=step, frames_seen=frames_seen, wall_s=wall(), final_loss_nats=final_loss,
-        final_bpf=final_loss / math.log(2), stopped_by=stopped_by, resumed_from=resumed_from, checkpoint=ckpt_path,
-        model=model,
+        run_dir=run_dir, steps=run.step, frames_seen=run.frames_seen, wall_s=wall(), final_loss_nats=final_loss,
+        final_bpf=final_loss / math.log(2), stopped_by=stopped_by, resumed_from=run.resumed_from,
+        checkpoint=ckpt_path, model=model,
     )
 
 
@@ -674,32 +668,5 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
     return model, cfg, meta
 
 
-def export_run(run_dir: str | Path, dest: str | Path) -> Path:
-    """Copy a run into ``dest`` in a form small enough to keep with the project (e.g. ``results/runs/NAME``).
-
-    ``dest`` gets the run's ``config.json`` and ``metrics.jsonl`` as they are, and a ``checkpoint.pt`` with the model
-    weights and the run's metadata but without the optimizer, gradient-scaler and RNG states, so :func:`load_run`
-    reads it for evaluation and sampling, while training cannot resume from it (resume from the original run).
-
-    Returns:
-        ``dest``.
-    Raises:
-        FileNotFoundError: ``run_dir`` has no checkpoint.
-    """
-    import shutil
-
-    run_dir, dest = Path(run_dir), Path(dest)
-    if not (run_dir / CHECKPOINT).exists():
-        raise FileNotFoundError(f"{run_dir} has no {CHECKPOINT} to export")
-    ckpt = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
-    slim = {k: v for k, v in ckpt.items() if k not in ("optimizer", "scaler", "rng")}
-    slim["exported_from"] = str(run_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in (CONFIG, METRICS):
-        shutil.copyfile(run_dir / name, dest / name)
-    _atomic_write_bytes(dest / CHECKPOINT, lambda f: torch.save(slim, f))
-    return dest
-
-
-__all__ = ["NonFiniteLossError", "export_run", "TrainConfig", "TrainSummary", "atomic_write_json", "load_run", "read_metrics",
-           "train"]
+__all__ = ["NonFiniteLossError", "TrainConfig", "TrainSummary", "atomic_write_json", "export_run", "load_run",
+           "read_metrics", "train"]

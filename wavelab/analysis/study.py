@@ -87,7 +87,7 @@ def run_latent_study(model, ks: Sequence[int] = DEFAULT_KS, num_samples: int = 1
         seed: seeds the posterior sampling.
         progress: progress bars.
         phone_utterances: default ``load_split("timit", "phoneme_study")``.
-        speaker_utterances: default TIMIT ``train`` + ``test`` (every utterance of the 16 speakers).
+        speaker_utterances: default TIMIT ``train`` + ``valid`` + ``test`` (every utterance of the 16 speakers).
     Returns:
         dict with ``"settings"`` (the arguments, strides, feature grids, speaker and utterance counts) and
         ``"tasks"``: for each of ``"phone"``, ``"gender"``, ``"height"``: ``labels`` (list of str, one per example),
@@ -113,7 +113,7 @@ def run_latent_study(model, ks: Sequence[int] = DEFAULT_KS, num_samples: int = 1
         if phone_utterances is None:
             phone_utterances = load_split("timit", "phoneme_study")
         if speaker_utterances is None:
-            speaker_utterances = load_split("timit", "train") + load_split("timit", "test")
+            speaker_utterances = [u for split in ("train", "valid", "test") for u in load_split("timit", split)]
     phone_utts = list(phone_utterances)
     speaker_utts = list({u.id: u for u in speaker_utterances}.values())
     if quick:

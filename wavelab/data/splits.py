@@ -1,11 +1,17 @@
-"""The fixed train/test splits (``/work/shared/data/README.md``), so every number in the book is comparable.
+"""The fixed train/valid/test splits (``../shared/data/README.md``, ``data/README.md``), so every number in the book is
+comparable.  Training curves, early stopping and every choice made while developing read ``valid``; ``test`` is read
+only by :func:`wavelab.evaluate.evaluate` for results records.
 
 TIMIT (NLTK sample, 16 speakers, 160 utterances):
-    test = dr1-fvmh0, dr1-mcpm0, dr5-ftlg0, dr5-mbgt0 (2 female, 2 male; 40 utterances), train = the other 12
-    speakers (120 utterances), phoneme_study = dr1-fvmh0 (one test speaker, as in the paper's latent study).
-    With a full LDC TIMIT tree, train and test are the corpus's own TRAIN/ and TEST/ parts (the paper's TIMIT test
-    set), and phoneme_study is still dr1-fvmh0 (a TRAIN speaker there).
-LibriSpeech: train = train-clean-100, test = test-other (the sample's 251 and 100 utterances, or the full subsets).
+    test = dr1-fvmh0, dr1-mcpm0, dr5-ftlg0, dr5-mbgt0 (2 female, 2 male; 40 utterances),
+    valid = dr3-falk0, dr3-madc0 (1 female, 1 male; 20 utterances),
+    train = the other 10 speakers (5 female, 5 male; 100 utterances),
+    phoneme_study = dr1-fvmh0 (one test speaker, as in the paper's latent study).
+    With a full LDC TIMIT tree, test is the corpus's own TEST/ part (the paper's TIMIT test set), valid the two
+    validation speakers above (both in TRAIN/) and train the rest of TRAIN/; phoneme_study is still dr1-fvmh0.
+LibriSpeech: test = test-other; valid = the train-clean-100 utterances of the 25 numerically smallest reader ids (25
+    utterances in the sample, one per reader); train = the rest of train-clean-100 (226 in the sample).
+(Records made before the valid split existed trained on train + valid; a record's ``train_config`` says so.)
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from .timit import load_timit
 from .utterance import Utterance
 
 TIMIT_TEST_SPEAKERS = ("dr1-fvmh0", "dr1-mcpm0", "dr5-ftlg0", "dr5-mbgt0")
+TIMIT_VALID_SPEAKERS = ("dr3-falk0", "dr3-madc0")
 TIMIT_PHONEME_STUDY_SPEAKER = "dr1-fvmh0"
-LIBRISPEECH_SPLITS = {"train": "train-clean-100", "test": "test-other"}
-SPLITS = {"timit": ("train", "test", "phoneme_study"), "librispeech": ("train", "test")}
+LIBRISPEECH_SPLITS = {"train": "train-clean-100", "valid": "train-clean-100", "test": "test-other"}
+LIBRISPEECH_VALID_READERS = 25  # the 25 numerically smallest reader ids of train-clean-100
+SPLITS = {"timit": ("train", "valid", "test", "phoneme_study"), "librispeech": ("train", "valid", "test")}
 
 _CACHE: dict[tuple[str, Path], list[Utterance]] = {}
 
@@ -53,7 +61,7 @@ def load_split(corpus: str, split: str, root: str | Path | None = None) -> list[
 
     Args:
         corpus: ``"timit"`` or ``"librispeech"``.
-        split: ``"train"``, ``"test"``, or (TIMIT only) ``"phoneme_study"``.
+        split: ``"train"``, ``"valid"``, ``"test"``, or (TIMIT only) ``"phoneme_study"``.
         root: corpus folder (default :func:`data_root`).
     Returns:
         list of :class:`Utterance`, sorted as in :func:`load_corpus`.
@@ -66,15 +74,26 @@ def load_split(corpus: str, split: str, root: str | Path | None = None) -> list[
     utts = load_corpus(corpus, root)
     if corpus == "librispeech":
         chosen = [u for u in utts if u.subset == LIBRISPEECH_SPLITS[split]]
+        if split != "test":
+            readers = sorted({u.speaker.id for u in chosen}, key=_reader_number)[:LIBRISPEECH_VALID_READERS]
+            chosen = [u for u in chosen if (u.speaker.id in readers) == (split == "valid")]
     elif split == "phoneme_study":
         chosen = [u for u in utts if u.speaker.id == TIMIT_PHONEME_STUDY_SPEAKER]
-    elif any(u.subset is not None for u in utts):  # full LDC tree: its own TRAIN/TEST parts
-        chosen = [u for u in utts if u.subset == split]
     else:
-        is_test = split == "test"
-        chosen = [u for u in utts if (u.speaker.id in TIMIT_TEST_SPEAKERS) == is_test]
+        full_tree = any(u.subset is not None for u in utts)  # full LDC tree: its own TRAIN/TEST parts
+
+        def part(u: Utterance) -> str:
+            is_test = u.subset == "test" if full_tree else u.speaker.id in TIMIT_TEST_SPEAKERS
+            return "test" if is_test else "valid" if u.speaker.id in TIMIT_VALID_SPEAKERS else "train"
+
+        chosen = [u for u in utts if part(u) == split]
     if not chosen:
         where = root if root is not None else "the data root"
         raise ValueError(f"split {corpus}/{split} is empty in {where}; is it the expected corpus layout? "
                          f"(see data/README.md)")
     return chosen
+
+
+def _reader_number(reader_id: str) -> tuple[int, str]:
+    """Sort key of a LibriSpeech reader id: numerically (``"19" < "103"``), non-numeric ids last."""
+    return (int(reader_id), "") if reader_id.isdigit() else (2**63, reader_id)
