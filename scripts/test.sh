@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export WAVELAB_QUICK=1 PYTHONHASHSEED=0
 .venv/bin/python -m pytest tests book/*.ipynb --nbval-lax --durations=15 "$@"
-rm -rf _build/.jupyter_cache
+rm -rf _build/.jupyter_cache _build/.wavelab_inputs  # every chapter executed from scratch, and no quick-mode cache reused
 .venv/bin/jupyter-book build . --warningiserror --keep-going --builder html
 echo "book built in quick mode: _build/html/index.html"

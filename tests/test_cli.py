@@ -155,3 +155,23 @@ def test_evaluate_with_a_seed_writes_identical_bpf(name, tmp_path, capsys):
     a, b, c = recs["a"], recs["b"], recs["c"]
     assert (a.bpf_weighted, a.bpf_mean) == (b.bpf_weighted, b.bpf_mean) and a.eval_seed == 0 and c.eval_seed == 1
     assert c.bpf_weighted != a.bpf_weighted and a.split == "test" and a.train_split == "train"
+
+
+def test_export_command_keeps_weights_and_logs_without_optimizer_state(tmp_path, capsys):
+    import torch as _torch
+
+    from wavelab.train import load_run
+
+    run, dest = tmp_path / "run", tmp_path / "results" / "runs" / "run"
+    code, _, _ = run_cli(capsys, "train", "--model", "wavenet", *TINY, "--steps", 2, "--segment-length", 1000,
+                         "--run-dir", run, "--no-progress")
+    assert code == 0
+    code, out, _ = run_cli(capsys, "export", "--run-dir", run, "--dest", dest)
+    assert code == 0 and str(dest) in out
+    slim = _torch.load(dest / "checkpoint.pt", weights_only=True)
+    assert "optimizer" not in slim and "rng" not in slim and slim["step"] == 2
+    assert (dest / "metrics.jsonl").read_text() == (run / "metrics.jsonl").read_text()
+    a, b = load_run(run)[0], load_run(dest)[0]
+    assert all(_torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    code, _, err = run_cli(capsys, "export", "--run-dir", tmp_path / "nothing", "--dest", tmp_path / "d")
+    assert code == 2 and "nothing" in err and not (tmp_path / "d").exists()

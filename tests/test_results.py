@@ -131,3 +131,29 @@ def test_record_run_dir_finds_exported_runs(tmp_path):
     assert record_run_dir(make_record(run_dir=str(absolute)), results) == absolute
     with pytest.raises(ValueError, match="no training run"):
         record_run_dir(make_record(model="uniform", run_dir=None), results)
+
+
+def test_select_is_the_one_query_over_records(monkeypatch):
+    import wavelab.results as wr
+    from wavelab.results import select
+
+    monkeypatch.setitem(wr._SPLIT_SIZES, ("timit", "test"), 40)
+    monkeypatch.setitem(wr._SPLIT_SIZES, ("timit", "valid"), 20)
+    recs = [make_record(utterances=40),                                                        # 0
+            make_record(utterances=4, notes="first 4 utterances of the split only"),            # 1: partial
+            make_record(model="vrnn", config={"s": 64}, is_bound=True, estimator="ELBO, 1 sample", utterances=40),
+            make_record(model="vrnn", config={"s": 64}, is_bound=True, utterances=40,
+                        estimator="importance-weighted bound, K=100"),                         # 3
+            make_record(model="vrnn", config={"s": 1}, is_bound=True, estimator="ELBO, 1 sample", utterances=40),
+            make_record(model="uniform", config={"bits": 16}, utterances=40, steps=0, run_dir=None),   # 5
+            make_record(split="valid", utterances=20),                                          # 6
+            make_record(dataset="librispeech", utterances=None)]                                # 7: no count
+    pick = lambda **kw: [recs.index(r) for r in select(recs, **kw)]  # noqa: E731
+    assert pick(dataset="timit", split="test") == [0, 2, 3, 4, 5]
+    assert pick(dataset="timit", split="test", full_split=False) == [0, 1, 2, 3, 4, 5]
+    assert pick(model="vrnn", s=64) == [2, 3] and pick(model="vrnn", s=64, estimator="ELBO") == [2]
+    assert pick(model=("wavenet", "uniform"), split="test") == [0, 5, 7]
+    assert pick(label="vrnn s=64", estimator="importance-weighted") == [3]
+    assert pick(split="valid") == [6] and pick(dataset="librispeech") == [7]
+    assert pick(model="wavenet", L=2) == []        # a record without the field does not match
+    assert pick(budget="gpu") == []

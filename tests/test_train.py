@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import types
 import sys
 import time
 from dataclasses import dataclass
@@ -470,3 +471,28 @@ def test_eval_every_logs_held_out_bpf_without_changing_training(tmp_path):
     assert all(0 < e["bpf"] < 9 and e["is_bound"] for e in evals)  # 8-bit codes: about 8 bits at the start
     without = train(tiny_cfg(tmp_path / "b", max_steps=4, model_overrides=lvm), utts, progress=False)
     assert_same(params(with_eval.model), params(without.model))  # evaluation does not consume the training RNG
+
+
+def test_training_reads_train_and_valid_never_test(tmp_path, monkeypatch):
+    """With no utterances given, training reads the dataset's train split and evaluates on its valid split (logged as
+    such, with the evaluation's seed); the test split is never read."""
+    import wavelab.data as wdata
+
+    asked = []
+
+    def load_split(corpus, split, root=None):
+        asked.append((corpus, split))
+        if split == "test":
+            raise AssertionError("training read the test split")
+        utts = fake_utterances(n=4 if split == "train" else 3, seed=1 if split == "train" else 2)
+        for i, u in enumerate(utts):  # two validation speakers
+            u.speaker = types.SimpleNamespace(id=f"{split}-speaker{i % 2}")
+        return utts
+
+    monkeypatch.setattr(wdata, "load_split", load_split)
+    train(tiny_cfg(tmp_path, max_steps=4, eval_every=2, eval_subset=2), progress=False)
+    assert sorted(set(asked)) == [("timit", "train"), ("timit", "valid")]
+    evals = read_metrics(tmp_path, kind="eval")
+    assert [(e["step"], e["split"], e["utterances"], e["seed"]) for e in evals] == [(2, "valid", 2, 3), (4, "valid", 2, 3)]
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert (config["train_split"], config["eval_split"]) == ("train", "valid")

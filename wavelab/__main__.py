@@ -304,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--log-every", type=int)
     t.add_argument("--checkpoint-every", type=int)
     t.add_argument("--checkpoint-minutes", type=float)
-    t.add_argument("--eval-every", type=int)
+    t.add_argument("--eval-every", type=int,
+                   help="evaluate on the validation split every N steps (the learning curve; never the test split)")
     t.add_argument("--quick", action="store_true",
                    help=f"smoke test: a tiny model config and {QUICK_TRAIN} (explicit options still win)")
     t.add_argument("--threads", type=int, help="torch CPU threads")
