@@ -10,7 +10,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 import wavelab.models.cwvae  # noqa: F401  (registers "cwvae")
-from tests.helpers import PCMUtterance
+from tests.helpers import PCMUtterance, check_iw_bound_against_elbo, mean_se, seeded
 from wavelab.audio import mu_law_encode
 from wavelab.models import build_model, config_for
 from wavelab.models.cwvae import CWVAE, CWVAEConfig, stride_factors
@@ -250,13 +250,6 @@ def test_segment_evaluation_needs_the_full_encoder_halo(overrides, monkeypatch):
           + ", ".join(f"({s}, {h}, {k:.1e}, {n:.1e})" for s, h, k, n in margins))
 
 
-def _mean_se(values) -> tuple[float, float]:
-    v = torch.tensor([float(x) for x in values], dtype=torch.float64)
-    return float(v.mean()), float(v.std() / math.sqrt(len(v)))
-
-
-def _seeded(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def test_one_sample_log_ratio_is_unbiased_for_minus_the_analytic_kl():
@@ -272,12 +265,12 @@ def test_one_sample_log_ratio_is_unbiased_for_minus_the_analytic_kl():
     diffs, kls = [], []
     with torch.no_grad():
         for r in range(60):
-            out = model(codes, lengths, generator=_seeded(r))
-            iw1 = model.iw_bound(codes, lengths, 1, generator=_seeded(r), segment_steps=10 ** 6)
+            out = model(codes, lengths, generator=seeded(r))
+            iw1 = model.iw_bound(codes, lengths, 1, generator=seeded(r), segment_steps=10 ** 6)
             diffs.append((out.nll.double() - iw1.double()).sum())
             kls.append(sum(out.kl.values()).double().sum())
-    d, se = _mean_se(diffs)
-    kl, _ = _mean_se(kls)
+    d, se = mean_se(diffs)
+    kl, _ = mean_se(kls)
     sd = se * math.sqrt(len(diffs))
     print(f"cwvae: E[-ELBO - (-L_1)] = {d:.3f} +- {se:.3f} nats ({d / se:.2f} se), analytic KL {kl:.2f} nats")
     assert sd > 1.0  # the Monte Carlo log-ratio is not the analytic KL draw by draw
@@ -292,21 +285,7 @@ def test_iw_bound_combines_one_sample_weights_and_is_significantly_tighter_than_
     model = tiny()
     B, T, K = 4, 96, 16
     codes, lengths = sine_batch(B, T, seed=12), torch.tensor([96, 80, 50, 33])
-    with torch.no_grad():
-        iwK = model.iw_bound(codes, lengths, K, generator=_seeded(3), chunk=1)
-        g = _seeded(3)
-        singles = torch.stack([model.iw_bound(codes, lengths, 1, generator=g) for _ in range(K)]).double()  # [K, B]
-        torch.testing.assert_close(iwK.double(), -(torch.logsumexp(-singles, 0) - math.log(K)), rtol=1e-6, atol=1e-3)
-        assert bool((iwK.double() < singles.mean(0)).all())  # Jensen, draw by draw
-        R = 20
-        elbo = [model(codes, lengths, generator=_seeded(100 + r)).nll.double().sum() for r in range(R)]
-        iw1 = [model.iw_bound(codes, lengths, 1, generator=_seeded(200 + r)).double().sum() for r in range(R)]
-        iwk = [model.iw_bound(codes, lengths, K, generator=_seeded(300 + r)).double().sum() for r in range(R)]
-    (e, se_e), (i1, se_1), (ik, se_k) = _mean_se(elbo), _mean_se(iw1), _mean_se(iwk)
-    se_gap, se_gap1 = math.hypot(se_e, se_k), math.hypot(se_1, se_k)
-    print(f"cwvae: -ELBO {e:.2f}, -L_1 {i1:.2f}, -L_{K} {ik:.2f} nats; -ELBO - (-L_{K}) = {e - ik:.2f} "
-          f"({(e - ik) / se_gap:.1f} se), -L_1 - (-L_{K}) = {i1 - ik:.2f} ({(i1 - ik) / se_gap1:.1f} se)")
-    assert e - ik > 3 * se_gap and i1 - ik > 3 * se_gap1
+    check_iw_bound_against_elbo(model, codes, lengths, K, "cwvae")
 
 def test_padding_content_and_batch_composition_do_not_matter():
     model = tiny(L=2, enc_blocks=2)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from tests.helpers import PCMUtterance
+from tests.helpers import PCMUtterance, check_iw_bound_against_elbo, mean_se, seeded
 from wavelab.audio import mu_law_encode
 from wavelab.models import ModelOutput, build_model, config_for
 from wavelab.models.latent import free_nats_at, free_nats_kl, gaussian_kl, gaussian_log_prob, kl_weight
@@ -246,13 +246,6 @@ def test_importance_weighted_bound_is_tighter_than_the_elbo_on_average(name):
         model.iw_bound(codes, lengths, 0)
 
 
-def _mean_se(values) -> tuple[float, float]:
-    v = torch.tensor([float(x) for x in values], dtype=torch.float64)
-    return float(v.mean()), float(v.std() / math.sqrt(len(v)))
-
-
-def _seeded(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 IW_LENGTHS = [96, 96, 90, 81, 64, 50, 33, 9]  # rows of different lengths: padded steps must be masked everywhere
@@ -273,16 +266,16 @@ def test_one_sample_log_ratio_is_unbiased_for_minus_the_analytic_kl(name):
     diffs, kls = [], []
     with torch.no_grad():
         for r in range(120):
-            out = model(codes, lengths, generator=_seeded(r))
-            iw1 = model.iw_bound(codes, lengths, 1, generator=_seeded(r), segment_steps=n)  # one segment: same noise
+            out = model(codes, lengths, generator=seeded(r))
+            iw1 = model.iw_bound(codes, lengths, 1, generator=seeded(r), segment_steps=n)  # one segment: same noise
             if r < 2:
-                t = model.terms(codes, lengths, generator=_seeded(r))
+                t = model.terms(codes, lengths, generator=seeded(r))
                 torch.testing.assert_close(out.nll, -t.log_px + t.kl)
                 torch.testing.assert_close(iw1, -(t.log_px + t.log_ratio), rtol=1e-6, atol=1e-3)
             diffs.append((out.nll.double() - iw1.double()).sum())
             kls.append(out.kl["kl"].double().sum())
-    d, se = _mean_se(diffs)
-    kl, _ = _mean_se(kls)
+    d, se = mean_se(diffs)
+    kl, _ = mean_se(kls)
     print(f"{name}: E[-ELBO - (-L_1)] = {d:.3f} +- {se:.3f} nats ({d / se:.2f} se), analytic KL {kl:.2f} nats")
     assert se * math.sqrt(len(diffs)) > 1.0  # the Monte Carlo log-ratio is not the analytic KL draw by draw
     assert 4 * se < 0.1 * kl  # the test resolves a bias of a tenth of the KL
@@ -298,22 +291,7 @@ def test_iw_bound_combines_one_sample_weights_and_is_significantly_tighter_than_
     model = tiny(name, s=4, Dz=8, seed=1).eval()
     B, T, K = 8, 96, 16
     codes, lengths = sine_batch(B, T, seed=7), torch.tensor(IW_LENGTHS)
-    with torch.no_grad():
-        iwK = model.iw_bound(codes, lengths, K, generator=_seeded(3), segment_steps=5, chunk=1)
-        g = _seeded(3)
-        singles = torch.stack([model.iw_bound(codes, lengths, 1, generator=g, segment_steps=5)
-                               for _ in range(K)]).double()  # [K, B]
-        torch.testing.assert_close(iwK.double(), -(torch.logsumexp(-singles, 0) - math.log(K)), rtol=1e-6, atol=1e-3)
-        assert bool((iwK.double() < singles.mean(0)).all())  # Jensen, draw by draw
-        R = 20
-        elbo = [model(codes, lengths, generator=_seeded(100 + r)).nll.double().sum() for r in range(R)]
-        iw1 = [model.iw_bound(codes, lengths, 1, generator=_seeded(200 + r)).double().sum() for r in range(R)]
-        iwk = [model.iw_bound(codes, lengths, K, generator=_seeded(300 + r)).double().sum() for r in range(R)]
-    (e, se_e), (i1, se_1), (ik, se_k) = _mean_se(elbo), _mean_se(iw1), _mean_se(iwk)
-    se_gap, se_gap1 = math.hypot(se_e, se_k), math.hypot(se_1, se_k)
-    print(f"{name}: -ELBO {e:.2f}, -L_1 {i1:.2f}, -L_{K} {ik:.2f} nats; -ELBO - (-L_{K}) = {e - ik:.2f} "
-          f"({(e - ik) / se_gap:.1f} se), -L_1 - (-L_{K}) = {i1 - ik:.2f} ({(i1 - ik) / se_gap1:.1f} se)")
-    assert e - ik > 3 * se_gap and i1 - ik > 3 * se_gap1
+    check_iw_bound_against_elbo(model, codes, lengths, K, name, segment_steps=5)
 
 
 # ---------------------------------------------------------------------------------------------------- objective
