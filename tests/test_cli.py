@@ -133,8 +133,8 @@ def test_new_models_train_evaluate_sample_from_the_command_line(name, tmp_path, 
     assert sr == 16000 and len(audio) == 320 and np.abs(audio).max() <= 1.0
 
 
-@pytest.mark.parametrize("name", ["vrnn", "waveflow"])
-def test_evaluate_with_a_seed_writes_identical_bpf(name, tmp_path, capsys):
+@pytest.mark.parametrize("name, iw", [("vrnn", True), ("cwvae", False), ("waveflow", False)])
+def test_evaluate_with_a_seed_writes_identical_bpf(name, iw, tmp_path, capsys):
     """Stochastic figures (a latent model's ELBO and IW bound, a flow's dequantization bound) are reproducible: two
     evaluations with the same seed write bit-for-bit the same bpf, another seed a different one, and the record
     names its seed and split; training's periodic evaluation reads the valid split."""
@@ -145,7 +145,7 @@ def test_evaluate_with_a_seed_writes_identical_bpf(name, tmp_path, capsys):
     evals = read_metrics(run, kind="eval")
     assert [e["split"] for e in evals] == ["valid"] and evals[0]["utterances"] == 2
     assert json.loads((run / "config.json").read_text())["train_split"] == "train"
-    iw = ["--iw-samples", 3] if name == "vrnn" else []
+    iw = ["--iw-samples", 3] if iw else []
     recs = {}
     for tag, seed in (("a", 0), ("b", 0), ("c", 1)):
         code, _, _ = run_cli(capsys, "evaluate", "--run-dir", run, "--split", "test", "--limit", 2, "--seed", seed,
@@ -155,6 +155,7 @@ def test_evaluate_with_a_seed_writes_identical_bpf(name, tmp_path, capsys):
     a, b, c = recs["a"], recs["b"], recs["c"]
     assert (a.bpf_weighted, a.bpf_mean) == (b.bpf_weighted, b.bpf_mean) and a.eval_seed == 0 and c.eval_seed == 1
     assert c.bpf_weighted != a.bpf_weighted and a.split == "test" and a.train_split == "train"
+    assert a.curve_split == "valid"
 
 
 def test_export_command_keeps_weights_and_logs_without_optimizer_state(tmp_path, capsys):

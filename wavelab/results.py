@@ -58,6 +58,8 @@ class ResultRecord:
             noise); the same seed on the same machine gives the same figure.  ``None`` for records that predate it.
         train_split: the split the model was trained on (``"train"``); records made before the validation split
             existed trained on train + valid and say ``"train+valid"``; empty for baselines.
+        curve_split: the split the run's periodic evaluations (its learning curve, ``--eval-every``) read:
+            ``"valid"``; ``"test"`` for runs made before the validation split existed; empty when the run logged none.
     """
 
     model: str
@@ -84,6 +86,7 @@ class ResultRecord:
     estimator: str = ""
     eval_seed: int | None = None
     train_split: str = ""
+    curve_split: str = ""
 
     def __post_init__(self):
         if self.budget not in BUDGETS:
@@ -212,6 +215,7 @@ def record_from_run(run_dir: str | Path, evaluation, *, model_name: str, model_c
         utterances=bpf.utterances, frames=bpf.frames, train_config=train_config,
         train_commit=run_info.get("commit", {}), estimator=estimator, eval_seed=int(eval_seed),
         train_split=run_info.get("train_split", "train+valid" if train_config else ""),
+        curve_split=run_info.get("eval_split", "test" if train_config.get("eval_every") else ""),
     )
 
 
