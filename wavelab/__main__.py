@@ -266,7 +266,9 @@ def cmd_baselines(args: argparse.Namespace) -> int:
         ResultRecord(model=r.name, config=dict(r.details), dataset=args.dataset, split="test",
                      bpf_weighted=r.bpf.weighted, bpf_mean=r.bpf.mean, is_bound=r.bpf.is_bound, hardware=hardware,
                      commit=commit, budget="cpu-budget", utterances=r.bpf.utterances, frames=r.bpf.frames,
-                     wall_time_s=wall, notes=f"baseline (wall time covers all baselines of this run); training split ({len(train_utts)} utterances) used for fitting only")
+                     wall_time_s=wall, train_split="train" if r.name == "dmol" else "",
+                     notes=f"baseline (wall time covers all baselines of this run); training split "
+                           f"({len(train_utts)} utterances) used for fitting only")
         for r in results
     ]
     print(results_table(records))
