@@ -58,21 +58,21 @@ def find_record(run_dir: Path, results_dir: Path):
     Raises:
         FileNotFoundError: no such record (the message says how to make one or to pass ``--record``).
     """
-    from wavelab.results import read_record
+    from wavelab.results import read_record, select
 
     name = Path(run_dir).resolve().name
-    found = []
-    for p in sorted(Path(results_dir).glob("*.json")):
-        rec = read_record(p)
-        if rec.model == "cwvae" and rec.run_dir and Path(rec.run_dir).name == name:
-            found.append((p, rec))
+    paths = sorted(Path(results_dir).glob("*.json"))
+    records = [read_record(p) for p in paths]
+    # any record of the run, whole split or not (the study checks the weights, not the figure); the run is matched by
+    # its folder name, which select does not express
+    found = [r for r in select(records, model="cwvae", full_split=False) if r.run_dir and Path(r.run_dir).name == name]
     if not found:
         raise FileNotFoundError(
             f"no cwvae result record in {results_dir} names a run called {name!r}; evaluate the run first "
             f"(python -m wavelab evaluate --run-dir {run_dir} --split test --record {results_dir}/NAME.json) or "
             f"pass --record")
-    elbo = [f for f in found if f[1].estimator.startswith("ELBO")]
-    return (elbo or found)[0]
+    record = (select(found, estimator="ELBO", full_split=False) or found)[0]
+    return next(p for p, r in zip(paths, records) if r is record), record
 
 
 def check_consistency(record, meta: dict, run_dir: Path) -> None:
