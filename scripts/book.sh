@@ -10,9 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# OpenMP threads sleep instead of spinning while they wait: on a busy machine a spinning thread starves its
-# partner, and a 2-thread recurrent loop ran 27x slower than with this setting (benchmarks/results/omp_wait_policy.json)
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 stamp=_build/.wavelab_inputs
 inputs=$( {
   printf 'quick=%s data=%s\n' "${WAVELAB_QUICK:-}" "${WAVELAB_DATA:-}"
