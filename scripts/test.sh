@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export WAVELAB_QUICK=1 PYTHONHASHSEED=0
 # OpenMP threads sleep instead of spinning while they wait: on a busy machine a spinning thread starves its partner
-# (benchmarks/results/omp_wait_policy.json: a 2-thread recurrent loop 2.3x slower with spinning waits beside two busy
+# (benchmarks/results/omp_wait_policy.json: a 2-thread recurrent loop 1.9x slower with spinning waits beside two busy
 # processes; 42 s against 1 s in a test run that shared the machine with a second book build)
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 .venv/bin/python -m pytest tests book/*.ipynb --nbval-lax --durations=15 "$@"
