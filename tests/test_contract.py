@@ -58,6 +58,8 @@ def test_registry_entries_follow_the_contract(name):
     else:
         with pytest.raises(CapabilityError, match="iw_bound"):
             small.iw_bound(speech_like(small.bits), torch.tensor(LENGTHS), 2)
+        with pytest.raises(CapabilityError, match="iw_bound"):
+            small.estimator(5)
     if not small.has_posterior_latents:
         with pytest.raises(CapabilityError):
             small.posterior_latents(speech_like(small.bits), torch.tensor(LENGTHS))

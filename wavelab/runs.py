@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, Callable
@@ -128,7 +127,7 @@ def export_run(run_dir: str | Path, dest: str | Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for name in (CONFIG, METRICS):
         src = run_dir / name
-        atomic_write_bytes(dest / name, lambda f, src=src: shutil.copyfileobj(open(src, "rb"), f))
+        atomic_write_bytes(dest / name, lambda f, src=src: f.write(src.read_bytes()))
     atomic_write_bytes(dest / CHECKPOINT, lambda f: torch.save(slim, f))
     return dest
 

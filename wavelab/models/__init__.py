@@ -29,6 +29,13 @@ REGISTRY: dict[str, tuple[type[ModelConfig], type[WavelabModel]]] = {
 }
 
 
+def _entry(name: str) -> tuple[type[ModelConfig], type[WavelabModel]]:
+    """``REGISTRY[name]``; raises ``KeyError`` listing the known names for an unknown one."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known models: {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
 def config_for(name: str, **overrides: Any):
     """The config dataclass for ``name`` with the paper's defaults and ``overrides`` applied.
 
@@ -36,9 +43,7 @@ def config_for(name: str, **overrides: Any):
         KeyError: unknown model name (the message lists the known ones).
         TypeError: an override that is not a field of the config.
     """
-    if name not in REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known models: {sorted(REGISTRY)}")
-    config_cls, _ = REGISTRY[name]
+    config_cls, _ = _entry(name)
     fields = {f.name for f in dataclasses.fields(config_cls)}
     unknown = set(overrides) - fields
     if unknown:
@@ -52,9 +57,7 @@ def quick_config(name: str, **overrides: Any):
     Raises:
         KeyError / TypeError: as :func:`config_for`.
     """
-    if name not in REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known models: {sorted(REGISTRY)}")
-    return config_for(name, **{**REGISTRY[name][0].quick_overrides(), **overrides})
+    return config_for(name, **{**_entry(name)[0].quick_overrides(), **overrides})
 
 
 def build_model(name: str, config=None, **overrides: Any) -> WavelabModel:
@@ -63,12 +66,8 @@ def build_model(name: str, config=None, **overrides: Any) -> WavelabModel:
     Raises:
         KeyError: unknown model name.
     """
-    if config is None:
-        config = config_for(name, **overrides)
-    elif name not in REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known models: {sorted(REGISTRY)}")
-    _, model_cls = REGISTRY[name]
-    return model_cls(config)
+    _, model_cls = _entry(name)
+    return model_cls(config if config is not None else config_for(name, **overrides))
 
 
 __all__ = ["REGISTRY", "CapabilityError", "ModelConfig", "ModelOutput", "WavelabModel", "build_model", "config_for",

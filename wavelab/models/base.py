@@ -149,8 +149,14 @@ class WavelabModel(nn.Module):
     def estimator(self, iw_samples: int | None = None) -> str:
         """How :func:`wavelab.evaluate.evaluate` computes this model's figure, written into results records:
         ``"exact"``, ``"ELBO, 1 sample"`` (when :attr:`is_bound`) or ``"importance-weighted bound, K=<K>"`` when
-        ``iw_samples`` is given.  Flows override it with their dequantization bound."""
+        ``iw_samples`` is given.  Flows override it with their dequantization bound.
+
+        Raises:
+            CapabilityError: ``iw_samples`` for a model without :meth:`iw_bound` (see :attr:`has_iw_bound`).
+        """
         if iw_samples is not None:
+            if not self.has_iw_bound:
+                self.iw_bound(None, None, iw_samples)  # the default raises CapabilityError with the standard message
             return f"importance-weighted bound, K={int(iw_samples)}"
         return "ELBO, 1 sample" if self.is_bound else "exact"
 

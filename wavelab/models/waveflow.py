@@ -470,7 +470,7 @@ class WaveFlow(WavelabModel):
             CapabilityError: ``iw_samples`` given (a flow has no latent posterior to importance-sample).
         """
         if iw_samples is not None:
-            self.iw_bound(None, None, iw_samples)  # raises CapabilityError with the standard message
+            return super().estimator(iw_samples)  # raises CapabilityError: a flow has no iw_bound
         return "uniform dequantization bound, 1 noise sample"
 
     def __init__(self, config: WaveFlowConfig):
