@@ -42,14 +42,16 @@ def tiny_study():
 
 
 def test_accuracy_table_marks_the_best_feature_and_leaves_missing_k_blank():
-    lines = accuracy_table(tiny_study()).splitlines()
-    assert lines[0] == "| task | scheme | feature | k=1 | k=3 | chance (majority / stratified) |"
+    table = accuracy_table(tiny_study())
+    assert '<table class="wavelab-table">' in table._repr_html_() and "<strong>50.0</strong>" in table._repr_html_()
+    lines = str(table).splitlines()
+    assert lines[0] == "| task | scheme | feature | k=1 [%] | k=3 [%] | chance [%] (majority / stratified) |"
     assert len(lines) == 2 + 2 + 4                    # header, rule, 2 phone rows, 2 schemes x 2 gender rows
     assert lines[2] == "| phone | loo | z1 | **50.0** | **75.0** | 0.0 / 25.0 |"   # ties are both bold
     assert lines[3] == "| phone | loo | mel | 25.0 | **75.0** | 0.0 / 25.0 |"
     assert lines[4] == "| gender | loo | z1 | **100.0** |  | 0.0 / 33.3 |"       # k=3 not evaluated: blank
     assert lines[7] == "| gender | loso | mel | **75.0** |  | 0.0 / 33.3 |"
-    assert accuracy_table(tiny_study(), ks=[3]).splitlines()[0].count("k=") == 1
+    assert str(accuracy_table(tiny_study(), ks=[3])).splitlines()[0].count("k=") == 1
     with pytest.raises(ValueError, match="study"):
         accuracy_table({"tasks": {}})
 

@@ -71,28 +71,15 @@ def test_record_label_matches_paper_rows():
         assert fig.is_bound == (label.split()[0] in ("vrnn", "srnn", "cwvae")), label
 
 
-def test_results_table_shows_paper_bounds_and_budget():
-    records = [
-        make_record(),
-        make_record(model="cwvae", config={"s": 64, "L": 2}, bpf_weighted=13.25, bpf_mean=13.5, is_bound=True,
-                    budget="gpu", hardware={"cpu": "x", "gpu": "NVIDIA H100"}),
-        make_record(model="mystery", config={}, bpf_weighted=14.0, bpf_mean=14.0),
-    ]
-    table = results_table(records)
-    md = str(table)
-    lines = md.splitlines()
-    assert len(lines) == 2 + 3
-    wn = next(line for line in lines if line.startswith("| wavenet"))
-    assert "12.346" in wn and "10.88" in wn and "cpu-budget" in wn and "Dc=32" in wn and "1,500" in wn
-    assert "60.0 min" in wn
-    cw = next(line for line in lines if line.startswith("| cwvae s=64 L=2"))
-    assert "<= 13.250" in cw and "<= 12.17" in cw and "gpu" in cw and "NVIDIA H100" in cw
-    mystery = next(line for line in lines if line.startswith("| mystery"))
-    assert "<=" not in mystery  # no paper figure, not a bound
-    # sorted by bpf within a dataset/split
-    assert [line.split("|")[1].strip() for line in lines[2:]] == ["wavenet", "cwvae s=64 L=2", "mystery"]
-    html = table._repr_html_()
-    assert html.startswith("<table>") and "&lt;= 13.250" in html and html.count("<tr>") == 4
+def test_results_table_groups_by_dataset_and_folds_provenance():
+    records = [make_record(), make_record(dataset="librispeech", bpf_weighted=13.0),
+               make_record(model="sashimi", config={"bits": 8}, bpf_weighted=7.4, bpf_mean=7.4)]
+    tables = results_table(records)
+    assert len(tables) == 3  # TIMIT bpf, TIMIT bits per 8-bit sample, LibriSpeech bpf: never one column
+    assert [t.columns[1] if t.columns[0] == "model" else None for t in tables]
+    assert "ours [bits per 8-bit sample]" in tables[1].columns and "ours [bpf]" in tables[0].columns
+    page = tables._repr_html_()
+    assert page.count('<table class="wavelab-table">') == 3 and "<details>" in page and "abababab" in page
 
 
 def test_hardware_info_and_git_commit(tmp_path):

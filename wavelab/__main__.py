@@ -271,7 +271,7 @@ def cmd_baselines(args: argparse.Namespace) -> int:
                            f"({len(train_utts)} utterances) used for fitting only")
         for r in results
     ]
-    print(results_table(records))
+    print(results_table(records, provenance=False, digits=3))
     if args.results_dir:
         for rec in records:
             name = rec.model.replace("+", "-")

@@ -12,6 +12,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .tables import Table
+
 
 def best_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
     """Minimum wall time in seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls."""
@@ -89,23 +91,16 @@ def recompute_generation_time(model, num_samples: int, batch_size: int,
             "measured": {str(w): s for w, s in measured.items()}}
 
 
-class SpeedTable:
-    """A rendered table (markdown in text and notebooks), built by :func:`speed_table`."""
+class SpeedTable(Table):
+    """A benchmark's table (a :class:`wavelab.tables.Table`: HTML in notebooks, Markdown by ``str()``), built by
+    :func:`speed_table` and its siblings; ``header`` is the column list."""
 
     def __init__(self, header: list[str], rows: list[list[str]], caption: str = ""):
-        self.header, self.rows, self.caption = header, rows, caption
+        super().__init__(list(header), rows, caption)
 
-    def markdown(self) -> str:
-        """GitHub-flavoured markdown: header, rows, then the caption as a paragraph."""
-        lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
-        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
-        return "\n".join(lines) + (f"\n\n{self.caption}" if self.caption else "")
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown()
-
-    def __str__(self) -> str:
-        return self.markdown()
+    @property
+    def header(self) -> list[str]:
+        return list(self.columns)
 
 
 def speed_table(bench: dict) -> SpeedTable:

@@ -7,14 +7,13 @@ which seed, and under which budget ("cpu-budget" for the small runs this project
 paper-scale runs).  Records are JSON files, usually under ``results/``.
 
 :data:`PAPER_BPF` holds the paper's figures (Table 1: TIMIT; Table 2: LibriSpeech test-other) that
-:func:`results_table` shows beside each record.
+:func:`wavelab.tables.records_table` shows beside each record.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -351,89 +350,19 @@ def record_label(model: str, config: dict[str, Any] | None) -> str:
     return label
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# tables
+def results_table(records: list[ResultRecord], paper: dict[tuple[str, str], PaperFigure] | None = None,
+                  provenance: bool = True, digits: int = 2):
+    """Every record beside the paper's figure, one table per dataset, split and unit: a shorthand for
+    :func:`wavelab.tables.results_tables` (which see), kept for the command line.
 
-_KEY_CONFIG = ("Dc", "blocks", "layers_per_block", "s", "s1", "L", "Dd", "Dz", "h", "d_model", "num_components", "bits")
-
-
-def _config_summary(config: dict[str, Any]) -> str:
-    parts = [f"{k}={config[k]}" for k in _KEY_CONFIG if k in config and config[k] is not None]
-    return ", ".join(parts)
-
-
-def _fmt_bpf(x: float | None, bound: bool) -> str:
-    if x is None:
-        return ""
-    return f"{'<= ' if bound else ''}{x:.3f}"
-
-
-def _fmt_time(s: float) -> str:
-    if not s:
-        return ""
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
-
-
-class ResultsTable:
-    """Records beside the paper's figures; renders as markdown (``str()``, :meth:`markdown`) and as HTML in Jupyter
-    (``_repr_html_``).  ``rows`` holds the cell strings, ``columns`` the header."""
-
-    columns = ("model", "config", "dataset", "split", "utterances", "estimator", "bpf (eq. 11)", "bpf (utt. mean)",
-               "paper", "budget", "steps", "train time", "hardware")
-
-    def __init__(self, rows: list[tuple[str, ...]]):
-        self.rows = rows
-
-    def markdown(self) -> str:
-        """GitHub-flavoured markdown table ("<=" marks bounds)."""
-        esc = lambda c: c.replace("|", "\\|")  # noqa: E731
-        lines = ["| " + " | ".join(self.columns) + " |", "|" + "|".join("---" for _ in self.columns) + "|"]
-        lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in self.rows]
-        return "\n".join(lines)
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown()
-
-    def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-    def __str__(self) -> str:
-        return self.markdown()
-
-
-def results_table(records: list[ResultRecord], paper: dict[tuple[str, str], PaperFigure] | None = None) -> ResultsTable:
-    """A table of ``records`` with the paper's figure for the same model and dataset beside each.
-
-    Args:
-        records: the records (e.g. :func:`load_records`), shown sorted by dataset, split and weighted bpf.
-        paper: figures keyed by ``(record_label(model, config), dataset)``; default :data:`PAPER_BPF`.
     Returns:
-        :class:`ResultsTable` (markdown via ``str()``, HTML in a notebook).
+        :class:`wavelab.tables.Tables` (HTML in a notebook, Markdown by ``str()``).
     """
-    paper = PAPER_BPF if paper is None else paper
-    rows = []
-    for r in sorted(records, key=lambda r: (r.dataset, r.split, r.bpf_weighted)):
-        fig = paper.get((r.label, r.dataset))
-        paper_cell = ""
-        if fig is not None:
-            paper_cell = str(fig) + (f" ({fig.setting})" if fig.setting else "")
-        hw = r.hardware.get("gpu") or r.hardware.get("cpu") or ""
-        rows.append((
-            r.label, _config_summary(r.config), r.dataset, r.split, "" if r.utterances is None else str(r.utterances),
-            r.estimator,
-            _fmt_bpf(r.bpf_weighted, r.is_bound),
-            _fmt_bpf(r.bpf_mean, r.is_bound), paper_cell, r.budget, f"{r.steps:,}" if r.steps else "",
-            _fmt_time(r.wall_time_s), str(hw),
-        ))
-    return ResultsTable(rows)
+    from .tables import results_tables
+
+    return results_tables(records, paper=paper, provenance=provenance, digits=digits)
 
 
-__all__ = ["BUDGETS", "PAPER_BPF", "PaperFigure", "ResultRecord", "ResultsTable", "git_commit", "hardware_info",
+__all__ = ["BUDGETS", "PAPER_BPF", "PaperFigure", "ResultRecord", "git_commit", "hardware_info",
            "record_from_run", "record_run_dir", "select",
            "load_records", "read_record", "record_label", "results_table", "utc_now", "write_record"]

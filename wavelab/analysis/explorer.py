@@ -2,16 +2,27 @@
 :func:`wavelab.analysis.load_study`): pick a feature (z1, z2, mel), a label (phone, gender, height), a
 cross-validation scheme (loo, loso) and k; it shows the LDA scatter coloured by label and the kNN accuracy.
 
-Everything shown comes from the stored result, so it works from the JSON without the model.
+Everything shown comes from the stored result, so it works from the JSON without the model.  Displayed, the explorer
+is the live widget in JupyterLab and, in the HTML book (no kernel), its current figure (an embedded PNG) and summary
+line with a note that changing them needs a running kernel (see :meth:`LatentExplorer.fallback_html`).
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 from typing import Any
 
 import numpy as np
 
+NO_KERNEL_NOTE = ("Changing the label, feature, scheme or k needs a running kernel: open this chapter as a notebook in "
+                  "JupyterLab and run it.")
+
 TASK_TITLES = {"phone": "phone (one speaker)", "gender": "speaker sex", "height": "speaker height class"}
+# the two chance levels of wavelab.analysis.knn.chance_accuracy, in words: the majority rule can score 0% when the
+# held-out example's class is always the minority of its training fold (balanced classes, leave-one-out)
+_CHANCE_NAMES = {"majority": "majority class of the training fold", "stratified": "stratified guess"}
 
 
 class LatentExplorer:
@@ -22,7 +33,7 @@ class LatentExplorer:
     Attributes:
         feature, label, scheme (``ipywidgets.Dropdown``), k (``ipywidgets.SelectionSlider``), summary
         (``ipywidgets.HTML``), output (``ipywidgets.Output`` holding the figure), widget (the whole ``VBox``),
-        state (dict of the last :meth:`update`).
+        state (dict of the last :meth:`update`), png (PNG bytes of the current figure, 100 dpi).
     Raises:
         ValueError: ``study`` has no tasks.
     """
@@ -36,13 +47,14 @@ class LatentExplorer:
         self.study = study
         self.tasks = tasks
         first = next(iter(tasks.values()))
-        self.label = w.Dropdown(options=list(tasks), description="label")
+        self.label = w.Dropdown(options=[(TASK_TITLES.get(t, t), t) for t in tasks], description="label")
         self.feature = w.Dropdown(options=list(first["features"]), description="feature")
         self.scheme = w.Dropdown(options=list(first["schemes"]), description="scheme")
         self.k = w.SelectionSlider(options=self._ks(), description="k")
         self.summary = w.HTML()
         self.output = w.Output()
         self.state: dict[str, Any] = {}
+        self.png = b""
         self._busy = False
         for control in (self.label, self.feature, self.scheme, self.k):
             control.observe(lambda _change: self.update(), names="value")
@@ -87,9 +99,11 @@ class LatentExplorer:
                           "k": int(self.k.value), "accuracy": acc, "chance": dict(chance), "n": len(labels),
                           "classes": sorted(set(labels.tolist()))}
             acc_text = "n/a" if acc is None else f"{100 * acc:.1f}%"
-            chance_text = ", ".join(f"{name} {100 * v:.1f}%" for name, v in chance.items())
-            self.summary.value = (f"<b>{TASK_TITLES.get(self.label.value, self.label.value)}</b> from "
-                                  f"<b>{self.feature.value}</b>: {self.scheme.value} kNN accuracy (k={self.k.value}) "
+            chance_text = ", ".join(f"{_CHANCE_NAMES.get(name, name)} {100 * v:.1f}%" for name, v in chance.items())
+            title = html.escape(str(TASK_TITLES.get(self.label.value, self.label.value)))
+            self.summary.value = (f"<b>{title}</b> from "
+                                  f"<b>{html.escape(str(self.feature.value))}</b>: "
+                                  f"{html.escape(str(self.scheme.value))} kNN accuracy (k={self.k.value}) "
                                   f"<b>{acc_text}</b>; chance: {chance_text}; {len(labels)} examples, "
                                   f"{len(self.state['classes'])} classes")
             self._draw(task, labels)
@@ -99,7 +113,7 @@ class LatentExplorer:
 
     def _draw(self, task: dict[str, Any], labels: np.ndarray) -> None:
         import matplotlib.pyplot as plt
-        from IPython.display import display
+        from IPython.display import Image, display
 
         emb = np.asarray(task["features"][self.feature.value]["embedding"], dtype=np.float64)
         with self.output:
@@ -123,14 +137,30 @@ class LatentExplorer:
             else:
                 ax.set_yticks(range(len(classes)), classes)
             acc = self.state["accuracy"]
-            ax.set_title(f"{self.label.value} in the LDA subspace of {self.feature.value}"
+            ax.set_title(f"{TASK_TITLES.get(self.label.value, self.label.value)} in the LDA subspace of {self.feature.value}"
                          + ("" if acc is None else f" ({self.scheme.value} {self.k.value}-NN: {100 * acc:.1f}%)"))
             ax.legend(fontsize=7, ncol=1 + len(classes) // 16, loc="center left", bbox_to_anchor=(1.0, 0.5))
             fig.tight_layout()
-            display(fig)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
             plt.close(fig)
+            self.png = buf.getvalue()
+            display(Image(data=self.png, format="png"))
 
-    def _ipython_display_(self):
-        from IPython.display import display
+    def fallback_html(self) -> str:
+        """The static HTML shown where no kernel runs: the summary line, the current figure as an embedded PNG
+        (``<img src="data:image/png;base64,...">``) and a note that changing them needs a kernel."""
+        uri = "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+        s = self.state
+        alt = html.escape(f"{TASK_TITLES.get(s.get('label'), s.get('label'))} in the LDA subspace of {s.get('feature')}", quote=True)
+        return (f'<div class="wavelab-fallback wavelab-latent-explorer"><p>{self.summary.value}</p>'
+                f'<img src="{uri}" alt="{alt}" style="max-width: 100%"/>'
+                f'<p class="wavelab-fallback-note"><em>{html.escape(NO_KERNEL_NOTE)}</em></p></div>')
 
-        display(self.widget)
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        from ..widgets import widget_mimebundle
+
+        s = self.state
+        plain = (f"LatentExplorer(label={s.get('label')!r}, feature={s.get('feature')!r}, scheme={s.get('scheme')!r}, "
+                 f"k={s.get('k')}, accuracy={s.get('accuracy')})")
+        return widget_mimebundle(self.widget, self.fallback_html(), plain)

@@ -231,8 +231,9 @@ def load_study(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def accuracy_table(study: dict[str, Any], ks: Sequence[int] | None = None) -> str:
-    """The kNN accuracies of a study as a Markdown table (for the book and the study script's summary).
+def accuracy_table(study: dict[str, Any], ks: Sequence[int] | None = None, caption: str = ""):
+    """The kNN accuracies of a study as a :class:`wavelab.tables.Table` (HTML in the book, Markdown by ``str()`` for
+    the study script's summary).
 
     One row per task, scheme and feature; one column per k (in %, the best feature of each task, scheme and k in
     bold; empty where that k was not evaluated), and the chance level of the task and scheme (majority /
@@ -242,18 +243,20 @@ def accuracy_table(study: dict[str, Any], ks: Sequence[int] | None = None) -> st
         study: a :func:`run_latent_study` or :func:`load_study` result.
         ks: the columns (default: every k evaluated anywhere in the study).
     Returns:
-        Markdown text.
+        :class:`wavelab.tables.Table`.
     Raises:
         ValueError: ``study`` has no tasks.
     """
+    from ..tables import Strong, Table
+
     tasks = study.get("tasks") if isinstance(study, dict) else None
     if not tasks:
         raise ValueError("study must be a run_latent_study / load_study result with at least one task")
     if ks is None:
         ks = sorted({int(k) for task in tasks.values() for feat in task["features"].values()
                      for acc in feat["accuracy"].values() for k in acc})
-    head = "| task | scheme | feature | " + " | ".join(f"k={k}" for k in ks) + " | chance (majority / stratified) |"
-    lines = [head, "|" + "---|" * (len(ks) + 4)]
+    columns = ["task", "scheme", "feature"] + [f"k={k} [%]" for k in ks] + ["chance [%] (majority / stratified)"]
+    rows = []
     for tname, task in tasks.items():
         for scheme in task["schemes"]:
             accs = {f: {int(k): v for k, v in feat["accuracy"].get(scheme, {}).items()}
@@ -266,6 +269,6 @@ def accuracy_table(study: dict[str, Any], ks: Sequence[int] | None = None) -> st
                 for k in ks:
                     v = acc.get(k)
                     text = "" if v is None else f"{100 * v:.1f}"
-                    cells.append(f"**{text}**" if v is not None and v == best[k] else text)
-                lines.append(f"| {tname} | {scheme} | {f} | " + " | ".join(cells) + f" | {chance_text} |")
-    return "\n".join(lines)
+                    cells.append(Strong(text) if v is not None and v == best[k] else text)
+                rows.append([tname, scheme, f, *cells, chance_text])
+    return Table(columns, rows, caption)

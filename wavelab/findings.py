@@ -1,0 +1,358 @@
+"""What the book found: each chapter's measured answer, written from the results records so that it stays true when
+the records change.
+
+:func:`chapter_finding` returns a :class:`Finding` for one chapter: the question the chapter asks, an answer that
+quotes our figures, the budget they were measured at and how far they are from the paper's, whether the paper's
+qualitative claim (an ordering of models) holds in our records, and a verdict from a fixed vocabulary:
+
+- ``"reproduced"``: our figure is within :data:`REPRODUCED_WITHIN` bpf of the paper's (the papers print two decimals);
+- ``"not reproduced at this budget"``: it is further away, and the budget (steps, wall time, hardware) says why one
+  should not read it as a failure of the method;
+- ``"no record"``: the records the chapter needs are missing.
+
+The first page of the book shows :func:`summary` (all chapters); each chapter shows its own finding in its closing
+section and asserts it against the numbers it computed.  Figures are read from the whole test split only
+(:func:`wavelab.results.select`), and a model within :data:`MARGINAL_MARGIN` bpf of the context-free fitted DMoL
+(or above it) is said not to have got beyond the marginal distribution of a sample.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .results import PAPER_BPF, ResultRecord, load_records, select
+from .tables import bpf_text, hardware_text, paper_text, training_text
+
+REPRODUCED_WITHIN = 0.05   # bpf: the papers print two decimals; closer than this is a reproduction
+MARGINAL_MARGIN = 0.10     # bpf: a model this close to the fitted DMoL has not learned context
+VERDICTS = ("reproduced", "not reproduced at this budget", "no record")
+
+TITLES = {
+    "data_and_likelihood": "Data, mu-law and the likelihood",
+    "wavenet": "WaveNet",
+    "recurrent": "LSTM, VRNN and SRNN",
+    "cwvae": "The Clockwork VAE",
+    "latents": "What the latents know",
+    "waveflow": "WaveFlow",
+    "sashimi": "SaShiMi",
+}
+
+
+@dataclass
+class Finding:
+    """One chapter's measured answer.
+
+    Attributes:
+        chapter: the chapter's notebook name (``"wavenet"``, ...; keys of :data:`TITLES`).
+        title: the chapter's title.
+        question: what the chapter asks, in one sentence.
+        answer: our figures and what they mean, in a few sentences (numbers in bpf from the records).
+        verdict: one of :data:`VERDICTS`.
+        claim: the paper's qualitative claim the chapter tests, in words (``""`` when there is none).
+        claim_holds: whether that claim holds in our records (``None`` when there is no claim or no record).
+        records: the records the answer quotes.
+    """
+
+    chapter: str
+    title: str
+    question: str
+    answer: str
+    verdict: str
+    claim: str = ""
+    claim_holds: bool | None = None
+    records: list[ResultRecord] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+    @property
+    def claim_text(self) -> str:
+        """The claim and whether it holds, e.g. ``"The paper's claim (...) does not hold in our records."``"""
+        if not self.claim:
+            return ""
+        state = {True: "holds", False: "does not hold", None: "is untested"}[self.claim_holds]
+        return f"The paper's claim ({self.claim}) {state} in our records."
+
+    def __repr__(self) -> str:
+        return f"Finding({self.chapter!r}, {self.verdict!r})"
+
+    def markdown(self) -> str:
+        """The finding as Markdown: title, verdict, question, answer and claim."""
+        return (f"**{self.title}** ({self.verdict}). *{self.question}* {self.answer} {self.claim_text}").strip()
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        return (f'<div class="wavelab-finding"><p><strong>{esc(self.title)}</strong> '
+                f"<em>({esc(self.verdict)})</em>. <em>{esc(self.question)}</em> {esc(self.answer)} "
+                f"{esc(self.claim_text)}</p></div>")
+
+    def __str__(self) -> str:
+        return self.markdown()
+
+
+class Summary(list):
+    """The findings of every chapter, shown as a list (HTML in a notebook, Markdown by ``str()``)."""
+
+    def __repr__(self) -> str:
+        return f"Summary({len(self)} findings)"
+
+    def _repr_html_(self) -> str:
+        items = "".join(f"<li>{f._repr_html_()}</li>" for f in self)
+        return f'<ul class="wavelab-findings">{items}</ul>'
+
+    def __str__(self) -> str:
+        return "\n".join(f"- {f.markdown()}" for f in self)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _budget(r: ResultRecord) -> str:
+    """``"3,839 steps, 50 min on 2 CPU cores (AMD EPYC), CPU budget"``."""
+    where = hardware_text(r)
+    return f"{training_text(r)}{' on ' + where if where else ''}"
+
+
+def _best(records, model, estimator: str | None = None, **config) -> ResultRecord | None:
+    cands = select(records, model=model, estimator=estimator, **config) if config or estimator else select(
+        records, model=model)
+    return min(cands, key=lambda r: r.bpf_weighted) if cands else None
+
+
+def _paper(label: str, dataset: str = "timit"):
+    return PAPER_BPF[(label, dataset)]
+
+
+def _vs_paper(r: ResultRecord, dataset: str = "timit") -> str:
+    """``"<= 14.46 bpf, +1.92 from the paper's <= 12.54"``."""
+    fig = PAPER_BPF.get((r.label, dataset))
+    ours = f"{bpf_text(r.bpf_weighted, r.is_bound)} bpf"
+    return ours if fig is None else f"{ours}, {r.bpf_weighted - fig.bpf:+.2f} from the paper's {paper_text(r, fig)}"
+
+
+def _verdict(r: ResultRecord | None, dataset: str = "timit") -> str:
+    if r is None:
+        return "no record"
+    fig = PAPER_BPF.get((r.label, dataset))
+    if fig is not None and abs(r.bpf_weighted - fig.bpf) <= REPRODUCED_WITHIN:
+        return "reproduced"
+    return "not reproduced at this budget"
+
+
+def beyond_marginal(r: ResultRecord, dmol: ResultRecord) -> bool:
+    """Whether ``r`` is more than :data:`MARGINAL_MARGIN` bpf below the fitted DMoL ``dmol`` (same dataset and split):
+    only then has the model learned something about context."""
+    return r.bpf_weighted < dmol.bpf_weighted - MARGINAL_MARGIN
+
+
+def _marginal_words(r: ResultRecord, dmol: ResultRecord) -> str:
+    if beyond_marginal(r, dmol):
+        return f"{dmol.bpf_weighted - r.bpf_weighted:.2f} bpf below the context-free fitted DMoL"
+    return (f"at the level of the context-free fitted DMoL ({dmol.bpf_weighted:.2f}): it has not got beyond the "
+            f"marginal distribution of a sample at this budget")
+
+
+def _missing(chapter: str, question: str, what: str) -> Finding:
+    return Finding(chapter, TITLES[chapter], question, f"No record of {what} on the whole TIMIT test split yet.",
+                   "no record")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# one function per chapter
+
+
+def _data(records) -> Finding:
+    q = "What does a 16-bit sample cost with no model, with a fitted marginal distribution, and with FLAC?"
+    uni, dmol, flac, pad = (_best(records, m) for m in ("uniform", "dmol", "flac", "flac+padding"))
+    if None in (uni, dmol, flac):
+        return _missing("data_and_likelihood", q, "the baselines")
+    answer = (f"Knowing nothing costs {uni.bpf_weighted:.2f} bpf; the 2-component DMoL fitted to the training split "
+              f"costs {dmol.bpf_weighted:.2f} (paper {_paper('dmol')}); FLAC costs {flac.bpf_weighted:.2f} through "
+              f"libFLAC"
+              + (f" and {pad.bpf_weighted:.2f} with the flac tool's default padding" if pad else "")
+              + f" (paper {_paper('flac')}: FLAC's figure depends on how the files are framed). The fitted marginal "
+              "saves only "
+              f"{uni.bpf_weighted - dmol.bpf_weighted:.2f} bits: the rest of what FLAC saves comes from context.")
+    return Finding("data_and_likelihood", TITLES["data_and_likelihood"], q, answer, _verdict(dmol),
+                   records=[r for r in (uni, dmol, flac, pad) if r])
+
+
+def _wavenet(records) -> Finding:
+    q = "How close does WaveNet get to the paper's 10.88 bpf on a CPU budget?"
+    wavenets, dmol = select(records, model="wavenet"), _best(records, "dmol")
+    if not wavenets or dmol is None:
+        return _missing("wavenet", q, "a WaveNet and the DMoL baseline")
+    best = min(wavenets, key=lambda r: r.bpf_weighted)
+    paper_cfg = [r for r in wavenets if r.config.get("Dc") == 96 and r.config.get("blocks") == 5]
+    answer = (f"The best WaveNet (Dc={best.config.get('Dc')}, {best.config.get('blocks')} blocks) reaches "
+              f"{_vs_paper(best)}, after {_budget(best)}; it is {_marginal_words(best, dmol)}.")
+    if paper_cfg and paper_cfg[0] is not best:
+        p = paper_cfg[0]
+        answer += (f" The paper's configuration (Dc=96, 5 blocks) reaches {p.bpf_weighted:.2f} after "
+                   f"{training_text(p)}: at this budget the smaller net is ahead.")
+    return Finding("wavenet", TITLES["wavenet"], q, answer, _verdict(best), records=[best] + paper_cfg[:1] * (
+        paper_cfg[:1] != [best]))
+
+
+def _recurrent(records) -> Finding:
+    q = "Do latent variables (VRNN, SRNN) beat the LSTM once frames are stacked (s = 64)?"
+    lstm = _best(records, "lstm", s=64)
+    vrnn = _best(records, "vrnn", estimator="ELBO", s=64)
+    srnn = _best(records, "srnn", estimator="ELBO", s=64)
+    if None in (lstm, vrnn, srnn):
+        return _missing("recurrent", q, "LSTM, VRNN and SRNN at s = 64")
+    latent = min(vrnn, srnn, key=lambda r: r.bpf_weighted)
+    holds = latent.bpf_weighted < lstm.bpf_weighted - REPRODUCED_WITHIN
+    took = lambda r: training_text(r).split(", ")[-1]  # noqa: E731
+    answer = (f"At s = 64 the LSTM reaches {_vs_paper(lstm)} (trained {took(lstm)}); the VRNN's ELBO {_vs_paper(vrnn)} "
+              f"({took(vrnn)}); the SRNN's {_vs_paper(srnn)} ({took(srnn)}), all on {hardware_text(latent)}. The "
+              f"bounds are " + ("below" if holds else "not below")
+              + f" the LSTM's exact figure ({latent.bpf_weighted - lstm.bpf_weighted:+.2f} bpf).")
+    s1 = _best(records, "lstm", s=1)
+    if s1 is not None:
+        answer += f" Without stacking (s = 1) the LSTM reaches {_vs_paper(s1)}."
+    verdicts = {_verdict(r) for r in (lstm, vrnn, srnn)}
+    verdict = "reproduced" if verdicts == {"reproduced"} else "not reproduced at this budget"
+    return Finding("recurrent", TITLES["recurrent"], q, answer, verdict,
+                   "at s = 64 the VRNN's and SRNN's bounds are below the LSTM's likelihood", holds,
+                   [lstm, vrnn, srnn] + ([s1] if s1 else []))
+
+
+def _cwvae(records) -> Finding:
+    q = "Does a hierarchy of latent variables at slower clocks (L = 2, 3) beat a single layer (L = 1)?"
+    cw = {L: _best(records, "cwvae", estimator="ELBO", s1=64, L=L) for L in (1, 2, 3)}
+    dmol = _best(records, "dmol")
+    if None in cw.values() or dmol is None:
+        return _missing("cwvae", q, "the CW-VAE at L = 1, 2 and 3")
+    holds = all(cw[L].bpf_weighted < cw[1].bpf_weighted - REPRODUCED_WITHIN for L in (2, 3))
+    best = min(cw.values(), key=lambda r: r.bpf_weighted)
+    flat = [L for L in (1, 2, 3) if not beyond_marginal(cw[L], dmol)]
+    answer = ("The ELBOs are " + "; ".join(f"L = {L}: {_vs_paper(cw[L])}" for L in (1, 2, 3))
+              + f", after about {training_text(best).split(', ')[-1]} each on {hardware_text(best)}, "
+              f"{', '.join(f'{cw[L].steps:,}' for L in (1, 2, 3))} steps.")
+    if flat:
+        answer += (f" L = {' and '.join(map(str, flat))} {'is' if len(flat) == 1 else 'are'} at the level of the "
+                   f"context-free fitted DMoL ({dmol.bpf_weighted:.2f}): not beyond the marginal distribution.")
+    verdicts = {_verdict(r) for r in cw.values()}
+    return Finding("cwvae", TITLES["cwvae"], q, answer,
+                   "reproduced" if verdicts == {"reproduced"} else "not reproduced at this budget",
+                   "L = 2 and L = 3 give lower bounds than L = 1", holds, list(cw.values()))
+
+
+def _latents(records, study: dict | None) -> Finding:
+    q = "Do the CW-VAE's latents separate phones and speaker sex better than Mel features, as the paper finds?"
+    model = _best(records, "cwvae", estimator="ELBO", s1=64, L=2)
+    if study is None or model is None:
+        return _missing("latents", q, "the two-layer CW-VAE and its latent study")
+
+    def best_acc(task: str, feature: str, scheme: str = "loo") -> float:
+        acc = study["tasks"][task]["features"][feature]["accuracy"].get(scheme, {})
+        return max(acc.values()) if acc else float("nan")
+
+    phone = {f: best_acc("phone", f) for f in ("z1", "z2", "mel")}
+    # speaker sex across speakers: leave-one-speaker-out, so that no utterance of the test speaker is a neighbour
+    sex = {f: best_acc("gender", f, "loso") for f in ("z1", "z2", "mel")}
+    holds = phone["z1"] > phone["mel"] and sex["z1"] > sex["mel"]
+    fmt = lambda d: ", ".join(f"{k} {100 * v:.0f}%" for k, v in d.items())  # noqa: E731
+    answer = (f"Best kNN accuracy over k, phones of one speaker (leave-one-out): {fmt(phone)}; speaker sex "
+              f"(leave-one-speaker-out): {fmt(sex)}. The latents come from the two-layer CW-VAE of "
+              f"{_vs_paper(model)} ({training_text(model)})"
+              + (", and carry less than the Mel spectrogram at this budget." if not holds else "."))
+    return Finding("latents", TITLES["latents"], q, answer, "reproduced" if holds else "not reproduced at this budget",
+                   "the latent z1 beats Mel features for phones and for speaker sex; z2 loses to Mel for sex", holds,
+                   [model])
+
+
+def _waveflow(records) -> Finding:
+    q = "Does WaveFlow's 2-D autoregressive flow (h = 16) fit speech better than WaveGlow's coupling flow?"
+    wf, wg = _best(records, "waveflow"), _best(records, "waveglow")
+    dmol = _best(records, "dmol")
+    if None in (wf, wg, dmol):
+        return _missing("waveflow", q, "WaveFlow and WaveGlow")
+    holds = wf.bpf_weighted < wg.bpf_weighted - REPRODUCED_WITHIN
+    answer = (f"Under uniform dequantization, WaveFlow (h = {wf.config.get('h')}) reaches "
+              f"{bpf_text(wf.bpf_weighted, True)} bpf after {training_text(wf)}; WaveGlow reaches "
+              f"{bpf_text(wg.bpf_weighted, True)} after {training_text(wg)}, both on {hardware_text(wf)} "
+              f"(WaveGlow's steps are cheaper: it took {wg.steps / max(wf.steps, 1):.1f} times as many). "
+              f"WaveFlow is {_marginal_words(wf, dmol)}; WaveGlow is {_marginal_words(wg, dmol)}. The paper reports "
+              f"likelihoods on LJ Speech in nats, not on TIMIT, so there is no figure to match.")
+    return Finding("waveflow", TITLES["waveflow"], q, answer, "not reproduced at this budget",
+                   "WaveFlow with h = 16 has a higher likelihood than WaveGlow", holds, [wf, wg])
+
+
+def _sashimi(records) -> Finding:
+    q = "Does SaShiMi, trained in convolution mode, model speech on a CPU budget?"
+    r16 = _best(records, "sashimi", bits=16)
+    r16 = r16 or next((r for r in select(records, model="sashimi") if r.config.get("bits", 16) == 16), None)
+    r8 = next((r for r in select(records, model="sashimi") if r.config.get("bits") == 8), None)
+    dmol = _best(records, "dmol")
+    if r16 is None or dmol is None:
+        return _missing("sashimi", q, "a 16-bit SaShiMi")
+    answer = (f"On 16-bit mu-law with a DMoL head, SaShiMi reaches {r16.bpf_weighted:.2f} bpf after "
+              f"{_budget(r16)}: {_marginal_words(r16, dmol)}.")
+    if r8 is not None:
+        answer += (f" On 8-bit mu-law with the paper's 256-way softmax it reaches {r8.bpf_weighted:.2f} bits per "
+                   f"8-bit sample after {training_text(r8)}; being below the uniform 8 bits shows nothing by itself, "
+                   f"and the fair baseline, a histogram of the training codes, has no record yet. The paper's "
+                   f"figures are on SC09 and music, not TIMIT, so there is no figure to match.")
+    return Finding("sashimi", TITLES["sashimi"], q, answer, "not reproduced at this budget",
+                   records=[r for r in (r16, r8) if r])
+
+
+_CHAPTERS: dict[str, Callable] = {"data_and_likelihood": _data, "wavenet": _wavenet, "recurrent": _recurrent,
+                                  "cwvae": _cwvae, "waveflow": _waveflow, "sashimi": _sashimi}
+
+
+def _load_study(results_dir: Path) -> dict | None:
+    path = results_dir / "studies" / "latent-study.json"
+    if not path.exists():
+        return None
+    from .analysis import load_study
+
+    return load_study(path)
+
+
+def chapter_finding(chapter: str, records: list[ResultRecord] | None = None, *, study: dict | None = None,
+                    results_dir: str | Path | None = None) -> Finding:
+    """The measured answer of one chapter, from the records of the whole TIMIT test split.
+
+    Args:
+        chapter: a key of :data:`TITLES` (the chapter's notebook name).
+        records: the records to read (default: :func:`wavelab.results.load_records` of ``results_dir``); only those
+            on the whole TIMIT test split are used.
+        study: the latent study (``"latents"`` only; default: ``<results_dir>/studies/latent-study.json``).
+        results_dir: default :func:`wavelab.settings.results_dir`.
+    Returns:
+        :class:`Finding`.
+    Raises:
+        KeyError: an unknown chapter (the message lists the chapters).
+    """
+    if chapter not in TITLES:
+        raise KeyError(f"no chapter {chapter!r}; the chapters are {list(TITLES)}")
+    from .settings import results_dir as default_results_dir
+
+    root = Path(results_dir) if results_dir is not None else default_results_dir()
+    if records is None:
+        records = load_records(root)
+    test = select(records, dataset="timit", split="test")
+    if chapter == "latents":
+        return _latents(test, study if study is not None else _load_study(root))
+    return _CHAPTERS[chapter](test)
+
+
+def summary(records: list[ResultRecord] | None = None, results_dir: str | Path | None = None) -> Summary:
+    """Every chapter's :class:`Finding`, in the book's order (:data:`TITLES`); see :func:`chapter_finding`."""
+    from .settings import results_dir as default_results_dir
+
+    root = Path(results_dir) if results_dir is not None else default_results_dir()
+    records = load_records(root) if records is None else records
+    return Summary(chapter_finding(c, records, results_dir=root) for c in TITLES)
+
+
+__all__ = ["Finding", "MARGINAL_MARGIN", "REPRODUCED_WITHIN", "Summary", "TITLES", "VERDICTS", "beyond_marginal",
+           "chapter_finding", "summary"]
