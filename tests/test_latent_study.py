@@ -45,7 +45,7 @@ def test_accuracy_table_marks_the_best_feature_and_leaves_missing_k_blank():
     table = accuracy_table(tiny_study())
     assert '<table class="wavelab-table">' in table._repr_html_() and "<strong>50.0</strong>" in table._repr_html_()
     lines = str(table).splitlines()
-    assert lines[0] == "| task | scheme | feature | k=1 [%] | k=3 [%] | chance [%] (majority / stratified) |"
+    assert lines[0] == "| task | scheme | feature | k=1 | k=3 | chance (majority / stratified) |"
     assert len(lines) == 2 + 2 + 4                    # header, rule, 2 phone rows, 2 schemes x 2 gender rows
     assert lines[2] == "| phone | loo | z1 | **50.0** | **75.0** | 0.0 / 25.0 |"   # ties are both bold
     assert lines[3] == "| phone | loo | mel | 25.0 | **75.0** | 0.0 / 25.0 |"

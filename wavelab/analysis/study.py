@@ -255,7 +255,8 @@ def accuracy_table(study: dict[str, Any], ks: Sequence[int] | None = None, capti
     if ks is None:
         ks = sorted({int(k) for task in tasks.values() for feat in task["features"].values()
                      for acc in feat["accuracy"].values() for k in acc})
-    columns = ["task", "scheme", "feature"] + [f"k={k} [%]" for k in ks] + ["chance [%] (majority / stratified)"]
+    # accuracies in % (say so in the caption): short headers keep a table of eight k columns inside the page
+    columns = ["task", "scheme", "feature"] + [f"k={k}" for k in ks] + ["chance (majority / stratified)"]
     rows = []
     for tname, task in tasks.items():
         for scheme in task["schemes"]:
