@@ -1,4 +1,4 @@
-"""Command line: ``python -m wavelab {train, evaluate, export, sample, baselines}``.
+"""Command line: ``python -m wavelab {train, evaluate, export, sample, baselines, campaign}``.
 
 Examples::
 
@@ -9,6 +9,7 @@ Examples::
     python -m wavelab baselines --dataset timit --results-dir results
     python -m wavelab export --run-dir runs/wn32 --dest results/runs/wn32   # weights + logs, small enough to commit
     torchrun --nproc_per_node 2 -m wavelab train --model wavenet --steps 10000 --run-dir runs/wn96
+    python -m wavelab campaign recipes/lstm-s64.toml recipes/vrnn-s64.toml  # train, export, evaluate (recipes/)
 
 Running ``train`` again on a run directory with a checkpoint resumes it; without ``--model``/``--set`` the saved
 model settings are reused, so ``train --run-dir runs/x --steps 4000`` extends a run.
@@ -280,6 +281,38 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# campaign
+
+
+def cmd_campaign(args: argparse.Namespace) -> int:
+    """``python -m wavelab campaign``: run recipes (``recipes/NAME.toml``, see :mod:`wavelab.recipes`): train (or
+    resume), export and evaluate each, in order.  Every recipe is read and checked, and every run directory and
+    output planned, before the first training starts; a bad recipe is a user error (exit status 2).  Returns the
+    exit status (1 when a loss became non-finite)."""
+    from .recipes import RecipeError, execute_plan, load_recipes, plan_recipe
+    from .train import NonFiniteLossError
+
+    device = None if args.device == "auto" else args.device
+    try:
+        recipes = load_recipes(args.recipes)
+        plans = [plan_recipe(r, args.runs_dir, args.results_dir, quick=args.quick, device=device) for r in recipes]
+    except (RecipeError, ValueError) as e:
+        raise CLIError(str(e)) from e
+    print(f"campaign: {len(plans)} recipe(s){' (quick dry run)' if args.quick else ''}")
+    for i, plan in enumerate(plans, 1):
+        print(f"[{i}/{len(plans)}] {plan.describe()}", flush=True)
+        try:
+            outcome = execute_plan(plan, progress=not args.no_progress, log=lambda line: print(line, flush=True))
+        except (ValueError, FileNotFoundError) as e:  # missing data, a run directory of another run
+            raise CLIError(f"{plan.recipe.source}: {e}") from e
+        except NonFiniteLossError as e:
+            print(f"error: {plan.recipe.source}: {e}", file=sys.stderr)
+            return 1
+        print(f"[{i}/{len(plans)}] {outcome.name}: done, {outcome.steps} steps, {len(outcome.records)} record(s)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -352,6 +385,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--results-dir", help="write one result record per baseline here (e.g. results)")
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=cmd_baselines)
+
+    c = sub.add_parser("campaign", help="train, export and evaluate run recipes (recipes/NAME.toml)")
+    c.add_argument("recipes", nargs="+", metavar="RECIPE", help="recipe files, e.g. recipes/lstm-s64.toml")
+    c.add_argument("--runs-dir", default="runs", help="parent of the run directories (default runs)")
+    c.add_argument("--results-dir", default="results",
+                   help="where exports (runs/NAME) and records go (default results)")
+    c.add_argument("--quick", action="store_true",
+                   help="CPU dry run: tiny model, a few steps, 2 test utterances (see wavelab.recipes); it refuses "
+                        "to replace another run's export or records")
+    c.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
+                   help="training and evaluation device (default auto: CUDA when available)")
+    c.add_argument("--no-progress", action="store_true")
+    c.set_defaults(func=cmd_campaign)
     return p
 
 

@@ -1,0 +1,330 @@
+"""Tests of the run recipes (recipes/*.toml), wavelab.recipes and ``python -m wavelab campaign``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+
+from wavelab.__main__ import main
+from wavelab.models import REGISTRY, config_for
+from wavelab.recipes import (NOT_TRAIN_KEYS, QUICK_LIMIT, QUICK_TRAIN, TRAIN_KEYS, RecipeError, TrainSettings,
+                             load_recipe, load_recipes, plan_recipe, run_recipe)
+from wavelab.results import read_record
+from wavelab.runs import read_metrics
+from wavelab.train import TrainConfig, train
+
+torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parent.parent
+RECIPES = sorted((REPO / "recipes").glob("*.toml"))
+RESULTS = REPO / "results"
+
+
+def _as_json(x):
+    return json.loads(json.dumps(x))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the committed recipes
+
+
+def test_there_is_a_recipe_per_recorded_run():
+    """Every record of a trained run in results/ is written by exactly one recipe, named after the run it came from
+    (the records' run_dir is results/runs/NAME)."""
+    writers: dict[str, list[str]] = {}
+    for r in load_recipes(RECIPES):
+        for e in r.evaluations:
+            writers.setdefault(e.record, []).append(r.name)
+    run_records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+    run_records = {k: v for k, v in run_records.items() if v.get("run_dir")}
+    assert run_records, "no recorded runs in results/"
+    assert set(writers) == set(run_records)
+    for record, d in run_records.items():
+        assert writers[record] == [Path(d["run_dir"]).name]
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_every_recipe_loads_and_names_a_registered_model(path):
+    r = load_recipe(path)
+    assert r.name == path.stem and r.path == path
+    assert r.model in REGISTRY and r.dataset == "timit" and r.representation == "mulaw" and r.budget == "cpu-budget"
+    assert r.train.threads == 1 and r.train.seed == 0 and r.train.checkpoint_minutes == 5.0
+    assert r.evaluations and r.train.max_minutes is not None
+    # the quick dry run of every recipe builds a valid config
+    config_for(r.model, **r.overrides(quick=True))
+    quick = r.train_config("runs", quick=True)
+    quick.validate()
+    assert quick.max_steps == QUICK_TRAIN["max_steps"] and quick.max_minutes is None
+    for k, v in REGISTRY[r.model][0].quick_overrides().items():
+        assert quick.model_overrides[k] == v
+
+
+RECORDED = [(path, e.record) for path in RECIPES for e in load_recipe(path).evaluations]
+
+
+@pytest.mark.parametrize("path,record", RECORDED, ids=[rec for _, rec in RECORDED])
+def test_recipe_settings_equal_the_recorded_train_config(path, record):
+    """The port of the bash script is exact: the recipe's TrainConfig is the one its records say trained them (every
+    field: segment_length, batch_size, lr, max_minutes, eval_every, checkpoint_minutes, seed, run_dir, ...), and
+    its model config is the recorded one."""
+    r = load_recipe(path)
+    rec = read_record(RESULTS / f"{record}.json")
+    ours = _as_json(dataclasses.asdict(r.train_config("runs")))
+    theirs = rec.train_config
+    for key in ("segment_length", "batch_size", "max_minutes", "model", "dataset"):
+        assert key in theirs, f"{record} has no train_config.{key}"
+    assert {k: v for k, v in ours.items() if k != "model_overrides"} == \
+        {k: v for k, v in theirs.items() if k != "model_overrides"}
+    # model_overrides: the recorded ones, plus at most settings added since that restate what the run used
+    # (waveflow-h16: dilation_h_schedule = "cycle", the default when it was recorded)
+    assert theirs["model_overrides"].items() <= ours["model_overrides"].items()
+    resolved = _as_json(dataclasses.asdict(config_for(r.model, **r.model_overrides)))
+    assert {k: resolved.get(k) for k in rec.config} == rec.config
+    assert rec.model == r.model and rec.budget == r.budget and rec.dataset == r.dataset
+    iw = next(e.iw_samples for e in r.evaluations if e.record == record)
+    assert rec.estimator.startswith("importance-weighted") == (iw is not None)
+    if iw is not None:
+        assert rec.estimator == f"importance-weighted bound, K={iw}"
+
+
+def test_train_table_holds_every_train_config_field():
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert (set(TRAIN_KEYS) - {"threads"}) | set(NOT_TRAIN_KEYS) == fields
+    assert not set(TRAIN_KEYS) & set(NOT_TRAIN_KEYS)
+    assert {f.name for f in dataclasses.fields(TrainSettings)} == set(TRAIN_KEYS)
+    # a key left out of [train] takes TrainConfig's default
+    s = TrainSettings(segment_length=1, batch_size=1, seed=0)
+    for k in TRAIN_KEYS.keys() - {"threads", "segment_length", "batch_size", "seed"}:
+        assert getattr(s, k) == getattr(TrainConfig(), k), k
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# bad recipes
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(v)
+
+
+def _dump(d: dict) -> str:
+    """A small TOML writer for recipe-shaped dicts: scalars, then tables, then arrays of tables."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if not isinstance(v, (dict, list))
+             or (isinstance(v, list) and not any(isinstance(x, dict) for x in v))]
+    for k, v in d.items():
+        if isinstance(v, dict):
+            lines += [f"[{k}]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items()]
+    for k, v in d.items():
+        if isinstance(v, list) and any(isinstance(x, dict) for x in v):
+            for table in v:
+                lines += [f"[[{k}]]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _base() -> dict:
+    return tomllib.loads((REPO / "recipes" / "lstm-s64.toml").read_text())
+
+
+def _write(tmp_path: Path, d: dict, name: str = "lstm-s64") -> Path:
+    p = tmp_path / f"{name}.toml"
+    p.write_text(_dump(d))
+    return p
+
+
+def test_the_test_writer_round_trips_a_real_recipe(tmp_path):
+    for path in RECIPES:
+        d = tomllib.loads(path.read_text())
+        assert tomllib.loads(_dump(d)) == d
+    r = load_recipe(_write(tmp_path, _base()))
+    assert r.train_config("runs") == load_recipe(REPO / "recipes" / "lstm-s64.toml").train_config("runs")
+
+
+def _set(d, dotted, value):
+    *parents, last = dotted.split(".")
+    for p in parents:
+        d = d[int(p)] if isinstance(d, list) else d[p]
+    if value is _DELETE:
+        del d[last]
+    else:
+        d[last] = value
+
+
+_DELETE = object()
+BAD = [  # (change, value, key named in the error, words of the problem)
+    ("colour", "blue", "colour", "unknown key"),
+    ("train.batchsize", 4, "train.batchsize", "unknown key"),
+    ("evaluations.0.limit", 2, "evaluations[0].limit", "unknown key"),
+    ("model", _DELETE, "model", "missing key"),
+    ("train.segment_length", _DELETE, "train.segment_length", "missing key"),
+    ("evaluations.0.record", _DELETE, "evaluations[0].record", "missing key"),
+    ("train.batch_size", "4", "train.batch_size", "must be an integer"),
+    ("train.seed", True, "train.seed", "must be an integer"),
+    ("train.max_minutes", "8", "train.max_minutes", "must be a number"),
+    ("model", 3, "model", "must be a string"),
+    ("model_overrides", 64, "model_overrides", "must be a table"),
+    ("model", "transformer", "model", "unknown model 'transformer'"),
+    ("model_overrides.Dcc", 3, "model_overrides.Dcc", "no such setting"),
+    ("dataset", "wsj", "dataset", "unknown dataset 'wsj'"),
+    ("representation", "linear", "representation", "unknown representation 'linear'"),
+    ("budget", "tpu", "budget", "unknown budget 'tpu'"),
+    ("name", "lstm-s65", "name", "must equal the file's stem"),
+    ("train.batch_size", 0, "train.batch_size", ">= 1"),
+    ("train.max_minutes", _DELETE, "train", "needs a budget"),
+    ("evaluations.0.record", "x/y", "evaluations[0].record", "plain file name"),
+    ("evaluations.0.iw_samples", 10, "evaluations[0].iw_samples", "no importance-weighted bound"),
+    ("evaluations", [], "evaluations", "at least one"),
+]
+
+
+@pytest.mark.parametrize("dotted,value,key,problem", BAD, ids=[f"{b[0]}={b[1]!r}" for b in BAD])
+def test_bad_recipes_raise_recipe_error_naming_file_and_key(tmp_path, dotted, value, key, problem):
+    d = _base()
+    _set(d, dotted, value)
+    path = _write(tmp_path, d)
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path)
+    err = info.value
+    assert isinstance(err, ValueError) and err.key == key and err.path == path
+    assert str(err).startswith(f"{path}: {key}: ") and problem in str(err) and "\n" not in str(err)
+
+
+def test_unreadable_recipes(tmp_path):
+    with pytest.raises(RecipeError, match="no such recipe file") as info:
+        load_recipe(tmp_path / "missing.toml")
+    assert str(tmp_path / "missing.toml") in str(info.value)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(RecipeError, match="not valid TOML") as info:
+        load_recipe(bad)
+    assert str(bad) in str(info.value)
+
+
+def test_recipes_of_one_campaign_must_not_clash(tmp_path):
+    path = REPO / "recipes" / "lstm-s64.toml"
+    with pytest.raises(RecipeError, match="also the name of") as info:
+        load_recipes([path, path])
+    assert info.value.key == "name"
+    d = _base()
+    d["name"] = "lstm-other"
+    other = _write(tmp_path, d, name="lstm-other")  # writes the same record as lstm-s64
+    with pytest.raises(RecipeError, match="also written by") as info:
+        load_recipes([path, other])
+    assert info.value.key == "evaluations[0].record" and info.value.path == other
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# running recipes (quick mode, on the TIMIT sample)
+
+
+def test_quick_campaign_writes_records_with_provenance_and_does_not_retrain(timit_root, tmp_path):
+    recipe = load_recipe(REPO / "recipes" / "vrnn-s64.toml")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    lines: list[str] = []
+    out = run_recipe(recipe, runs_dir=runs, results_dir=results, quick=True, device="cpu", log=lines.append)
+    assert out.trained and out.steps == QUICK_TRAIN["max_steps"] and out.stopped_by == "max_steps"
+    assert out.records == [results / "vrnn-timit-s64.json", results / "vrnn-timit-s64-iw.json"]
+    assert any("wrote" in line and "vrnn-timit-s64-iw.json" in line for line in lines)
+    export = results / "runs" / "vrnn-s64"
+    assert (export / "checkpoint.pt").exists() and (runs / "vrnn-s64" / "checkpoint.pt").exists()
+    assert "optimizer" not in torch.load(export / "checkpoint.pt", map_location="cpu", weights_only=True)
+
+    elbo, iw = (read_record(p) for p in out.records)
+    for rec in (elbo, iw):
+        assert "recipes/vrnn-s64.toml" in rec.notes and "quick" in rec.notes
+        assert rec.model == "vrnn" and rec.dataset == "timit" and rec.split == "test" and rec.budget == "cpu-budget"
+        assert rec.utterances == QUICK_LIMIT and rec.steps == QUICK_TRAIN["max_steps"] and rec.eval_seed == 0
+        assert rec.run_dir == str(export) and rec.train_split == "train" and rec.is_bound
+        assert rec.train_config["model_overrides"]["s"] == 64  # the recipe's stack size survives quick mode
+        assert rec.train_config["segment_length"] == QUICK_TRAIN["segment_length"]
+        assert rec.config["Dd"] == REGISTRY["vrnn"][0].quick_overrides()["Dd"]
+    assert elbo.estimator == "ELBO, 1 sample" and iw.estimator == "importance-weighted bound, K=10"
+    assert [elbo.bpf_weighted, iw.bpf_weighted] == out.bpf
+
+    # a second call finds the run finished: no step, no new line in the log, the same (seeded) figures
+    metrics = (runs / "vrnn-s64" / "metrics.jsonl").read_bytes()
+    again = run_recipe(recipe, runs_dir=runs, results_dir=results, quick=True, device="cpu")
+    assert not again.trained and again.steps == out.steps and again.stopped_by is None
+    assert (runs / "vrnn-s64" / "metrics.jsonl").read_bytes() == metrics
+    ckpt = torch.load(runs / "vrnn-s64" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ckpt["step"] == QUICK_TRAIN["max_steps"]
+    assert again.bpf == out.bpf and read_record(out.records[0]).steps == out.steps
+
+
+def test_a_killed_run_resumes_from_its_checkpoint(timit_root, tmp_path):
+    recipe = load_recipe(REPO / "recipes" / "lstm-s64.toml")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    cfg = recipe.train_config(runs, quick=True, device="cpu")
+    train(dataclasses.replace(cfg, max_steps=2))  # a run cut after its checkpoint at step 2
+    plan = plan_recipe(recipe, runs, results, quick=True, device="cpu")
+    assert plan.checkpoint_step == 2 and not plan.finished and "resumes from step 2" in plan.describe()
+    out = run_recipe(recipe, runs_dir=runs, results_dir=results, quick=True, device="cpu")
+    assert out.trained and out.steps == QUICK_TRAIN["max_steps"]
+    events = [e for e in read_metrics(runs / "lstm-s64", kind="event") if e["event"] in ("start", "resume")]
+    assert [(e["event"], e["step"]) for e in events] == [("start", 0), ("resume", 2)]
+    assert [r["step"] for r in read_metrics(runs / "lstm-s64")] == [2, 4]
+    assert read_record(results / "lstm-timit-s64.json").steps == 4
+
+
+def test_quick_mode_does_not_replace_another_runs_outputs(tmp_path):
+    recipe = load_recipe(REPO / "recipes" / "lstm-s64.toml")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    results.mkdir()
+    committed = (RESULTS / "lstm-timit-s64.json").read_text()
+    (results / "lstm-timit-s64.json").write_text(committed)  # the full run's record
+    with pytest.raises(ValueError, match="is a record of a different run") as info:
+        run_recipe(recipe, runs_dir=runs, results_dir=results, quick=True, device="cpu")
+    assert str(results / "lstm-timit-s64.json") in str(info.value)
+    assert (results / "lstm-timit-s64.json").read_text() == committed and not runs.exists()
+    # a run directory holding another run's checkpoint is refused too, before anything is written
+    with pytest.raises(ValueError, match="holds a checkpoint of a different run"):
+        plan_recipe(recipe, runs_dir=RESULTS / "runs", results_dir=tmp_path / "elsewhere", quick=True)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the command line
+
+
+def test_cli_rejects_a_bad_recipe_before_training(tmp_path, capsys):
+    d = _base()
+    d["train"]["batch_size"] = "four"
+    bad = _write(tmp_path, d, name="lstm-s64")
+    good = REPO / "recipes" / "vrnn-s64.toml"
+    runs = tmp_path / "runs"
+    code = main(["campaign", str(good), str(bad), "--quick", "--runs-dir", str(runs),
+                 "--results-dir", str(tmp_path / "results"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {bad}: train.batch_size: must be an integer")
+    assert not runs.exists()  # the good recipe before it did not start
+
+
+def test_cli_exit_status_without_traceback(tmp_path):
+    d = _base()
+    d["model"] = "transformer"
+    bad = _write(tmp_path, d)
+    r = subprocess.run([sys.executable, "-m", "wavelab", "campaign", str(bad), "--runs-dir", str(tmp_path / "runs")],
+                       cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()]
+    assert f"{bad}: model: unknown model 'transformer'" in r.stderr and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.skipif(not (REPO / ".venv" / "bin" / "python").exists(), reason="the wrapper runs .venv/bin/python")
+def test_wrapper_script_maps_names_to_recipes():
+    r = subprocess.run(["bash", str(REPO / "scripts" / "cpu_budget_runs.sh"), "no-such-run"], capture_output=True,
+                       text=True, timeout=300, check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "recipes/no-such-run.toml: no such recipe file" in r.stderr
