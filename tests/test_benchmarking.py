@@ -256,3 +256,235 @@ def test_generation_speed_claims_check_reads_the_timings_exactly():
     assert len(fails) == 1 and "batch 1" in fails[0]
     fails = script.check(bench(waveflow_b1=1.0, drift=(0.5, 1.3)))
     assert len(fails) == 3 and "WaveFlow h=16" in fails[0] and "batch 1" in fails[1] and "batch 2" in fails[2]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# benchmarks/training_speed.py and training_speed_table
+
+
+def _training_speed_script():
+    import importlib.util
+
+    from wavelab.settings import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("training_speed", PROJECT_ROOT / "benchmarks" / "training_speed.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+_TRAINING_ENTRY_FIELDS = {
+    "recipe", "recipe_file", "model", "model_overrides", "precision", "autocast", "parameters", "segment_length",
+    "batch_size", "frames_per_step", "steps", "warmup_steps", "timed_steps", "step_seconds", "seconds_per_step",
+    "data_seconds_per_step", "frames_per_s", "flops_per_step", "flops_per_frame", "flops_by_op", "uncounted_ops",
+    "gflops_per_s", "train_bpf", "bpf_after_steps", "non_finite_steps", "valid_bpf_after_steps", "valid_is_bound",
+    "valid_utterances", "valid_frames", "valid_seconds", "flop_count_seconds", "total_seconds"}
+
+
+def test_training_speed_script_quick_run_writes_every_field(timit_root, tmp_path):
+    """A smoke run on two recipes: valid JSON with every field, positive finite figures (no timing is compared), the
+    frames of a step = batch x segment, GFLOP/s = FLOPs per step / seconds per step, the FLOP count the same in both
+    precisions, and the table renders one row per entry marked as a smoke run."""
+    import json
+    import math
+
+    script = _training_speed_script()
+    out = tmp_path / "training_speed.json"
+    assert script.main(["--quick", "--models", "wavenet-dc32-b2", "lstm-s1", "--out", str(out)]) == 0
+    bench = json.loads(out.read_text())
+    assert bench["quick"] is True and bench["threads"] == 1 and bench["steps"] == 3 and bench["warmup_steps"] == 1
+    assert bench["commit"]["hash"] and bench["hardware"]["torch"] and bench["created"].endswith("Z")
+    assert bench["command"].startswith("python benchmarks/training_speed.py --quick")
+    assert len(bench["load_average_at_start"]) == 3 and len(bench["valid_utterances"]) == 1
+    flags = bench["cpu"]["flags"]
+    assert bench["cpu"]["bf16"]["supported"] == (flags["amx_bf16"] or flags["avx512_bf16"])
+    assert bench["precisions"] == (["fp32", "bf16"] if bench["cpu"]["bf16"]["supported"] else ["fp32"])
+    for q in bench["precisions"]:
+        c = bench["matmul_ceiling"][q]
+        assert c["seconds"] > 0 and c["gflops_per_s"] == pytest.approx(2 * 256 ** 3 / c["seconds"] / 1e9)
+    entries = bench["entries"]
+    assert [(e["recipe"], e["precision"]) for e in entries] == [(r, q) for r in ("wavenet-dc32-b2", "lstm-s1")
+                                                                for q in bench["precisions"]]
+    for e in entries:
+        assert set(e) == _TRAINING_ENTRY_FIELDS, set(e) ^ _TRAINING_ENTRY_FIELDS
+        assert e["segment_length"] == 2000 and e["batch_size"] == 4 and e["frames_per_step"] == 8000
+        assert e["steps"] == 3 and len(e["step_seconds"]) == len(e["train_bpf"]) == 3 and e["timed_steps"] == 2
+        assert e["seconds_per_step"] == pytest.approx(sum(e["step_seconds"][1:]) / 2)  # median of the 2 timed
+        for k in ("seconds_per_step", "frames_per_s", "flops_per_frame", "gflops_per_s", "bpf_after_steps",
+                  "valid_bpf_after_steps", "parameters"):
+            assert e[k] > 0 and math.isfinite(e[k]), (e["recipe"], k, e[k])
+        assert e["frames_per_s"] == pytest.approx(8000 / e["seconds_per_step"])
+        assert e["flops_per_frame"] == e["flops_per_step"] / 8000
+        assert e["flops_per_step"] == sum(e["flops_by_op"].values())
+        assert e["gflops_per_s"] == pytest.approx(e["flops_per_step"] / e["seconds_per_step"] / 1e9)
+        assert e["bpf_after_steps"] == e["train_bpf"][-1] and 10 < e["bpf_after_steps"] < 20  # untrained 16-bit audio
+        assert e["non_finite_steps"] == 0 and e["uncounted_ops"] == [] and e["valid_utterances"] == 1
+        assert e["autocast"] == (None if e["precision"] == "fp32" else "bfloat16")
+    lstm = next(e for e in entries if e["recipe"] == "lstm-s1")
+    assert lstm["flops_by_op"]["aten.mkldnn_rnn_layer"] > 0  # the fused LSTM kernel is counted
+    for r in ("wavenet-dc32-b2", "lstm-s1"):
+        counts = {(e["flops_per_step"], json.dumps(e["flops_by_op"], sort_keys=True)) for e in entries
+                  if e["recipe"] == r}
+        assert len(counts) == 1  # the count does not depend on the precision
+    table = bm.training_speed_table(bench)
+    assert len(table.rows) == len(entries) and table.caption.startswith("SMOKE RUN")
+
+
+@pytest.mark.parametrize("name", ["wavenet-dc32-b2", "vrnn-s64"])  # the VRNN samples latents: the RNG streams match
+def test_training_speed_steps_are_the_training_loops(name, timit_root, tmp_path):
+    """The benchmark's run is the training loop's: from the same recipe, seed and data, its per-step training bpf and
+    its validation bpf after the steps equal what wavelab.train.train logs, in float32 and in bf16 autocast."""
+    import dataclasses
+
+    from wavelab.data import load_split
+    from wavelab.runs import read_metrics
+    from wavelab.train import _spread_over_speakers, train
+
+    script = _training_speed_script()
+    recipe = script.select_recipes([name])[0]
+    train_utts = load_split("timit", "train")
+    valid_utts = _spread_over_speakers(load_split("timit", "valid"), 1)
+    for precision, amp in (("fp32", "off"), ("bf16", "bf16")):
+        e = script.measure(recipe, precision, steps=3, warmup=1, quick=True, train_utterances=train_utts,
+                           valid_utterances=valid_utts, runs_dir=tmp_path / "bench")
+        cfg = dataclasses.replace(recipe.train_config(tmp_path / precision, quick=True, device="cpu"), amp=amp,
+                                  max_steps=3, log_every=1, eval_every=3, eval_subset=1, checkpoint_every=None,
+                                  checkpoint_minutes=None)
+        train(cfg, progress=False)
+        logged = [r["bpf"] for r in read_metrics(cfg.run_dir)]
+        assert e["train_bpf"] == pytest.approx(logged, rel=1e-12, abs=0)
+        (ev,) = read_metrics(cfg.run_dir, kind="eval")
+        assert e["valid_bpf_after_steps"] == pytest.approx(ev["bpf"], rel=1e-12, abs=0)
+
+
+def test_flop_count_covers_the_fused_lstm_and_does_not_depend_on_the_precision():
+    import torch
+
+    script = _training_speed_script()
+    B, T, I, H = 2, 30, 5, 8
+    x = torch.randn(B, T, I)
+    lstm = torch.nn.LSTM(I, H, batch_first=True)
+    expected_forward = 2 * B * T * (4 * H * I + 4 * H * H)
+    assert script.count_flops(lambda: lstm(x))["flops"] == expected_forward
+    cell = torch.nn.LSTMCell(I, H)  # the same matmuls one step at a time, counted by torch's own formulas
+
+    def unrolled():
+        h = c = torch.zeros(B, H)
+        for t in range(T):
+            h, c = cell(x[:, t], (h, c))
+
+    assert script.count_flops(unrolled)["flops"] == expected_forward
+    counted = script.count_flops(lambda: lstm(x)[0].sum().backward())
+    assert counted["by_op"] == {"aten.mkldnn_rnn_layer": expected_forward,
+                                "aten.mkldnn_rnn_layer_backward": 2 * expected_forward}
+
+    import wavelab.models.sashimi  # noqa: F401
+
+    for name, overrides in (("lstm", {"s": 1, "Dd": 8, "mlp_layers": 2}), ("wavenet", {"Dc": 4, "blocks": 1,
+                            "layers_per_block": 2, "num_components": 1}), ("sashimi", {"d_model": 8, "n_layers": 1,
+                            "d_state": 4, "l_max": 64, "head": "dmol"})):
+        model = build_model(name, **overrides)
+        codes, lengths = torch.randint(0, 2 ** 16, (2, 64)), torch.tensor([64, 50])
+        counts = []
+        for amp in (False, True):
+            with torch.random.fork_rng(devices=[]):
+                def step(model=model, amp=amp, codes=codes, lengths=lengths):
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                        loss = model(codes, lengths).loss()
+                    loss.backward()
+                counts.append(script.count_flops(step))
+        assert counts[0] == counts[1] and counts[0]["flops"] > 0, name
+        fft = [op for op in counts[0]["uncounted_ops"] if "fft" in op]
+        assert bool(fft) == (name == "sashimi") and counts[0]["uncounted_ops"] == fft, (name, counts[0])
+
+
+def test_training_speed_recipes_are_the_16_bit_ones_in_book_order():
+    script = _training_speed_script()
+    assert [r.name for r in script.select_recipes(None)] == [
+        "wavenet-dc32-b2", "wavenet-paper", "lstm-s1", "lstm-s64", "vrnn-s64", "srnn-s64", "cwvae-s64-l1",
+        "cwvae-s64-l2", "cwvae-s64-l3", "waveflow-h16", "waveglow", "sashimi-16bit"]
+    assert [r.name for r in script.select_recipes(["waveglow", "lstm-s1"])] == ["lstm-s1", "waveglow"]
+    with pytest.raises(ValueError, match="'sashimi-8bit': its model is not 16-bit"):
+        script.select_recipes(["sashimi-8bit"])
+    with pytest.raises(ValueError, match="'nope': no such recipe; choose from wavenet-dc32-b2"):
+        script.select_recipes(["nope"])
+
+
+def test_training_speed_reads_bf16_support_from_the_cpu_flags():
+    script = _training_speed_script()
+    info = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\nprocessor\t: 1\nflags\t\t: fpu\n"
+    flags = script.cpu_flags(info)
+    assert {"avx2", "avx512_bf16"} <= flags and "amx_bf16" not in flags
+    assert script.bf16_support(flags) == {"supported": True, "via": ["avx512_bf16"]}
+    assert script.bf16_support({"amx_bf16", "avx512_bf16"})["via"] == ["amx_bf16", "avx512_bf16"]
+    assert script.bf16_support({"avx2"}) == {"supported": False, "via": []}
+
+
+def test_training_speed_quick_run_never_replaces_a_real_measurement(tmp_path):
+    import json
+
+    script = _training_speed_script()
+    real = tmp_path / "training_speed.json"
+    real.write_text(json.dumps({"quick": False, "entries": []}))
+    with pytest.raises(SystemExit, match="holds a real"):
+        script.main(["--quick", "--out", str(real)])
+    assert json.loads(real.read_text()) == {"quick": False, "entries": []}
+    with pytest.raises(SystemExit):  # argparse: at least one timed step
+        script.main(["--quick", "--steps", "2", "--warmup", "2", "--out", str(tmp_path / "q.json")])
+    assert not (tmp_path / "q.json").exists()
+
+
+def _training_bench(quick=False):
+    def e(recipe, precision, fps, gflops, bpf, valid, flops_per_frame=2.5e6, **extra):
+        return {"recipe": recipe, "precision": precision, "segment_length": 16000, "batch_size": 2, "steps": 20,
+                "warmup_steps": 3, "frames_per_s": fps, "flops_per_frame": flops_per_frame, "gflops_per_s": gflops,
+                "bpf_after_steps": bpf, "valid_bpf_after_steps": valid, "uncounted_ops": [], **extra}
+    return {"created": "2026-01-01T00:00:00Z", "hardware": {"cpu": "X", "torch": "2"}, "threads": 1,
+            "commit": {"hash": "abcdef1234567"}, "load_average_at_start": [0.12, 0.3, 0.2], "quick": quick,
+            "cpu": {"bf16": {"supported": True, "via": ["amx_bf16"]}}, "steps": 20, "warmup_steps": 3,
+            "valid_utterances": ["a", "b"],
+            "matmul_ceiling": {"n": 2048, "repeats": 5, "fp32": {"seconds": 0.2, "gflops_per_s": 80.0},
+                               "bf16": {"seconds": 0.02, "gflops_per_s": 800.0}},
+            "entries": [e("wavenet-paper", "fp32", 5000.0, 12.5, 14.1234, 13.9876),
+                        e("wavenet-paper", "bf16", 9000.0, 22.5, 14.1244, 13.9886),
+                        e("vrnn-s64", "fp32", 60000.0, 4.0, 15.5, 15.25, valid_is_bound=True, flops_per_frame=6.7e4),
+                        e("vrnn-s64", "bf16", 30000.0, 2.0, None, None, non_finite_steps=2, flops_per_frame=6.7e4),
+                        e("sashimi-16bit", "bf16", 100.0, 0.05, 16.0, 16.5, uncounted_ops=["aten._fft_r2c"])]}
+
+
+def test_training_speed_table_computes_speed_ups_and_fractions_of_the_ceiling():
+    table = bm.training_speed_table(_training_bench())
+    assert table.header == ["model", "precision", "batch x samples", "frames/s", "bf16 speed-up", "MFLOP/frame",
+                            "GFLOP/s", "% of matmul ceiling", "train bpf at step 20", "valid bpf after 20 steps"]
+    wn32, wn16, vr32, vr16, sa16 = table.rows
+    assert wn32 == ["wavenet-paper", "fp32", "2 x 16,000", "5,000", "", "2.50", "12.5", "15.6%", "14.123", "13.988"]
+    assert wn16 == ["wavenet-paper", "bf16", "2 x 16,000", "9,000", "1.80x", "2.50", "22.5", "2.81%", "14.124",
+                    "13.989"]  # 9,000 / 5,000 frames/s; 22.5 / 800 GFLOP/s (the bf16 ceiling)
+    assert vr32[3:] == ["60,000", "", "0.067", "4.00", "5.00%", "15.500", "<= 15.250"]
+    assert vr16[4] == "0.50x" and vr16[8:] == ["n/a (2 non-finite steps)", "n/a"]
+    assert sa16[0] == "sashimi-16bit *" and sa16[4] == ""  # no fp32 row to compare with
+    assert sa16[7] == "0.00625%" and "aten._fft_r2c" in table.notes
+    md = table.markdown()
+    for text in ("on X (1 threads; load average at start 0.12; bf16 via amx_bf16)", "abcdef1234",
+                 "fp32 80.0 GFLOP/s, bf16 800 GFLOP/s", "2048 x 2048", "median of 17 steps after 3 warm-up",
+                 "2 validation utterances"):
+        assert text in md, text
+    assert "SMOKE" not in md
+    assert bm.training_speed_table(_training_bench(quick=True)).caption.startswith("SMOKE RUN")
+
+
+def test_training_speed_table_rejects_output_that_is_not_the_scripts():
+    bench = _training_bench()
+    del bench["entries"][1]["gflops_per_s"]
+    with pytest.raises(ValueError, match="gflops_per_s"):
+        bm.training_speed_table(bench)
+    bench = _training_bench()
+    del bench["matmul_ceiling"]["bf16"]
+    with pytest.raises(ValueError, match="no bf16 matmul ceiling"):
+        bm.training_speed_table(bench)
+    with pytest.raises(ValueError, match="entries"):
+        bm.training_speed_table(_recurrent_bench())
+    bench = _training_bench()
+    for e in bench["entries"]:
+        e["valid_bpf_after_steps"] = None
+    assert len(bm.training_speed_table(bench).header) == 9  # no validation column without validation figures

@@ -364,3 +364,98 @@ def generation_speed_table(bench: dict) -> SpeedTable:
     if bench.get("quick"):
         caption = "SMOKE RUN (--quick: tiny models, numbers meaningless). " + caption
     return SpeedTable(header, rows, caption)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# training speed of the book's 16-bit models in float32 and bf16 (benchmarks/training_speed.py)
+
+
+def _fmt_sig(x: float) -> str:
+    """A positive figure to about three significant digits, thousands separated (``1,234``, ``56.7``, ``0.0123``)."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}" if x >= 1 else f"{x:.3g}"
+
+
+def training_speed_table(bench: dict) -> SpeedTable:
+    """Render the output of ``benchmarks/training_speed.py`` (its JSON as a dict) as a table.
+
+    One row per recipe (``recipes/NAME.toml``, its recorded model, batch and segment length) and precision
+    (``"fp32"``; ``"bf16"``: bfloat16 autocast): training frames (samples) per second; on a bf16 row its speed-up,
+    ``bf16 frames/s / fp32 frames/s`` of the same recipe (blank without an fp32 row); MFLOP per frame (forward +
+    backward, the JSON's ``flops_per_frame / 1e6``); the achieved GFLOP/s and its percentage of the measured matmul
+    ceiling of the row's precision (``100 * gflops_per_s / matmul_ceiling[precision].gflops_per_s``); the training
+    bpf at the last of the fixed steps and, when the JSON has them, the validation bpf after those steps ("<=" for a
+    bound).  A model marked "*" ran compute-heavy ops the FLOP counter has no formula for (listed in the notes), so
+    its FLOPs and GFLOP/s are understated.  The caption names the CPU, threads, load, torch, commit and both ceilings;
+    a ``--quick`` output is marked "SMOKE RUN".
+
+    Raises:
+        ValueError: ``bench`` has no ``entries`` list, an entry lacks a field the script writes, or an entry's
+            precision has no matmul ceiling (re-run benchmarks/training_speed.py).
+    """
+    fields = ("recipe", "precision", "segment_length", "batch_size", "steps", "frames_per_s", "flops_per_frame",
+              "gflops_per_s", "bpf_after_steps")
+    entries = bench.get("entries") if isinstance(bench, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("training_speed_table: bench must be the JSON of benchmarks/training_speed.py with an "
+                         "'entries' list; re-run benchmarks/training_speed.py")
+    ceiling = bench.get("matmul_ceiling") or {}
+    for e in entries:
+        missing = [f for f in fields if f not in e]
+        if missing:
+            raise ValueError(f"training_speed_table: an entry lacks {missing}; re-run benchmarks/training_speed.py")
+        if not isinstance(ceiling.get(e["precision"]), dict) or "gflops_per_s" not in ceiling[e["precision"]]:
+            raise ValueError(f"training_speed_table: no {e['precision']} matmul ceiling for {e['recipe']}'s "
+                             "entry; re-run benchmarks/training_speed.py")
+    fp32 = {e["recipe"]: e["frames_per_s"] for e in entries if e["precision"] == "fp32"}
+    with_valid = any(e.get("valid_bpf_after_steps") is not None for e in entries)
+    steps = bench.get("steps", entries[0]["steps"] if entries else "?")
+    uncounted = sorted({op for e in entries for op in e.get("uncounted_ops") or []})
+    rows = []
+    for e in entries:
+        base = fp32.get(e["recipe"])
+        speedup = f"{e['frames_per_s'] / base:.2f}x" if e["precision"] != "fp32" and base else ""
+        bpf = "n/a" if e["bpf_after_steps"] is None else f"{e['bpf_after_steps']:.3f}"
+        if e.get("non_finite_steps"):
+            bpf += f" ({e['non_finite_steps']} non-finite steps)"
+        pct = 100 * e["gflops_per_s"] / ceiling[e["precision"]]["gflops_per_s"]
+        row = [e["recipe"] + (" *" if e.get("uncounted_ops") else ""), e["precision"],
+               f"{e['batch_size']} x {e['segment_length']:,}", f"{e['frames_per_s']:,.0f}", speedup,
+               _fmt_sig(e["flops_per_frame"] / 1e6), _fmt_sig(e["gflops_per_s"]), _fmt_sig(pct) + "%", bpf]
+        if with_valid:
+            v = e.get("valid_bpf_after_steps")
+            row.append("n/a" if v is None else f"{'<= ' if e.get('valid_is_bound') else ''}{v:.3f}")
+        rows.append(row)
+    header = ["model", "precision", "batch x samples", "frames/s", "bf16 speed-up", "MFLOP/frame", "GFLOP/s",
+              "% of matmul ceiling", f"train bpf at step {steps}"]
+    if with_valid:
+        header.append(f"valid bpf after {steps} steps")
+
+    hw = bench.get("hardware", {})
+    load = bench.get("load_average_at_start")
+    m = ceiling.get("n", "?")
+    ceilings = ", ".join(f"{q} {_fmt_sig(c['gflops_per_s'])} GFLOP/s" for q, c in ceiling.items()
+                         if isinstance(c, dict) and "gflops_per_s" in c)
+    bf16 = (bench.get("cpu") or {}).get("bf16") or {}
+    n_valid = len(bench.get("valid_utterances") or [])
+    warmup = bench.get("warmup_steps", entries[0].get("warmup_steps", "?") if entries else "?")
+    timed = steps - warmup if isinstance(steps, int) and isinstance(warmup, int) else "?"
+    caption = (f"Training speed measured {bench.get('created', '?')} on {hw.get('cpu', '?')} "
+               f"({bench.get('threads', '?')} threads; load average at start {'?' if not load else f'{load[0]:.2f}'}"
+               f"{'; bf16 via ' + ', '.join(bf16['via']) if bf16.get('via') else ''}), torch {hw.get('torch', '?')}, "
+               f"commit {(bench.get('commit', {}).get('hash') or '?')[:10]}: each 16-bit model in its recorded "
+               f"configuration (recipes/NAME.toml), forward, backward and Adam on real TIMIT training segments, "
+               f"median of {timed} steps after {warmup} warm-up. Matmul ceiling ({m} x {m}, same threads): "
+               f"{ceilings or '?'}. bf16: torch.autocast with the likelihood heads in float32; speed-up = bf16 "
+               f"frames/s / fp32 frames/s. FLOPs: matmuls and convolutions of forward + backward (torch "
+               f"FlopCounterMode). bpf (bits per frame) after {steps} steps from the same seed on the same batches in "
+               f"both precisions: train = the loss of the last step"
+               + (f", valid = {n_valid} validation utterances after it." if with_valid else "."))
+    if bench.get("bf16_not_measured"):
+        caption += f" bf16 not measured: {bench['bf16_not_measured']}."
+    if bench.get("quick"):
+        caption = "SMOKE RUN (--quick: tiny models, numbers meaningless). " + caption
+    table = SpeedTable(header, rows, caption)
+    if uncounted:
+        table.notes = ("* ran ops the FLOP counter has no formula for (" + ", ".join(uncounted) + "): its FLOPs and "
+                       "GFLOP/s leave them out.")
+    return table
