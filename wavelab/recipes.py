@@ -35,9 +35,17 @@ The format (every key below is required unless marked optional; unknown keys are
     record = "vrnn-timit-s64-iw"
     iw_samples = 10                # optional: the importance-weighted bound with K samples (latent models)
 
+    [gpu]                          # optional: read only by the GPU campaign (wavelab.gpu, scripts/gpu_campaign.sh)
+    max_batch = 64                 # on CUDA, train with the largest batch that fits (wavelab.gpu.largest_batch),
+                                   # from train.batch_size up to this cap (>= train.batch_size)
+    export_dtype = "float16"       # optional, one of EXPORT_DTYPES (default "float32"): the exported weights'
+                                   # dtype; the records evaluate the weights as stored
+
 A ``[train]`` key that is left out takes :class:`~wavelab.train.TrainConfig`'s default (TOML has no null, so a
 setting whose default is a number cannot be switched off from a recipe).  The training device is not part of a
-recipe: it is chosen when the recipe runs (``--device``, default ``auto``).
+recipe: it is chosen when the recipe runs (``--device``, default ``auto``).  ``python -m wavelab campaign`` ignores
+the ``[gpu]`` table (it trains at ``train.batch_size`` and exports float32 weights); :mod:`wavelab.gpu` applies it
+(a copy of the recipe with the probed batch, and the plan's ``after_export`` and ``notes``, see :class:`RecipePlan`).
 
 Quick mode (``run_recipe(..., quick=True)``, ``campaign --quick``) is a CPU dry run of a recipe's whole path for tests
 and CI; it changes exactly these things, and nothing else:
@@ -94,11 +102,16 @@ QUICK_LIMIT = 2
 EVAL_SPLIT = "test"
 EVAL_SEED = 0
 
+#: the dtypes a ``[gpu]`` table's ``export_dtype`` can name (the floating weights of the exported checkpoint).
+EXPORT_DTYPES = ("float32", "float16")
+
 _TOP_KEYS: dict[str, tuple[type, bool]] = {
     "name": (str, True), "model": (str, True), "dataset": (str, True), "representation": (str, True),
     "budget": (str, True), "model_overrides": (dict, False), "train": (dict, True), "evaluations": (list, True),
+    "gpu": (dict, False),
 }
 _EVAL_KEYS: dict[str, tuple[type, bool]] = {"record": (str, True), "iw_samples": (int, False)}
+_GPU_KEYS: dict[str, tuple[type, bool]] = {"max_batch": (int, True), "export_dtype": (str, False)}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", dict: "a table", list: "an array of tables"}
 
@@ -159,6 +172,22 @@ class TrainSettings:
 
 
 @dataclass
+class GpuSettings:
+    """A recipe's ``[gpu]`` table, read by the GPU campaign (:mod:`wavelab.gpu`) only.
+
+    Attributes:
+        max_batch: on CUDA the run trains with the largest batch (segments per step) that fits, found by
+            :func:`wavelab.gpu.largest_batch` from ``train.batch_size`` up to this cap (>= ``train.batch_size``); on
+            CPU, ``train.batch_size``.
+        export_dtype: the dtype of the exported checkpoint's floating weights, one of :data:`EXPORT_DTYPES`
+            (``"float16"`` halves the file; the records evaluate the weights as stored).
+    """
+
+    max_batch: int
+    export_dtype: str = "float32"
+
+
+@dataclass
 class Recipe:
     """One training run of the book with its evaluations (see the module docstring for the file format).
 
@@ -173,6 +202,7 @@ class Recipe:
         evaluations: the records to write, at least one.
         model_overrides: fields of the model's config to change from the paper's defaults (``--set`` values).
         path: the file it was read from (``None`` for a recipe built in code).
+        gpu: the ``[gpu]`` table (``None``: none), for :mod:`wavelab.gpu`.
     """
 
     name: str
@@ -184,6 +214,7 @@ class Recipe:
     evaluations: list[RecipeEvaluation]
     model_overrides: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    gpu: GpuSettings | None = None
 
     def overrides(self, quick: bool = False) -> dict[str, Any]:
         """The model config overrides a run uses: the recipe's, or in quick mode the recipe's with the model's
@@ -352,10 +383,19 @@ def load_recipe(path: str | Path) -> Recipe:
                 raise RecipeError(path, f"evaluations[{i}].iw_samples", f"{top['model']} has no importance-weighted "
                                                                         f"bound (no latent variables)")
         evaluations.append(ev)
+    gpu = None
+    if "gpu" in top:
+        gpu = GpuSettings(**_check_keys(top["gpu"], _GPU_KEYS, path, "gpu."))
+        if gpu.max_batch < settings.batch_size:
+            raise RecipeError(path, "gpu.max_batch", f"must be >= train.batch_size ({settings.batch_size}), the "
+                                                     f"batch the probe starts from; got {gpu.max_batch}")
+        if gpu.export_dtype not in EXPORT_DTYPES:
+            raise RecipeError(path, "gpu.export_dtype", f"unknown dtype {gpu.export_dtype!r}; known: "
+                                                        f"{', '.join(EXPORT_DTYPES)}")
 
     recipe = Recipe(name=name, model=top["model"], dataset=top["dataset"], representation=top["representation"],
                     budget=top["budget"], train=settings, evaluations=evaluations, model_overrides=overrides,
-                    path=path)
+                    path=path, gpu=gpu)
     _check_train(path, recipe.train_config(), settings.threads)
     return recipe
 
@@ -408,6 +448,10 @@ class RecipePlan:
         finished: the checkpoint has reached the budget (``max_steps`` or ``max_minutes``): training is skipped.
         quick: quick mode (see the module docstring).
         limit: utterances of the test split evaluated (``None``: all).
+        notes: text appended to every record's ``notes`` (``""``: none).
+        after_export: called with the export directory after the export and before any evaluation (``None``:
+            nothing); it may rewrite the export (the evaluations read what it leaves) and raise to stop the run
+            before any record is written.
     """
 
     recipe: Recipe
@@ -419,6 +463,8 @@ class RecipePlan:
     finished: bool
     quick: bool
     limit: int | None
+    notes: str = ""
+    after_export: Callable[[Path], None] | None = None
 
     def describe(self) -> str:
         """One line: the run, its model and data, the budget, what happens to the run directory, and the outputs."""
@@ -434,9 +480,11 @@ class RecipePlan:
 
 
 def plan_recipe(recipe: Recipe, runs_dir: str | Path = "runs", results_dir: str | Path = "results",
-                quick: bool = False, device: str | None = None) -> RecipePlan:
+                quick: bool = False, device: str | None = None,
+                records_dir: str | Path | None = None) -> RecipePlan:
     """Work out and check what :func:`run_recipe` will do, without training: reads the checkpoint in
-    ``runs_dir/NAME`` when there is one.
+    ``runs_dir/NAME`` when there is one.  The export goes to ``results_dir/runs/NAME`` and the records to
+    ``records_dir`` (``None``: ``results_dir``).
 
     Raises:
         ValueError: ``runs_dir/NAME`` holds a checkpoint of a different run (other model, overrides, data, segment
@@ -460,7 +508,7 @@ def plan_recipe(recipe: Recipe, runs_dir: str | Path = "runs", results_dir: str 
         step = int(ckpt["step"])
         finished = ((cfg.max_steps is not None and step >= cfg.max_steps)
                     or (cfg.max_minutes is not None and float(ckpt["wall_s"]) >= cfg.max_minutes * 60))
-    records = recipe.record_paths(results_dir)
+    records = recipe.record_paths(results_dir if records_dir is None else records_dir)
     if quick:
         _check_quick_targets(recipe, cfg, export_dir, records)
     return RecipePlan(recipe=recipe, train_config=cfg, run_dir=run_dir, export_dir=export_dir, records=records,
@@ -568,6 +616,8 @@ def execute_plan(plan: RecipePlan, progress: bool = False, log: Callable[[str], 
                 f"{summary.wall_s:.0f} s, last loss {summary.final_bpf:.3f} bpf (stopped by {summary.stopped_by})")
         export_run(plan.run_dir, plan.export_dir)
         say(f"  exported {plan.run_dir} to {plan.export_dir}")
+        if plan.after_export is not None:
+            plan.after_export(plan.export_dir)
 
         eval_device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         model, run_cfg, meta = load_run(plan.export_dir, device=eval_device)
@@ -575,6 +625,8 @@ def execute_plan(plan: RecipePlan, progress: bool = False, log: Callable[[str], 
         if plan.limit is not None:
             utterances = utterances[: plan.limit]
         base_notes = f"recipe {recipe.source}" + (" (quick dry run, wavelab.recipes.QUICK_TRAIN)" if plan.quick else "")
+        if plan.notes:
+            base_notes += f"; {plan.notes}"
         bpfs = []
         for ev_spec, path in zip(recipe.evaluations, plan.records):
             estimator = model.estimator(ev_spec.iw_samples)
@@ -596,6 +648,7 @@ def execute_plan(plan: RecipePlan, progress: bool = False, log: Callable[[str], 
                          steps=int(steps or 0), stopped_by=stopped_by, records=list(plan.records), bpf=bpfs)
 
 
-__all__ = ["EVAL_SEED", "EVAL_SPLIT", "NOT_TRAIN_KEYS", "QUICK_LIMIT", "QUICK_TRAIN", "REPRESENTATIONS", "TRAIN_KEYS",
-           "Recipe", "RecipeError", "RecipeEvaluation", "RecipeOutcome", "RecipePlan", "TrainSettings",
-           "execute_plan", "load_recipe", "load_recipes", "plan_recipe", "run_recipe"]
+__all__ = ["EVAL_SEED", "EVAL_SPLIT", "EXPORT_DTYPES", "NOT_TRAIN_KEYS", "QUICK_LIMIT", "QUICK_TRAIN",
+           "REPRESENTATIONS", "TRAIN_KEYS", "GpuSettings", "Recipe", "RecipeError", "RecipeEvaluation",
+           "RecipeOutcome", "RecipePlan", "TrainSettings", "execute_plan", "load_recipe", "load_recipes",
+           "plan_recipe", "run_recipe"]
