@@ -488,3 +488,18 @@ def test_training_speed_table_rejects_output_that_is_not_the_scripts():
     for e in bench["entries"]:
         e["valid_bpf_after_steps"] = None
     assert len(bm.training_speed_table(bench).header) == 9  # no validation column without validation figures
+
+
+def test_training_speed_summary_puts_both_precisions_on_one_row_and_picks_the_faster():
+    table = bm.training_speed_summary(_training_bench())
+    assert table.column("model") == ["wavenet-paper", "vrnn-s64"]  # sashimi has no fp32 entry to compare with
+    wn, vr = table.rows
+    assert wn[1:4] == ["5,000", "9,000", "1.80x"] and wn[-1] == "bf16"
+    assert wn[5] == "15.6%"  # 12.5 GFLOP/s of the 80 GFLOP/s fp32 ceiling
+    assert wn[6] == "13.99 / 13.99" and vr[6] == "<= 15.25 / n/a"
+    assert vr[3] == "0.50x" and vr[-1] == "fp32"
+    assert bm.training_speed_summary(_training_bench(), faster_by=2.0).rows[0][-1] == "fp32"
+    bench = _training_bench()
+    bench["entries"] = [e for e in bench["entries"] if e["precision"] == "fp32"]
+    with pytest.raises(ValueError, match="both fp32 and bf16"):
+        bm.training_speed_summary(bench)

@@ -375,6 +375,45 @@ def _fmt_sig(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}" if x >= 1 else f"{x:.3g}"
 
 
+def training_speed_summary(bench: dict, faster_by: float = 1.05) -> SpeedTable:
+    """One row per model of ``benchmarks/training_speed.py``'s output: float32 and bf16 training frames/s side by side,
+    the bf16 speed-up, FLOPs per frame, the float32 rate as a percentage of the float32 matmul ceiling, the validation
+    bpf after the fixed steps in both precisions, and the precision to train in (``"bf16"`` where it is at least
+    ``faster_by`` times faster, else ``"fp32"``).  A compact form of :func:`training_speed_table` that fits the book's
+    column; see there for the fields.
+
+    Raises:
+        ValueError: as :func:`training_speed_table`, or no model has both an fp32 and a bf16 entry.
+    """
+    full = training_speed_table(bench)  # validates the JSON
+    entries = bench["entries"]
+    by = {(e["recipe"], e["precision"]): e for e in entries}
+    recipes = list(dict.fromkeys(e["recipe"] for e in entries if (e["recipe"], "bf16") in by
+                                 and (e["recipe"], "fp32") in by))
+    if not recipes:
+        raise ValueError("training_speed_summary needs models measured in both fp32 and bf16")
+    ceiling = bench["matmul_ceiling"]["fp32"]["gflops_per_s"]
+    steps = bench.get("steps", entries[0]["steps"])
+
+    def valid(e):
+        v = e.get("valid_bpf_after_steps")
+        return "n/a" if v is None else f"{'<= ' if e.get('valid_is_bound') else ''}{v:.2f}"
+
+    rows = []
+    for name in recipes:
+        f, b = by[name, "fp32"], by[name, "bf16"]
+        speedup = b["frames_per_s"] / f["frames_per_s"]
+        rows.append([name + (" *" if f.get("uncounted_ops") else ""), f"{f['frames_per_s']:,.0f}",
+                     f"{b['frames_per_s']:,.0f}", f"{speedup:.2f}x", _fmt_sig(f["flops_per_frame"] / 1e6),
+                     _fmt_sig(100 * f["gflops_per_s"] / ceiling) + "%", f"{valid(f)} / {valid(b)}",
+                     "bf16" if speedup >= faster_by else "fp32"])
+    header = ["model", "fp32 frames/s", "bf16 frames/s", "bf16 speed-up", "MFLOP/frame", "fp32 % of ceiling",
+              f"valid bpf after {steps} steps (fp32 / bf16)", "train in"]
+    table = SpeedTable(header, rows, full.caption)
+    table.notes = full.notes
+    return table
+
+
 def training_speed_table(bench: dict) -> SpeedTable:
     """Render the output of ``benchmarks/training_speed.py`` (its JSON as a dict) as a table.
 
