@@ -78,6 +78,7 @@ from wavelab.runs import atomic_write_json
 from wavelab.settings import PROJECT_ROOT
 from wavelab.train import (
     TrainConfig,
+    _forward_loss,
     _optimizer_step,
     _rank_seed,
     _resolve_amp,
@@ -235,8 +236,9 @@ def select_recipes(names: list[str] | None, recipes_dir: Path = RECIPES_DIR) -> 
 
 
 def training_step(model, optimizer, scaler, cfg: TrainConfig, codes, lengths, step: int) -> dict[str, Any]:
-    """One step of :func:`wavelab.train.train`'s loop on ``codes [B, L]``, ``lengths [B]``: ``set_train_step``, the
-    forward pass and ``loss()`` under autocast as ``cfg.amp`` sets it on CPU, the loop's non-finite check, and
+    """One step of :func:`wavelab.train.train`'s loop on ``codes [B, L]``, ``lengths [B]``: the loop's own
+    ``wavelab.train._forward_loss`` (schedules, forward and ``loss()`` under autocast as ``cfg.amp`` sets it on CPU),
+    the loop's non-finite check, and
     ``wavelab.train._optimizer_step`` (backward, gradient-norm check or clipping, Adam update; no update when the
     loss or gradient is not finite).
 
@@ -245,10 +247,7 @@ def training_step(model, optimizer, scaler, cfg: TrainConfig, codes, lengths, st
         "finite": loss and gradient finite}``.
     """
     amp_on, amp_dtype, use_scaler = _resolve_amp(cfg.amp, torch.device("cpu"))
-    model.set_train_step(step)
-    with torch.autocast(device_type="cpu", dtype=amp_dtype, enabled=amp_on):
-        out = model(codes, lengths)
-        loss = out.loss()
+    out, loss = _forward_loss(model, model, codes, lengths, step, "cpu", amp_dtype, amp_on)
     nll = float(out.nll.detach().sum().to(torch.float64))
     frames = int(out.frames.detach().sum())
     if not math.isfinite(float(loss.detach())):

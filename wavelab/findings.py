@@ -119,8 +119,7 @@ def _budget(r: ResultRecord) -> str:
 
 
 def _best(records, model, estimator: str | None = None, **config) -> ResultRecord | None:
-    cands = select(records, model=model, estimator=estimator, **config) if config or estimator else select(
-        records, model=model)
+    cands = select(records, model=model, estimator=estimator, **config)
     return min(cands, key=lambda r: r.bpf_weighted) if cands else None
 
 

@@ -454,6 +454,18 @@ def _restore(ckpt_path: Path, cfg: TrainConfig, model, optimizer, scaler, use_sc
                      resumed_from=step, checkpoint_step=step)
 
 
+def _forward_loss(model, net, codes: torch.Tensor, lengths: torch.Tensor, step: int, device_type: str,
+                  amp_dtype: torch.dtype | None, amp_on: bool):
+    """The forward half of a training step: the model's schedules set for ``step`` (KL warm-up, free nats), then
+    ``net`` (the model, or its DistributedDataParallel wrapper) on ``codes [B, L]`` / ``lengths [B]`` and its
+    ``loss()`` under autocast as :func:`_resolve_amp` chose.  Returns ``(output, loss)``."""
+    model.set_train_step(step)
+    with torch.autocast(device_type=device_type, dtype=amp_dtype, enabled=amp_on):
+        out = net(codes, lengths)
+        loss = out.loss()
+    return out, loss
+
+
 def _optimizer_step(loss: torch.Tensor, model, optimizer, scaler, cfg: TrainConfig, use_scaler: bool) -> float | None:
     """Backward pass, optional clipping, and the update.  Returns the global gradient norm (``None`` when a gradient
     scaler checks it itself), or ``nan``/``inf`` without touching the parameters when the gradient is not finite."""
@@ -583,10 +595,7 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
         while cfg.max_steps is None or run.step < cfg.max_steps:
             codes, lengths = next(stream)
             codes, lengths = codes.to(device, non_blocking=True), lengths.to(device, non_blocking=True)
-            model.set_train_step(run.step)  # schedules inside the objective (KL warm-up, free nats)
-            with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_on):
-                out = ddp_model(codes, lengths)
-                loss = out.loss()
+            out, loss = _forward_loss(model, ddp_model, codes, lengths, run.step, device.type, amp_dtype, amp_on)
             out_of_time = D.is_main and cfg.max_minutes is not None and wall() >= cfg.max_minutes * 60
             ckpt_due = (D.is_main and cfg.checkpoint_minutes is not None
                         and time.monotonic() - last_ckpt_time >= cfg.checkpoint_minutes * 60)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .audio import mu_law_decode
+from .tables import bpf_text
 
 LOUDNESS_DBFS = -26.0
 """Target level of every player, dBFS RMS over the active part of the clip (see :func:`rms_dbfs`)."""
@@ -308,7 +309,7 @@ def sample_caption(model: str, run: str, temperature: float, bpf: float | None, 
     if bpf is not None:
         if not math.isfinite(bpf):
             raise ValueError(f"bpf must be finite or None, got {bpf}")
-        parts.append(f"{'<= ' if is_bound else ''}{bpf:.2f} bpf ({split})")
+        parts.append(f"{bpf_text(bpf, is_bound)} bpf ({split})")
     if seconds is not None:
         if not (math.isfinite(seconds) and seconds > 0):
             raise ValueError(f"seconds must be positive, got {seconds}")

@@ -7,6 +7,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
+def as_array(x) -> np.ndarray:
+    """A tensor (detached, on the CPU) or array-like as a NumPy array, unchanged in shape and dtype."""
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
 def waveform_figure(audio, title: str = "", sample_rate: int = 16000,
                     figsize: tuple[float, float] = (10, 1.8)) -> Figure:
     """The raw waveform of a clip (before the players' loudness normalisation), on a fixed [-1, 1] axis so that
@@ -20,9 +25,7 @@ def waveform_figure(audio, title: str = "", sample_rate: int = 16000,
     Returns:
         the Figure (amplitude against seconds).
     """
-    if hasattr(audio, "detach"):
-        audio = audio.detach().cpu().numpy()
-    x = np.asarray(audio, dtype=np.float32).reshape(-1)
+    x = as_array(audio).astype(np.float32).reshape(-1)
     fig, ax = plt.subplots(figsize=figsize)
     ax.plot(np.arange(len(x)) / sample_rate, x, lw=0.5)
     ax.set_ylim(-1.05, 1.05)

@@ -11,11 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from .common import as_array as _array
 from .common import waveform_figure  # noqa: F401  (re-exported: the chapters call it from here)
-
-
-def _array(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
 def squeeze_figure(indices, squeezed, title: str = "") -> Figure:
