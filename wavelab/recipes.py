@@ -54,8 +54,8 @@ and CI; it changes exactly these things, and nothing else:
   win, so the dry run stays small whatever the recipe's sizes; settings the quick overrides do not name, such as the
   stack size ``s``, the CW-VAE's ``L`` or SaShiMi's ``head``, stay the recipe's);
 * training (:data:`QUICK_TRAIN`): ``max_steps`` = 4 and no ``max_minutes``, ``segment_length`` = 2,000, a log line and
-  a checkpoint every 2 steps and no checkpoints by time, and, when the recipe has ``eval_every``, one validation
-  evaluation at the last step on ``eval_subset`` = 1 utterance;
+  a checkpoint every 2 steps and no checkpoints by time, and, when the recipe has ``eval_every`` or
+  ``eval_every_minutes``, one validation evaluation at the last step on ``eval_subset`` = 1 utterance;
 * evaluation: only the first :data:`QUICK_LIMIT` utterances of the test split (noted in the record, so
   :func:`wavelab.results.select` leaves it out of full-split tables);
 * protection: a quick run refuses (``ValueError``, before training) to replace an exported run or a record in
@@ -85,8 +85,8 @@ REPRESENTATIONS = ("mulaw",)
 #: ``runs_dir/NAME`` and ``device`` is chosen at run time.
 TRAIN_KEYS: dict[str, tuple[type, bool]] = {
     "segment_length": (int, True), "batch_size": (int, True), "seed": (int, True),
-    "max_steps": (int, False), "max_minutes": (float, False), "lr": (float, False),
-    "eval_every": (int, False), "eval_subset": (int, False), "checkpoint_minutes": (float, False),
+    "max_steps": (int, False), "max_minutes": (float, False), "clock": (str, False), "lr": (float, False),
+    "eval_every": (int, False), "eval_every_minutes": (float, False), "eval_subset": (int, False), "checkpoint_minutes": (float, False),
     "checkpoint_every": (int, False), "log_every": (int, False), "grad_clip": (float, False), "amp": (str, False),
     "threads": (int, False),
 }
@@ -150,8 +150,9 @@ class TrainSettings:
         segment_length: samples per training segment.
         batch_size: segments per step.
         seed: the training seed.
-        max_steps / max_minutes: the run's total budget in optimizer steps / wall-clock minutes (at least one).
-        lr, eval_every, eval_subset, checkpoint_minutes, checkpoint_every, log_every, grad_clip, amp: as TrainConfig.
+        max_steps / max_minutes: the run's total budget in optimizer steps / minutes on ``clock`` (at least one).
+        clock: ``"wall"`` or ``"cpu"`` (training CPU-minutes, validation excluded), as TrainConfig.
+        lr, eval_every, eval_every_minutes, eval_subset, checkpoint_minutes, checkpoint_every, log_every, grad_clip, amp: as TrainConfig.
         threads: torch CPU threads for training and evaluation (``None``: torch's default).
     """
 
@@ -160,8 +161,10 @@ class TrainSettings:
     seed: int
     max_steps: int | None = TrainConfig.max_steps
     max_minutes: float | None = TrainConfig.max_minutes
+    clock: str = TrainConfig.clock
     lr: float = TrainConfig.lr
     eval_every: int | None = TrainConfig.eval_every
+    eval_every_minutes: float | None = TrainConfig.eval_every_minutes
     eval_subset: int = TrainConfig.eval_subset
     checkpoint_minutes: float | None = TrainConfig.checkpoint_minutes
     checkpoint_every: int | None = TrainConfig.checkpoint_every
@@ -234,8 +237,8 @@ class Recipe:
                           run_dir=str(Path(runs_dir) / self.name), device=device or "auto", **settings)
         if quick:
             cfg = dataclasses.replace(cfg, **QUICK_TRAIN)
-            if self.train.eval_every is not None:
-                cfg.eval_every = cfg.max_steps
+            if self.train.eval_every is not None or self.train.eval_every_minutes is not None:
+                cfg.eval_every, cfg.eval_every_minutes = cfg.max_steps, None
         return cfg
 
     def record_paths(self, results_dir: str | Path = "results") -> list[Path]:
@@ -506,8 +509,9 @@ def plan_recipe(recipe: Recipe, runs_dir: str | Path = "runs", results_dir: str 
             raise ValueError(f"{run_dir} holds a checkpoint of a different run than {recipe.source}"
                              f"{' (quick)' if quick else ''} ({'; '.join(diffs)}); use another runs directory")
         step = int(ckpt["step"])
+        spent_s = float(ckpt.get("train_cpu_s", ckpt["wall_s"]) if cfg.clock == "cpu" else ckpt["wall_s"])
         finished = ((cfg.max_steps is not None and step >= cfg.max_steps)
-                    or (cfg.max_minutes is not None and float(ckpt["wall_s"]) >= cfg.max_minutes * 60))
+                    or (cfg.max_minutes is not None and spent_s >= cfg.max_minutes * 60))
     records = recipe.record_paths(results_dir if records_dir is None else records_dir)
     if quick:
         _check_quick_targets(recipe, cfg, export_dir, records)

@@ -3,8 +3,9 @@
 A :class:`ResultRecord` is one evaluated number: a model (registry name and config) on a dataset split, in bits per
 frame (bpf, both the length-weighted figure of Havtorn et al.'s eq. 11 and the per-utterance mean), whether it is a
 bound (negative ELBO), how much training it got (steps, frames, wall time), on what hardware, from which commit, with
-which seed, and under which budget ("cpu-budget" for the small runs this project can afford on a CPU, "gpu" for
-paper-scale runs).  Records are JSON files, usually under ``results/``.
+which seed, and under which budget ("cpu-budget" for the small runs this project can afford on a CPU, "cpu-equal"
+for the equal-budget campaign, where every run got the same CPU-minutes on one thread (``recipes/equal/``), "gpu"
+for paper-scale runs).  Records are JSON files, usually under ``results/``.
 
 :data:`PAPER_BPF` holds the paper's figures (Table 1: TIMIT; Table 2: LibriSpeech test-other) that
 :func:`wavelab.tables.records_table` shows beside each record.
@@ -21,7 +22,7 @@ from typing import Any
 
 from .runs import CONFIG, atomic_write_json, git_commit, hardware_info, read_run_config
 
-BUDGETS = ("cpu-budget", "gpu")
+BUDGETS = ("cpu-budget", "cpu-equal", "gpu")
 
 
 @dataclass
@@ -42,7 +43,8 @@ class ResultRecord:
         hardware: :func:`hardware_info` of the machine that trained/evaluated.
         commit: :func:`git_commit` at evaluation time (``{"hash": ..., "dirty": ...}``).
         seed: the training seed.
-        budget: ``"cpu-budget"`` or ``"gpu"``.
+        budget: ``"cpu-budget"``, ``"cpu-equal"`` (the same CPU-minutes per run, see ``recipes/equal/``) or
+            ``"gpu"``.
         created: UTC time of the record, ISO 8601.
         run_dir: the training run's directory (``None`` for baselines).
         notes: free text.
@@ -57,6 +59,8 @@ class ResultRecord:
             noise); the same seed on the same machine gives the same figure.  ``None`` for records that predate it.
         train_split: the split the model was trained on (``"train"``); records made before the validation split
             existed trained on train + valid and say ``"train+valid"``; empty for baselines.
+        train_cpu_s: CPU seconds the training process spent training, periodic validation excluded
+            (:attr:`wavelab.train.TrainConfig.clock`); ``None`` for baselines and runs that predate the CPU clock.
         curve_split: the split the run's periodic evaluations (its learning curve, ``--eval-every``) read:
             ``"valid"``; ``"test"`` for runs made before the validation split existed; empty when the run logged none.
     """
@@ -86,6 +90,7 @@ class ResultRecord:
     eval_seed: int | None = None
     train_split: str = ""
     curve_split: str = ""
+    train_cpu_s: float | None = None
 
     def __post_init__(self):
         if self.budget not in BUDGETS:
@@ -215,6 +220,7 @@ def record_from_run(run_dir: str | Path, evaluation, *, model_name: str, model_c
         train_commit=run_info.get("commit", {}), estimator=estimator, eval_seed=int(eval_seed),
         train_split=run_info.get("train_split", "train+valid" if train_config else ""),
         curve_split=run_info.get("eval_split", "test" if train_config.get("eval_every") else ""),
+        train_cpu_s=meta.get("train_cpu_s"),
     )
 
 

@@ -166,7 +166,7 @@ MODEL_NAMES = {"wavenet": "WaveNet", "lstm": "LSTM", "vrnn": "VRNN", "srnn": "SR
                "waveflow": "WaveFlow", "waveglow": "WaveGlow", "sashimi": "SaShiMi", "uniform": "uniform",
                "dmol": "DMoL (fitted)", "flac": "FLAC", "flac+padding": "FLAC (with padding)"}
 
-BUDGET_NAMES = {"cpu-budget": "CPU budget", "gpu": "GPU"}
+BUDGET_NAMES = {"cpu-budget": "CPU budget", "cpu-equal": "equal CPU budget", "gpu": "GPU"}
 
 # configuration fields worth a reader's eye, in this order (paper symbols); the rest is in the folded provenance
 _KEY_CONFIG = ("Dc", "blocks", "Dd", "Dz", "Dh", "c", "h", "n_flows", "n_layers", "residual_channels", "d_model",

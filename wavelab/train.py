@@ -46,6 +46,7 @@ CHECKPOINT_FORMAT = 1
 # Fields that define what a run trains; a resumed run must agree on them (budgets and logging may change).
 _IDENTITY_FIELDS = ("model", "model_overrides", "dataset", "segment_length", "batch_size", "lr", "seed")
 _AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+_CLOCKS = ("wall", "cpu")
 
 
 @dataclass
@@ -62,8 +63,14 @@ class TrainConfig:
         batch_size: segments per step and per process (2 in the paper).
         lr: Adam learning rate (3e-4, default betas, constant).
         max_steps: stop after this many optimizer steps in total (counting steps before a resume).
-        max_minutes: stop once the run's total wall-clock training time (over all resumes) exceeds this budget; the
-            step that crosses the budget completes first.  At least one of ``max_steps`` and ``max_minutes`` is needed.
+        max_minutes: stop once the run's total training time on ``clock`` (over all resumes) exceeds this budget;
+            the step that crosses the budget completes first.  At least one of ``max_steps`` and ``max_minutes`` is
+            needed.
+        clock: what ``max_minutes`` and ``eval_every_minutes`` measure.  ``"wall"``: wall-clock seconds of the run,
+            validation included (how the first CPU-budget runs were made).  ``"cpu"``: CPU seconds of the training
+            process (``time.process_time``, all its threads) spent training, with the CPU seconds of the periodic
+            validation taken out, so that runs sharing a machine with other work still get the same compute: the
+            equal budget of the campaign (``recipes/equal/``).  Both are logged (``wall_s``, ``train_cpu_s``).
         seed: seeds the model initialisation, the data stream and the model's own randomness.
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         amp: mixed precision: ``"auto"`` (fp16 autocast with a gradient scaler on CUDA, as the paper's PyTorch AMP;
@@ -74,6 +81,9 @@ class TrainConfig:
         checkpoint_minutes: also write a checkpoint when this many minutes passed since the last one (``None``: off).
         eval_every: evaluate on the validation split every this many steps (``None``: never), for the learning
             curve; logged as ``"kind": "eval"`` lines with ``"split": "valid"``.
+        eval_every_minutes: also evaluate on the validation split every this many minutes of training on ``clock``,
+            once before the first step of a fresh run and once at the end of the budget, so learning curves of
+            different models share their time axis (``None``: off).
         eval_subset: number of utterances of the dataset's ``valid`` split for ``eval_every``, taken round-robin over
             its speakers (the test split is never read during training).
         run_dir: directory of the run (created when missing).
@@ -87,6 +97,7 @@ class TrainConfig:
     lr: float = 3e-4
     max_steps: int | None = None
     max_minutes: float | None = None
+    clock: str = "wall"
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"
@@ -95,6 +106,7 @@ class TrainConfig:
     checkpoint_every: int | None = 1000
     checkpoint_minutes: float | None = 10.0
     eval_every: int | None = None
+    eval_every_minutes: float | None = None
     eval_subset: int = 4
     run_dir: str = "runs/default"
 
@@ -107,7 +119,7 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and int(v) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1 or None, got {v!r}")
-        for name in ("max_minutes", "checkpoint_minutes", "grad_clip"):
+        for name in ("max_minutes", "checkpoint_minutes", "grad_clip", "eval_every_minutes"):
             v = getattr(self, name)
             if v is not None and not float(v) > 0:
                 raise ValueError(f"TrainConfig.{name} must be > 0 or None, got {v!r}")
@@ -117,6 +129,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
         if self.max_steps is None and self.max_minutes is None:
             raise ValueError("TrainConfig needs a budget: set max_steps (--steps) and/or max_minutes (--minutes)")
+        if self.clock not in _CLOCKS:
+            raise ValueError(f"TrainConfig.clock must be one of {_CLOCKS}, got {self.clock!r}")
         if self.amp not in _AMP_CHOICES:
             raise ValueError(f"TrainConfig.amp must be one of {_AMP_CHOICES}, got {self.amp!r}")
         if not isinstance(self.model_overrides, dict):
@@ -138,6 +152,8 @@ class TrainSummary:
         steps: optimizer steps done in total (including those before a resume).
         frames_seen: training frames (samples, summed over processes) the loss covered in total.
         wall_s: training wall-clock time in seconds in total (over all resumes).
+        train_cpu_s: CPU seconds the training process spent training, periodic validation excluded (over all
+            resumes; see ``TrainConfig.clock``).
         final_loss_nats: frame-weighted mean training loss (nats per frame) over the last logging interval
             (``nan`` if this call made no step).
         final_bpf: the same in bits per frame.
@@ -151,6 +167,7 @@ class TrainSummary:
     steps: int
     frames_seen: int
     wall_s: float
+    train_cpu_s: float
     final_loss_nats: float
     final_bpf: float
     stopped_by: str
@@ -348,6 +365,7 @@ class _Progress:
     step: int = 0
     frames_seen: int = 0
     prior_wall_s: float = 0.0
+    prior_train_cpu_s: float = 0.0
     resumed_from: int | None = None
     checkpoint_step: int | None = None
 
@@ -362,6 +380,7 @@ class _StepStats:
     kl_nats: dict[str, float]
     out_of_time: bool
     checkpoint_due: bool
+    eval_due: bool = False
 
 
 @dataclass
@@ -387,7 +406,7 @@ class _Interval:
 
 
 def _step_stats(loss: torch.Tensor, out, out_of_time: bool, checkpoint_due: bool, D: _Dist,
-                device: torch.device) -> _StepStats:
+                device: torch.device, eval_due: bool = False) -> _StepStats:
     """Gather a step's figures into one float64 vector, all-reduce it across processes, and name its entries."""
     kl_names = sorted(out.kl)
     flag = lambda b: torch.tensor(float(b), dtype=torch.float64, device=device)  # noqa: E731
@@ -398,13 +417,14 @@ def _step_stats(loss: torch.Tensor, out, out_of_time: bool, checkpoint_due: bool
         *[out.kl[k].detach().sum().to(torch.float64) for k in kl_names],
         flag(out_of_time),
         flag(checkpoint_due),
+        flag(eval_due),
     ])
     if D.enabled:
         dist.all_reduce(vec)
     v = vec.tolist()
     return _StepStats(non_finite=v[0] > 0, frames=int(v[1]), nll_nats=v[2],
-                      kl_nats=dict(zip(kl_names, v[3:3 + len(kl_names)])), out_of_time=v[-2] > 0,
-                      checkpoint_due=v[-1] > 0)
+                      kl_nats=dict(zip(kl_names, v[3:3 + len(kl_names)])), out_of_time=v[-3] > 0,
+                      checkpoint_due=v[-2] > 0, eval_due=v[-1] > 0)
 
 
 def _training_data(cfg: TrainConfig, utterances) -> tuple[list, str]:
@@ -425,7 +445,7 @@ def _validation_data(cfg: TrainConfig, eval_utterances) -> tuple[list | None, st
     dataset's ``valid`` split, round-robin over its speakers (never the test split), unless the caller gives some."""
     from . import data as wdata
 
-    if cfg.eval_every is None:
+    if cfg.eval_every is None and cfg.eval_every_minutes is None:
         return None, ""
     if eval_utterances is not None:
         return list(eval_utterances), "given"
@@ -451,7 +471,8 @@ def _restore(ckpt_path: Path, cfg: TrainConfig, model, optimizer, scaler, use_sc
     else:  # a new world size: the data shards change, and the model's own randomness is reseeded
         _seed_everything(_rank_seed(cfg.seed + step, D.rank))
     return _Progress(step=step, frames_seen=int(ckpt["frames_seen"]), prior_wall_s=float(ckpt["wall_s"]),
-                     resumed_from=step, checkpoint_step=step)
+                     prior_train_cpu_s=float(ckpt.get("train_cpu_s", ckpt["wall_s"])), resumed_from=step,
+                     checkpoint_step=step)
 
 
 def _forward_loss(model, net, codes: torch.Tensor, lengths: torch.Tensor, step: int, device_type: str,
@@ -533,7 +554,13 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
             metrics_f.flush()
 
     start = last_ckpt_time = time.monotonic()
+    cpu_start, eval_cpu_s = time.process_time(), 0.0
     wall = lambda: run.prior_wall_s + time.monotonic() - start  # noqa: E731
+    # CPU seconds of this process spent training (periodic validation taken out), over all resumes
+    train_cpu = lambda: run.prior_train_cpu_s + time.process_time() - cpu_start - eval_cpu_s  # noqa: E731
+    budget_clock = train_cpu if cfg.clock == "cpu" else wall
+    eval_interval_s = None if cfg.eval_every_minutes is None else cfg.eval_every_minutes * 60
+    next_eval_s = None if eval_interval_s is None else (math.floor(budget_clock() / eval_interval_s) + 1) * eval_interval_s
 
     def save_checkpoint() -> None:
         nonlocal last_ckpt_time
@@ -546,6 +573,7 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
             state = {
                 "format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict(), "step": run.step, "frames_seen": run.frames_seen, "wall_s": wall(),
+                "train_cpu_s": train_cpu(),
                 "rng": gathered, "world_size": D.world_size, "train_config": dataclasses.asdict(cfg),
                 "model_name": cfg.model, "model_config": dataclasses.asdict(model_config),
                 "torch_version": str(torch.__version__),
@@ -558,7 +586,8 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
     def log_training(interval: _Interval, grad_norm: float | None) -> None:
         rec = {"kind": "train", "step": run.step, "loss_nats": interval.loss_nats,
                "bpf": interval.loss_nats / math.log(2), "lr": optimizer.param_groups[0]["lr"],
-               "frames_seen": run.frames_seen, "wall_s": wall(), "steps_in_mean": interval.steps}
+               "frames_seen": run.frames_seen, "wall_s": wall(), "train_cpu_s": train_cpu(),
+               "steps_in_mean": interval.steps}
         rec.update({f"kl_{k}": v / max(interval.frames, 1) for k, v in interval.kl_nats.items()})
         if grad_norm is not None:
             rec["grad_norm"] = grad_norm
@@ -568,14 +597,19 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
         bar.set_postfix(bpf=f"{rec['bpf']:.3f}", refresh=False)
 
     def evaluate_on_validation() -> None:
+        nonlocal eval_cpu_s, last_eval_step
         if D.is_main:
             devices = [device] if device.type == "cuda" else []
+            cpu_before, at_cpu_s, at_wall_s = time.process_time(), train_cpu(), wall()
             with torch.random.fork_rng(devices=devices):  # keep the training RNG stream untouched
                 ev = evaluate(model, eval_utterances, device=device, seed=cfg.seed)
             model.train()
+            eval_cpu_s += time.process_time() - cpu_before
             log({"kind": "eval", "split": eval_split, "step": run.step, "bpf": ev.bpf.weighted,
                  "bpf_mean": ev.bpf.mean, "is_bound": ev.bpf.is_bound, "utterances": ev.bpf.utterances,
-                 "frames": ev.bpf.frames, "seed": cfg.seed, "wall_s": wall()})
+                 "frames": ev.bpf.frames, "seed": cfg.seed, "wall_s": at_wall_s, "train_cpu_s": at_cpu_s,
+                 "frames_seen": run.frames_seen})
+        last_eval_step = run.step
         D.barrier()
 
     def fail(event: str, key: str, value: float, what: str) -> NonFiniteLossError:
@@ -590,16 +624,20 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
     bar = tqdm(total=cfg.max_steps, initial=run.step, unit="step", mininterval=1.0, dynamic_ncols=True,
                disable=not progress or not D.is_main, desc=f"train {cfg.model}")
     interval, final_loss, stopped_by = _Interval(), math.nan, "max_steps"
+    last_eval_step = None
     model.train()
     try:
+        if eval_interval_s is not None and run.resumed_from is None and eval_utterances is not None:
+            evaluate_on_validation()  # the curve's first point: the initial model
         while cfg.max_steps is None or run.step < cfg.max_steps:
             codes, lengths = next(stream)
             codes, lengths = codes.to(device, non_blocking=True), lengths.to(device, non_blocking=True)
             out, loss = _forward_loss(model, ddp_model, codes, lengths, run.step, device.type, amp_dtype, amp_on)
-            out_of_time = D.is_main and cfg.max_minutes is not None and wall() >= cfg.max_minutes * 60
+            out_of_time = D.is_main and cfg.max_minutes is not None and budget_clock() >= cfg.max_minutes * 60
+            eval_due = D.is_main and next_eval_s is not None and budget_clock() >= next_eval_s
             ckpt_due = (D.is_main and cfg.checkpoint_minutes is not None
                         and time.monotonic() - last_ckpt_time >= cfg.checkpoint_minutes * 60)
-            stats = _step_stats(loss, out, out_of_time, ckpt_due, D, device)
+            stats = _step_stats(loss, out, out_of_time, ckpt_due, D, device, eval_due=eval_due)
             if stats.non_finite:
                 bad = float(loss.detach())
                 raise fail("non_finite_loss", "loss_nats", bad if not math.isfinite(bad) else stats.nll_nats, "loss")
@@ -616,8 +654,12 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
                 final_loss = interval.loss_nats
                 log_training(interval, grad_norm)
                 interval = _Interval()
-            if cfg.eval_every is not None and run.step % cfg.eval_every == 0:
+            if ((cfg.eval_every is not None and run.step % cfg.eval_every == 0) or stats.eval_due
+                    or (eval_interval_s is not None and last and last_eval_step != run.step)):
                 evaluate_on_validation()
+                if next_eval_s is not None:
+                    while next_eval_s <= budget_clock():
+                        next_eval_s += eval_interval_s
             if (cfg.checkpoint_every is not None and run.step % cfg.checkpoint_every == 0) or stats.checkpoint_due:
                 save_checkpoint()
             if stats.out_of_time:
@@ -627,14 +669,15 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
         if run.checkpoint_step != run.step:
             save_checkpoint()
         log({"kind": "event", "event": "end", "step": run.step, "stopped_by": stopped_by,
-             "frames_seen": run.frames_seen, "wall_s": wall()})
+             "frames_seen": run.frames_seen, "wall_s": wall(), "train_cpu_s": train_cpu()})
     finally:
         bar.close()
         if metrics_f is not None:
             metrics_f.close()
 
     return TrainSummary(
-        run_dir=run_dir, steps=run.step, frames_seen=run.frames_seen, wall_s=wall(), final_loss_nats=final_loss,
+        run_dir=run_dir, steps=run.step, frames_seen=run.frames_seen, wall_s=wall(), train_cpu_s=train_cpu(),
+        final_loss_nats=final_loss,
         final_bpf=final_loss / math.log(2), stopped_by=stopped_by, resumed_from=run.resumed_from,
         checkpoint=ckpt_path, model=model,
     )
@@ -652,7 +695,8 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
         device: where to put the model.
     Returns:
         ``(model, train_config, meta)``: the model in eval mode with the checkpoint's weights, the run's
-        :class:`TrainConfig`, and a dict with ``step``, ``frames_seen``, ``wall_s``, ``world_size``, ``model_name``,
+        :class:`TrainConfig`, and a dict with ``step``, ``frames_seen``, ``wall_s``, ``train_cpu_s``, ``world_size``,
+        ``model_name``,
         ``model_config``, ``torch_version``, ``saved_utc`` and ``checkpoint`` (its path).
     Raises:
         FileNotFoundError: ``run_dir`` or its checkpoint is missing (the message says how to make one).
@@ -673,6 +717,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
     model.to(device).eval()
     meta = {k: ckpt[k] for k in ("step", "frames_seen", "wall_s", "world_size", "model_name", "model_config",
                                  "torch_version", "saved_utc")}
+    meta["train_cpu_s"] = ckpt.get("train_cpu_s")  # None for checkpoints that predate the CPU clock
     meta["checkpoint"] = path
     return model, cfg, meta
 
