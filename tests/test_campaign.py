@@ -24,6 +24,10 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parent.parent
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
 RESULTS = REPO / "results"
+# the equal-budget campaign: recipes/equal/NAME.toml write their records into results/equal/
+EQUAL_RECIPES = sorted((REPO / "recipes" / "equal").glob("*.toml"))
+EQUAL_RESULTS = RESULTS / "equal"
+CAMPAIGNS = [(RECIPES, RESULTS), (EQUAL_RECIPES, EQUAL_RESULTS)]
 
 
 def _as_json(x):
@@ -34,14 +38,16 @@ def _as_json(x):
 # the committed recipes
 
 
-def test_there_is_a_recipe_per_recorded_run():
-    """Every record of a trained run in results/ is written by exactly one recipe, named after the run it came from
-    (the records' run_dir is results/runs/NAME)."""
+@pytest.mark.parametrize("recipes,results", CAMPAIGNS, ids=["cpu-budget", "equal"])
+def test_there_is_a_recipe_per_recorded_run(recipes, results):
+    """Every record of a trained run in results/ (results/equal/) is written by exactly one recipe of recipes/
+    (recipes/equal/), named after the run it came from (the records' run_dir is results/runs/NAME), and every recipe's
+    records exist."""
     writers: dict[str, list[str]] = {}
-    for r in load_recipes(RECIPES):
+    for r in load_recipes(recipes):
         for e in r.evaluations:
             writers.setdefault(e.record, []).append(r.name)
-    run_records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+    run_records = {p.stem: json.loads(p.read_text()) for p in sorted(results.glob("*.json"))}
     run_records = {k: v for k, v in run_records.items() if v.get("run_dir")}
     assert run_records, "no recorded runs in results/"
     assert set(writers) == set(run_records)
@@ -54,7 +60,7 @@ def test_every_recipe_loads_and_names_a_registered_model(path):
     r = load_recipe(path)
     assert r.name == path.stem and r.path == path
     assert r.model in REGISTRY and r.dataset == "timit" and r.representation == "mulaw" and r.budget == "cpu-budget"
-    assert r.train.threads == 1 and r.train.seed == 0 and r.train.checkpoint_minutes == 5.0
+    assert r.train.threads == 1 and r.train.seed == 0 and r.train.checkpoint_minutes in (2.0, 5.0)
     assert r.evaluations and r.train.max_minutes is not None
     # the quick dry run of every recipe builds a valid config
     config_for(r.model, **r.overrides(quick=True))
@@ -65,21 +71,40 @@ def test_every_recipe_loads_and_names_a_registered_model(path):
         assert quick.model_overrides[k] == v
 
 
-RECORDED = [(path, e.record) for path in RECIPES for e in load_recipe(path).evaluations]
+@pytest.mark.parametrize("path", EQUAL_RECIPES, ids=lambda p: p.stem)
+def test_equal_budget_recipes_share_one_budget(path):
+    """Every run of the equal-budget campaign gets the same budget: 4 CPU-minutes of one thread with validation
+    taken out, a validation curve every 0.5 CPU-minute on the same 2 utterances, seed 0; it trains a 16-bit model
+    on the training split of the TIMIT or LibriSpeech sample."""
+    r = load_recipe(path)
+    assert r.name == path.stem and r.name.startswith("eq-") and r.budget == "cpu-equal"
+    t = r.train
+    assert (t.max_minutes, t.clock, t.max_steps, t.threads, t.seed) == (4.0, "cpu", None, 1, 0)
+    assert (t.eval_every_minutes, t.eval_subset, t.eval_every) == (0.5, 2, None)
+    assert r.dataset == ("librispeech" if r.name.endswith("-librispeech") else "timit")
+    assert config_for(r.model, **r.model_overrides).bits == 16
 
 
-@pytest.mark.parametrize("path,record", RECORDED, ids=[rec for _, rec in RECORDED])
-def test_recipe_settings_equal_the_recorded_train_config(path, record):
+RECORDED = [(path, e.record, results) for recipes, results in CAMPAIGNS for path in recipes
+            for e in load_recipe(path).evaluations if (results / f"{e.record}.json").exists()]
+
+
+@pytest.mark.parametrize("path,record,results", RECORDED, ids=[rec for _, rec, _ in RECORDED])
+def test_recipe_settings_equal_the_recorded_train_config(path, record, results):
     """The port of the bash script is exact: the recipe's TrainConfig is the one its records say trained them (every
     field: segment_length, batch_size, lr, max_minutes, eval_every, checkpoint_minutes, seed, run_dir, ...), and
     its model config is the recorded one."""
     r = load_recipe(path)
-    rec = read_record(RESULTS / f"{record}.json")
+    rec = read_record(results / f"{record}.json")
     ours = _as_json(dataclasses.asdict(r.train_config("runs")))
     theirs = rec.train_config
     for key in ("segment_length", "batch_size", "max_minutes", "model", "dataset"):
         assert key in theirs, f"{record} has no train_config.{key}"
-    assert {k: v for k, v in ours.items() if k != "model_overrides"} == \
+    # a field added to TrainConfig after a record was made must hold its default, which is what that run used
+    added = {k for k in ours if k not in theirs}
+    assert added <= {"clock", "eval_every_minutes"}
+    assert all(ours[k] == getattr(TrainConfig, k) for k in added)
+    assert {k: v for k, v in ours.items() if k != "model_overrides" and k not in added} == \
         {k: v for k, v in theirs.items() if k != "model_overrides"}
     # model_overrides: the recorded ones, plus at most settings added since that restate what the run used
     # (waveflow-h16: dilation_h_schedule = "cycle", the default when it was recorded)

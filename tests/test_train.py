@@ -16,6 +16,7 @@ import types
 import sys
 import time
 from dataclasses import dataclass
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 
 import numpy as np
@@ -201,6 +202,48 @@ def test_time_budget_stops_the_run(tmp_path):
     assert s.stopped_by == "max_minutes"
     assert 3 <= s.steps < 40
     assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["step"] == s.steps
+
+
+def test_cpu_clock_counts_training_cpu_time_not_waiting(tmp_path):
+    """clock="cpu": the budget is the process's CPU time spent training, so time the process waits (here a sleep in
+    every step, as when another job holds the core) does not use it up, while the wall clock would."""
+    sleepy = {"sleep_s": 0.05}
+    wall = train(tiny_cfg(tmp_path / "wall", max_steps=10_000, max_minutes=0.3 / 60, model_overrides=sleepy),
+                 fake_utterances(), progress=False)
+    cpu = train(tiny_cfg(tmp_path / "cpu", max_steps=10_000, max_minutes=0.3 / 60, clock="cpu",
+                         model_overrides=sleepy), fake_utterances(), progress=False)
+    assert wall.stopped_by == cpu.stopped_by == "max_minutes"
+    assert cpu.train_cpu_s >= 0.3 and wall.wall_s >= 0.3
+    assert cpu.wall_s > cpu.train_cpu_s + 0.04 * cpu.steps  # every step slept 0.05 s off the CPU clock
+    assert cpu.steps > 2 * wall.steps
+    ckpt = torch.load(tmp_path / "cpu" / CHECKPOINT, weights_only=True)
+    assert ckpt["train_cpu_s"] == pytest.approx(cpu.train_cpu_s, abs=0.05)
+    with pytest.raises(ValueError, match="clock"):
+        train(tiny_cfg(tmp_path / "bad", clock="gpu"), fake_utterances(), progress=False)
+
+
+def test_eval_every_minutes_logs_a_curve_on_the_training_clock(tmp_path):
+    """eval_every_minutes: a validation point before the first step, one each interval of training CPU time and one
+    at the end of the budget; validation time is not charged to the budget, and a resumed run continues the
+    clock and the curve."""
+    utts, held_out = fake_utterances(), fake_utterances(n=2, seed=9)
+    interval = 0.1 / 60
+    cfg = tiny_cfg(tmp_path, max_steps=100_000, max_minutes=0.45 / 60, clock="cpu", eval_every_minutes=interval,
+                   log_every=50)
+    first = train(cfg, utts, eval_utterances=held_out, progress=False)
+    evals = read_metrics(tmp_path, kind="eval")
+    t = [e["train_cpu_s"] for e in evals]
+    assert evals[0]["step"] == 0 and t[0] < 0.01
+    assert evals[-1]["step"] == first.steps and t[-1] == pytest.approx(first.train_cpu_s, abs=0.02)
+    assert len(evals) >= 5 and all(b - a >= 0.1 - 1e-3 for a, b in zip(t[1:-1], t[2:-1]))
+    assert all(abs(ti / 0.1 - round(ti / 0.1)) * 0.1 < 0.03 for ti in t[1:-1])  # on the interval's grid
+    assert all(e["frames_seen"] == e["step"] * 2 * 64 for e in evals)
+    second = train(dataclasses_replace(cfg, max_minutes=0.75 / 60), utts, eval_utterances=held_out, progress=False)
+    resumed = read_metrics(tmp_path, kind="eval")
+    assert [e["step"] for e in resumed[:len(evals)]] == [e["step"] for e in evals]
+    assert second.train_cpu_s >= 0.75 and resumed[-1]["step"] == second.steps
+    t2 = [e["train_cpu_s"] for e in resumed]
+    assert t2 == sorted(t2) and len(resumed) > len(evals)
 
 
 def test_invalid_config_is_reported(tmp_path):

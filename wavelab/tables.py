@@ -240,8 +240,10 @@ def estimator_text(record) -> str:
 
 
 def training_text(record) -> str:
-    """Steps and wall time of training, e.g. ``"2,000 steps, 58 min"``; ``"fitted"`` for a trained baseline, ``""``
-    for one with nothing to train."""
+    """Steps and wall time of training, e.g. ``"2,000 steps, 58 min"``, or its CPU time for a run on the CPU clock
+    (``"31 steps, 4.0 CPU-min"``, see :attr:`wavelab.train.TrainConfig.clock`); ``""`` for a baseline."""
+    if record.steps and getattr(record, "train_cpu_s", None) and (record.train_config or {}).get("clock") == "cpu":
+        return f"{record.steps:,} steps, {record.train_cpu_s / 60:.1f} CPU-min"
     if record.steps:
         return f"{record.steps:,} steps, {duration_text(record.wall_time_s)}".rstrip(", ")
     return ""

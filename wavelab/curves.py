@@ -1,0 +1,293 @@
+"""Learning curves of the equal-budget campaign, and power laws fitted to them (extrapolations, labelled as such).
+
+Every run of ``recipes/equal/`` trained for the same budget, 4 CPU-minutes of one thread (``TrainConfig.clock =
+"cpu"``: the process's CPU seconds spent training, validation taken out), and logged its bits per frame on the same
+two validation utterances every 0.5 CPU-minute (``eval_every_minutes``), from the initial model (t = 0) to the end of
+the budget.  :func:`learning_curve` reads such a curve back from the run behind a record; :func:`fit_power_law` fits
+
+.. math::  b(t) = b_\\infty + A\\, t^{-\\alpha}, \\qquad t > 0 \\text{ in CPU-minutes},
+
+the usual form of a compute scaling law (Kaplan et al. 2020, eq. 1.3, with an irreducible term as in Hoffmann et al.
+2022, eq. 2), by bounded least squares, and gives its uncertainty by a parametric bootstrap.  ``minutes_to`` inverts it,
+
+.. math::  t^*(b) = \\left(\\frac{A}{b - b_\\infty}\\right)^{1/\\alpha}, \\quad b > b_\\infty,
+
+the CPU-minutes the fitted law needs to reach a figure ``b`` (the paper's, say); a figure at or below the fitted
+asymptote is out of the law's reach (``inf``).  Eight points of one short run fix a curve's near future, not its
+asymptote: the book shows every such number as an extrapolation, with its interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: where the equal-budget campaign's records (and their exported runs, ``runs/NAME``) are, relative to results/.
+EQUAL_DIR = "equal"
+#: bootstrap resamples of :func:`fit_power_law` and the two-sided interval it reports.
+BOOTSTRAP = 200
+INTERVAL = 0.9
+
+
+@dataclass
+class LearningCurve:
+    """The validation curve of one run.
+
+    Attributes:
+        label: :func:`wavelab.results.record_label` of the record, e.g. ``"cwvae s=64 L=2"``.
+        record: the :class:`wavelab.results.ResultRecord` (test split) of the run.
+        cpu_minutes: ``[N]`` training CPU-minutes at each point (validation excluded), starting at 0.
+        frames_seen: ``[N]`` training frames (samples) seen at each point.
+        steps: ``[N]`` optimizer steps at each point.
+        bpf: ``[N]`` bits per frame on the validation utterances (an upper bound for latent models).
+        is_bound: the figures are negative ELBOs (upper bounds).
+        split: the split the curve was measured on (``"valid"``).
+    """
+
+    label: str
+    record: object
+    cpu_minutes: np.ndarray
+    frames_seen: np.ndarray
+    steps: np.ndarray
+    bpf: np.ndarray
+    is_bound: bool
+    split: str
+
+
+def learning_curve(record, results_dir: str | Path | None = None) -> LearningCurve:
+    """The validation curve logged by the run behind ``record`` (its ``metrics.jsonl``, ``"kind": "eval"`` lines).
+
+    Args:
+        record: a :class:`wavelab.results.ResultRecord` of a trained run.
+        results_dir: where to look for the exported run (see :func:`wavelab.results.record_run_dir`).
+    Returns:
+        :class:`LearningCurve` with the points in training order.
+    Raises:
+        ValueError: a baseline record, or a run that logged no validation points or none on the CPU clock
+            (``train_cpu_s``; runs that predate ``TrainConfig.clock``).
+        FileNotFoundError: the run is missing.
+    """
+    from .results import record_run_dir
+    from .runs import read_metrics
+
+    run_dir = record_run_dir(record, results_dir)
+    points = read_metrics(run_dir, kind="eval")
+    if not points:
+        raise ValueError(f"{run_dir}: the run logged no validation points (train it with eval_every_minutes)")
+    if any("train_cpu_s" not in p for p in points):
+        raise ValueError(f"{run_dir}: its validation points have no train_cpu_s (a run that predates the CPU clock)")
+    points = sorted(points, key=lambda p: p["train_cpu_s"])
+    return LearningCurve(
+        label=record.label, record=record,
+        cpu_minutes=np.array([p["train_cpu_s"] / 60 for p in points]),
+        frames_seen=np.array([p.get("frames_seen", 0) for p in points], dtype=np.int64),
+        steps=np.array([p["step"] for p in points], dtype=np.int64),
+        bpf=np.array([p["bpf"] for p in points]),
+        is_bound=bool(points[-1]["is_bound"]), split=str(points[-1].get("split", "")),
+    )
+
+
+def equal_budget_curves(dataset: str = "timit", results_dir: str | Path | None = None) -> list[LearningCurve]:
+    """The curve of every run of the equal-budget campaign on ``dataset``, one per run (the record of the model's own
+    estimator; importance-weighted records of the same run are skipped), ordered by the final validation bpf.
+
+    Args:
+        dataset: ``"timit"`` or ``"librispeech"``.
+        results_dir: the results folder (default :func:`wavelab.settings.results_dir`); the campaign's records are
+            in its ``equal/`` subfolder.
+    Raises:
+        FileNotFoundError: no ``equal/`` folder, or a run behind a record is missing.
+    """
+    from .results import load_records
+    from .settings import results_dir as default_results_dir
+
+    folder = Path(results_dir or default_results_dir()) / EQUAL_DIR
+    records = [r for r in load_records(folder) if r.dataset == dataset and r.steps
+               and not r.estimator.startswith("importance-weighted")]
+    curves = [learning_curve(r, folder) for r in records]
+    return sorted(curves, key=lambda c: c.bpf[-1])
+
+
+def stack_size(curve: LearningCurve) -> int:
+    """The stack size ``s`` of the curve's model (samples per step of the recurrence; 1 for sample-level models)."""
+    config = curve.record.config or {}
+    return int(config.get("s", config.get("s1", 1)) or 1)
+
+
+def group_by_stack(curves: list[LearningCurve]) -> dict[str, list[LearningCurve]]:
+    """The curves grouped by stack size, in increasing ``s``: ``{"s = 1": [...], "s = 64": [...], ...}`` (the rows
+    of Havtorn et al.'s Table 1), each group in the input order."""
+    groups: dict[int, list[LearningCurve]] = {}
+    for c in curves:
+        groups.setdefault(stack_size(c), []).append(c)
+    return {f"s = {s}": groups[s] for s in sorted(groups)}
+
+
+@dataclass
+class PowerLawFit:
+    """``b(t) = b_inf + A t^-alpha`` fitted to a learning curve (t in CPU-minutes), with bootstrap resamples.
+
+    Attributes:
+        b_inf, A, alpha: the least-squares parameters (bits per frame; bits per frame x minutes^alpha; unitless).
+        samples: ``[B, 3]`` the parameters refitted on bootstrap resamples of the curve (see :func:`fit_power_law`).
+        rmse: root mean square residual of the fit, bits per frame.
+        t_max: the last CPU-minute of the data (a prediction beyond it is an extrapolation).
+        interval: the probability mass of the intervals (0.9: the 5th to the 95th percentile).
+    """
+
+    b_inf: float
+    A: float
+    alpha: float
+    samples: np.ndarray = field(repr=False)
+    rmse: float
+    t_max: float
+    interval: float = INTERVAL
+
+    def __call__(self, t) -> np.ndarray:
+        """The fitted bpf at CPU-minutes ``t`` (array or number, > 0)."""
+        t = np.asarray(t, dtype=float)
+        return self.b_inf + self.A * t ** (-self.alpha)
+
+    def band(self, t) -> tuple[np.ndarray, np.ndarray]:
+        """The pointwise interval of the fitted bpf at ``t`` over the bootstrap resamples: ``(low, high)``."""
+        t = np.asarray(t, dtype=float)[None, :]
+        s = self.samples
+        values = s[:, :1] + s[:, 1:2] * t ** (-s[:, 2:3])
+        q = (1 - self.interval) / 2
+        return np.quantile(values, q, axis=0), np.quantile(values, 1 - q, axis=0)
+
+    def minutes_to(self, target: float) -> float:
+        """CPU-minutes the fitted law needs to reach ``target`` bpf (``inf`` if the fitted asymptote is not below
+        it; the data's own time if the curve is already there)."""
+        return _minutes_to(self.b_inf, self.A, self.alpha, target)
+
+    def minutes_to_interval(self, target: float) -> tuple[float, float]:
+        """The bootstrap interval of :meth:`minutes_to` (either end may be ``inf``)."""
+        t = np.array([_minutes_to(*p, target) for p in self.samples])
+        q = (1 - self.interval) / 2
+        return float(np.quantile(t, q)), float(np.quantile(t, 1 - q))
+
+    def b_inf_interval(self) -> tuple[float, float]:
+        """The bootstrap interval of the asymptote ``b_inf``."""
+        q = (1 - self.interval) / 2
+        return float(np.quantile(self.samples[:, 0], q)), float(np.quantile(self.samples[:, 0], 1 - q))
+
+
+def _minutes_to(b_inf: float, A: float, alpha: float, target: float) -> float:
+    if target <= b_inf:
+        return math.inf
+    if A <= 0:
+        return 0.0
+    return float((A / (target - b_inf)) ** (1 / alpha))
+
+
+def _least_squares(t: np.ndarray, b: np.ndarray, start: np.ndarray) -> np.ndarray:
+    from scipy.optimize import least_squares
+
+    lo, hi = np.array([0.0, 0.0, 0.01]), np.array([float(b.min()), np.inf, 3.0])
+    x0 = np.clip(start, lo, np.where(np.isfinite(hi), hi, start + 1))
+    x0[0] = min(x0[0], hi[0] - 1e-6) if hi[0] > 1e-6 else 0.0
+    res = least_squares(lambda p: p[0] + p[1] * t ** (-p[2]) - b, x0, bounds=(lo, hi + 1e-9))
+    return res.x
+
+
+def fit_power_law(cpu_minutes, bpf, bootstrap: int = BOOTSTRAP, seed: int = 0,
+                  interval: float = INTERVAL) -> PowerLawFit:
+    """Fit ``b(t) = b_inf + A t^-alpha`` to the points with ``t > 0`` of a learning curve.
+
+    Bounded least squares (scipy's trust-region reflective): ``0 <= b_inf <= min(b)`` (the asymptote lies below
+    every measured point), ``A >= 0``, ``0.01 <= alpha <= 3``.  The uncertainty is a parametric bootstrap: the
+    fitted curve plus Gaussian noise, refitted ``bootstrap`` times, where each resample draws its noise scale from
+    the scale's posterior given the residuals (``sigma^2 = SSR / chi^2_{N-3}``), since with 8 points the residuals
+    fix the noise level poorly.  On synthetic laws with the campaign's grid (``tests/test_curves.py``) the nominal 90%
+    intervals of ``b_inf`` and of :meth:`PowerLawFit.minutes_to` cover the truth about 80% of the time: read them
+    as optimistic.
+
+    Args:
+        cpu_minutes: ``[N]`` CPU-minutes of the points (those at 0 are left out: the power law diverges there).
+        bpf: ``[N]`` bits per frame.
+        bootstrap: resamples.
+        seed: seed of the resampling.
+        interval: probability mass of the reported intervals.
+    Returns:
+        :class:`PowerLawFit`.
+    Raises:
+        ValueError: fewer than 4 points with ``t > 0`` (3 parameters need more), or lengths that differ.
+    """
+    t, b = np.asarray(cpu_minutes, dtype=float), np.asarray(bpf, dtype=float)
+    if t.shape != b.shape:
+        raise ValueError(f"cpu_minutes and bpf differ in length: {t.shape} and {b.shape}")
+    keep = t > 0
+    t, b = t[keep], b[keep]
+    if len(t) < 4:
+        raise ValueError(f"fit_power_law needs at least 4 points with t > 0, got {len(t)}")
+    start = np.array([0.9 * b.min(), max(b[0] - 0.9 * b.min(), 1e-3) * t[0] ** 0.5, 0.5])
+    p = _least_squares(t, b, start)
+    fitted = p[0] + p[1] * t ** (-p[2])
+    resid = b - fitted
+    rng = np.random.default_rng(seed)
+    ssr, dof = float(np.sum(resid ** 2)), len(t) - 3
+    samples = []
+    for _ in range(bootstrap):
+        sigma = math.sqrt(ssr / rng.chisquare(dof)) if dof > 0 and ssr > 0 else 0.0
+        samples.append(_least_squares(t, fitted + rng.normal(0.0, sigma, len(t)), p))
+    samples = np.array(samples)
+    return PowerLawFit(b_inf=float(p[0]), A=float(p[1]), alpha=float(p[2]), samples=samples,
+                       rmse=float(np.sqrt(np.mean(resid ** 2))), t_max=float(t.max()), interval=interval)
+
+
+def compute_text(minutes: float) -> str:
+    """CPU-minutes in the largest fitting unit: ``"40 min"``, ``"3.1 h"``, ``"12 days"``, ``"4 years"``; ``"out of
+    reach"`` for ``inf`` (the fitted asymptote is above the target)."""
+    if not math.isfinite(minutes):
+        return "out of reach"
+    for unit, size in (("years", 525_960.0), ("days", 1440.0), ("h", 60.0)):
+        if minutes >= 2 * size:
+            value = minutes / size
+            return f"{value:,.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
+    return f"{minutes:.0f} min" if minutes >= 10 else f"{minutes:.1f} min"
+
+
+def extrapolation_table(curves: list[LearningCurve], fits: dict[str, PowerLawFit], paper: dict | None = None,
+                        caption: str = ""):
+    """One row per curve: the validation bpf at the end of the budget, the test figure of its record, the fitted
+    asymptote with its interval, the paper's test figure, and the CPU-minutes the fitted law needs to reach it (an
+    extrapolation, with its interval).
+
+    Args:
+        curves: :func:`equal_budget_curves`.
+        fits: ``{curve label: PowerLawFit}``; curves without a fit get empty fitted cells.
+        paper: figures keyed by ``(label, dataset)``; default :data:`wavelab.results.PAPER_BPF`.
+        caption: the table's caption.
+    Returns:
+        a :class:`wavelab.tables.Table`.
+    """
+    from .results import PAPER_BPF
+    from .tables import bpf_text, model_name, table
+
+    paper = PAPER_BPF if paper is None else paper
+    rows = []
+    for c in curves:
+        fit, figure = fits.get(c.label), paper.get((c.label, c.record.dataset))
+        r = c.record
+        row = {"model": model_name(r),
+               "valid [bpf]": bpf_text(float(c.bpf[-1]), c.is_bound),
+               "test [bpf]": bpf_text(r.bpf_weighted, r.is_bound),
+               "fitted asymptote": "", "paper [bpf]": "" if figure is None else str(figure),
+               "CPU time to the paper (extrapolated)": ""}
+        if fit is not None:
+            lo, hi = fit.b_inf_interval()
+            row["fitted asymptote"] = f"{fit.b_inf:.2f} [{lo:.2f}, {hi:.2f}]"
+            if figure is not None:
+                t_lo, t_hi = fit.minutes_to_interval(figure.bpf)
+                row["CPU time to the paper (extrapolated)"] = (
+                    f"{compute_text(fit.minutes_to(figure.bpf))} [{compute_text(t_lo)}, {compute_text(t_hi)}]")
+        rows.append(row)
+    return table(rows, caption=caption)
+
+
+__all__ = ["BOOTSTRAP", "EQUAL_DIR", "INTERVAL", "LearningCurve", "PowerLawFit", "compute_text", "equal_budget_curves",
+           "extrapolation_table", "fit_power_law", "group_by_stack", "learning_curve", "stack_size"]

@@ -1,0 +1,98 @@
+"""Figures of the chapter "Where each model stands": the equal-budget learning curves and their extrapolations."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..tables import model_name
+
+
+def _paper_bpf(curve, paper):
+    figure = paper.get((curve.label, curve.record.dataset))
+    return None if figure is None else figure.bpf
+
+
+def curves_figure(groups: dict[str, list], paper: dict, figsize_per_row: tuple[float, float] = (10, 2.9)) -> Figure:
+    """Validation bpf against training CPU-minutes (left) and against training frames seen (right), one row per
+    group of models (e.g. by stack size ``s``), the paper's test figure of each model as a dashed line in its
+    colour.  Latent models' curves are upper bounds (negative ELBO): hollow markers.
+
+    Args:
+        groups: ``{title: [LearningCurve, ...]}`` (:func:`wavelab.curves.equal_budget_curves`).
+        paper: :data:`wavelab.results.PAPER_BPF`.
+        figsize_per_row: inches of one row.
+    Returns:
+        the Figure.
+    """
+    rows = len(groups)
+    fig, axes = plt.subplots(rows, 2, figsize=(figsize_per_row[0], figsize_per_row[1] * rows), squeeze=False,
+                             sharey="row")
+    for (title, curves), (ax_t, ax_f) in zip(groups.items(), axes):
+        for i, c in enumerate(curves):
+            colour = f"C{i}"
+            face = "none" if c.is_bound else colour
+            for ax, x in ((ax_t, c.cpu_minutes), (ax_f, np.maximum(c.frames_seen, 1))):
+                ax.plot(x, c.bpf, "-", color=colour, lw=1.2)
+                ax.plot(x, c.bpf, "o", ms=3.5, color=colour, mfc=face, label=model_name(c.record) if ax is ax_t else None)
+            ref = _paper_bpf(c, paper)
+            if ref is not None:
+                for ax in (ax_t, ax_f):
+                    ax.axhline(ref, color=colour, ls="--", lw=0.8, alpha=0.7)
+        ax_t.set_title(title, fontsize=9, loc="left")
+        ax_t.set_ylabel("valid bpf")
+        ax_f.set_xscale("log")
+        ax_t.legend(fontsize=7, ncol=2, loc="upper right")
+        top = max(float(np.max(c.bpf[1:])) for c in curves) + 0.3
+        refs = [r for r in (_paper_bpf(c, paper) for c in curves) if r is not None]
+        ax_t.set_ylim(min(refs + [float(np.min(c.bpf)) for c in curves]) - 0.3, top)
+    axes[-1, 0].set_xlabel("training CPU-minutes (one thread)")
+    axes[-1, 1].set_xlabel("training frames seen")
+    fig.text(0.99, 0.005, "dashed: the paper's test figure; hollow: upper bound (ELBO)", ha="right", fontsize=7)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return fig
+
+
+def extrapolation_figure(groups: dict[str, list], fits: dict[str, object], paper: dict,
+                         t_max: float = 1e4) -> Figure:
+    """The fitted power laws (:func:`wavelab.curves.fit_power_law`) carried from the budget out to ``t_max``
+    CPU-minutes on a log axis, with their bootstrap bands, the measured points and the paper's figures.  Everything
+    right of the measured points is an extrapolation, and the figure says so.
+
+    Args:
+        groups: as :func:`curves_figure`.
+        fits: ``{curve label: PowerLawFit}``; a curve without a fit is drawn without one.
+        paper: :data:`wavelab.results.PAPER_BPF`.
+        t_max: right end of the axis, CPU-minutes.
+    Returns:
+        the Figure.
+    """
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.4), squeeze=False, sharey=True)
+    for (title, curves), ax in zip(groups.items(), axes[0]):
+        for i, c in enumerate(curves):
+            colour = f"C{i}"
+            keep = c.cpu_minutes > 0
+            ax.plot(c.cpu_minutes[keep], c.bpf[keep], "o", ms=3, color=colour, mfc="none" if c.is_bound else colour)
+            fit = fits.get(c.label)
+            if fit is not None:
+                t = np.geomspace(c.cpu_minutes[keep].min(), t_max, 200)
+                lo, hi = fit.band(t)
+                ax.plot(t, fit(t), "-", color=colour, lw=1, label=model_name(c.record))
+                ax.fill_between(t, lo, hi, color=colour, alpha=0.12, lw=0)
+            ref = _paper_bpf(c, paper)
+            if ref is not None:
+                ax.axhline(ref, color=colour, ls="--", lw=0.8, alpha=0.7)
+        budget = max(float(c.cpu_minutes.max()) for c in curves)
+        ax.axvspan(budget, t_max, color="0.92", zorder=-1)
+        ax.text(budget * 1.3, 0.02, "extrapolation", transform=ax.get_xaxis_transform(), fontsize=7, color="0.4")
+        ax.set_xscale("log")
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_xlabel("training CPU-minutes")
+        ax.legend(fontsize=6.5, loc="upper right")
+    axes[0, 0].set_ylabel("valid bpf")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["curves_figure", "extrapolation_figure"]
