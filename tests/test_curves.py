@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from wavelab.curves import PowerLawFit, fit_power_law, learning_curve
+from wavelab.curves import PowerLawFit, fit_curve, fit_power_law, learning_curve
 from wavelab.results import ResultRecord
 
 T = np.arange(0, 4.01, 0.5)  # the campaign's grid: every 0.5 CPU-minute of a 4-minute budget
@@ -101,3 +101,18 @@ def test_learning_curve_errors_name_the_problem(tmp_path):
         learning_curve(_run(tmp_path / "a", [{"kind": "eval", "step": 5, "bpf": 15.0, "is_bound": False}]))
     with pytest.raises(ValueError, match="no validation points"):
         learning_curve(_run(tmp_path / "b", [{"kind": "train", "step": 5, "bpf": 15.0}]))
+
+
+def test_fit_curve_leaves_out_the_initial_model_and_can_stop_early(tmp_path):
+    t = np.concatenate([[0.0001], T[1:]])  # the initial model's point is logged a moment after t = 0
+    lines = [{"kind": "eval", "split": "valid", "step": i * 10, "bpf": float(b), "is_bound": False,
+              "train_cpu_s": float(ti * 60), "frames_seen": i * 640} for i, (ti, b) in enumerate(zip(t, law(T)))]
+    lines[0]["bpf"] = 17.0
+    c = learning_curve(_run(tmp_path, lines))
+    assert list(c.trained) == [False] + [True] * (len(T) - 1)
+    full = fit_curve(c, bootstrap=5)
+    assert (full.b_inf, full.alpha) == pytest.approx((12.0, 0.5), rel=1e-3)  # the 17.0 start does not bend it
+    early = fit_curve(c, until=2.0, bootstrap=5)
+    assert early.t_max == 2.0
+    with pytest.raises(ValueError, match="at least 4 points"):
+        fit_curve(c, until=1.5)

@@ -56,6 +56,11 @@ class LearningCurve:
     is_bound: bool
     split: str
 
+    @property
+    def trained(self) -> np.ndarray:
+        """``[N]`` bool: the points after at least one step (all but the initial model's)."""
+        return self.steps > 0
+
 
 def learning_curve(record, results_dir: str | Path | None = None) -> LearningCurve:
     """The validation curve logged by the run behind ``record`` (its ``metrics.jsonl``, ``"kind": "eval"`` lines).
@@ -239,6 +244,13 @@ def fit_power_law(cpu_minutes, bpf, bootstrap: int = BOOTSTRAP, seed: int = 0,
                        rmse=float(np.sqrt(np.mean(resid ** 2))), t_max=float(t.max()), interval=interval)
 
 
+def fit_curve(curve: LearningCurve, until: float | None = None, **kwargs) -> PowerLawFit:
+    """:func:`fit_power_law` on a curve's points after the first step, up to ``until`` CPU-minutes (``None``: all),
+    e.g. to fit the first minutes of a long run and compare the law's prediction with the rest of it."""
+    keep = curve.trained & (curve.cpu_minutes <= (math.inf if until is None else until + 1e-9))
+    return fit_power_law(curve.cpu_minutes[keep], curve.bpf[keep], **kwargs)
+
+
 def compute_text(minutes: float) -> str:
     """CPU-minutes in the largest fitting unit: ``"40 min"``, ``"3.1 h"``, ``"12 days"``, ``"4 years"``; ``"out of
     reach"`` for ``inf`` (the fitted asymptote is above the target)."""
@@ -290,4 +302,4 @@ def extrapolation_table(curves: list[LearningCurve], fits: dict[str, PowerLawFit
 
 
 __all__ = ["BOOTSTRAP", "EQUAL_DIR", "INTERVAL", "LearningCurve", "PowerLawFit", "compute_text", "equal_budget_curves",
-           "extrapolation_table", "fit_power_law", "group_by_stack", "learning_curve", "stack_size"]
+           "extrapolation_table", "fit_curve", "fit_power_law", "group_by_stack", "learning_curve", "stack_size"]

@@ -33,9 +33,11 @@ def curves_figure(groups: dict[str, list], paper: dict, figsize_per_row: tuple[f
         for i, c in enumerate(curves):
             colour = f"C{i}"
             face = "none" if c.is_bound else colour
-            for ax, x in ((ax_t, c.cpu_minutes), (ax_f, np.maximum(c.frames_seen, 1))):
-                ax.plot(x, c.bpf, "-", color=colour, lw=1.2)
-                ax.plot(x, c.bpf, "o", ms=3.5, color=colour, mfc=face, label=model_name(c.record) if ax is ax_t else None)
+            k = c.trained  # the frames axis is logarithmic: the initial model (0 frames) is left out there
+            for ax, x, y in ((ax_t, c.cpu_minutes, c.bpf), (ax_f, c.frames_seen[k], c.bpf[k])):
+                ax.plot(x, y, "-", color=colour, lw=1.2)
+                label = model_name(c.record) if ax is ax_t else None
+                ax.plot(x, y, "o", ms=3.5, color=colour, mfc=face, label=label)
             ref = _paper_bpf(c, paper)
             if ref is not None:
                 for ax in (ax_t, ax_f):
@@ -72,7 +74,7 @@ def extrapolation_figure(groups: dict[str, list], fits: dict[str, object], paper
     for (title, curves), ax in zip(groups.items(), axes[0]):
         for i, c in enumerate(curves):
             colour = f"C{i}"
-            keep = c.cpu_minutes > 0
+            keep = c.trained
             ax.plot(c.cpu_minutes[keep], c.bpf[keep], "o", ms=3, color=colour, mfc="none" if c.is_bound else colour)
             fit = fits.get(c.label)
             if fit is not None:
@@ -95,4 +97,34 @@ def extrapolation_figure(groups: dict[str, list], fits: dict[str, object], paper
     return fig
 
 
-__all__ = ["curves_figure", "extrapolation_figure"]
+def backtest_figure(curve, fits: dict[float, object], figsize: tuple[float, float] = (7.5, 3.4)) -> Figure:
+    """A long run's learning curve with power laws fitted to its first minutes only, carried to its end: how far
+    a law fitted early misses what the run then measured.
+
+    Args:
+        curve: a :class:`wavelab.curves.LearningCurve`.
+        fits: ``{minutes fitted: PowerLawFit}`` (:func:`wavelab.curves.fit_curve` with ``until``).
+        figsize: inches.
+    Returns:
+        the Figure (valid bpf against training CPU-minutes).
+    """
+    fig, ax = plt.subplots(figsize=figsize)
+    k = curve.trained
+    face = "none" if curve.is_bound else "k"
+    ax.plot(curve.cpu_minutes[k], curve.bpf[k], "o", color="k", mfc=face, ms=4, label="measured (valid)")
+    t = np.linspace(curve.cpu_minutes[k].min(), curve.cpu_minutes.max(), 200)
+    for i, (until, fit) in enumerate(sorted(fits.items())):
+        lo, hi = fit.band(t)
+        colour = f"C{i}"
+        ax.plot(t, fit(t), "-", color=colour, lw=1.2, label=f"law fitted to the first {until:g} min")
+        ax.fill_between(t, lo, hi, color=colour, alpha=0.15, lw=0)
+        ax.axvline(until, color=colour, ls=":", lw=0.8)
+    ax.set_xlabel("training CPU-minutes (one thread)")
+    ax.set_ylabel("valid bpf")
+    ax.set_title(f"{model_name(curve.record)}: does an early fit predict the rest?", fontsize=9, loc="left")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["backtest_figure", "curves_figure", "extrapolation_figure"]
