@@ -16,8 +16,11 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from sklearn.model_selection import LeaveOneOut, cross_val_score  # noqa: E402
 
-from wavelab.analysis import (LatentExplorer, chance_accuracy, extract_latents, height_class,  # noqa: E402
-                              knn_accuracy, lda_embed, load_study, make_knn_pipeline, mel_features, mel_offset, phone_dataset,
+from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
+
+from wavelab.analysis import (LDA_FITS, PROTOCOL_KEYS, LatentExplorer, chance_accuracy,  # noqa: E402
+                              extract_latents, height_class, knn_accuracy, lda_embed, load_study, make_knn_pipeline,
+                              make_reducer, mel_features, mel_offset, phone_dataset, protocol_table,
                               run_latent_study, save_study, span_average, step_centres, time_average,
                               utterance_dataset)
 from tests.helpers import PCMUtterance  # noqa: E402
@@ -226,6 +229,57 @@ def test_loso_never_sees_the_tested_speaker():
         knn_accuracy(X, np.zeros(len(X)), ks=[1])
 
 
+def test_lda_fitted_on_all_rows_separates_random_labels_when_d_is_near_n():
+    """The leak the paper's protocol has: 60 rows of noise in 50 dimensions, 3 random balanced classes. LDA fitted
+    to all rows finds a subspace where every class sits apart, so leave-one-out kNN scores almost 100%; fitted inside
+    each fold it stays at chance. With 5 dimensions there is little room to overfit and both are near chance."""
+    assert LDA_FITS == ("fold", "all")
+    rng = np.random.default_rng(3)
+    y = rng.permutation(np.repeat(["a", "b", "c"], 20))
+    chance = chance_accuracy(y, strategy="stratified")  # 19 / 59
+    groups = np.repeat([f"s{i}" for i in range(12)], 5)
+    X = rng.normal(size=(60, 50))
+    for scheme in ("loo", "loso"):
+        leaky = knn_accuracy(X, y, ks=[1, 5], groups=groups, scheme=scheme, lda_fit="all")
+        fair = knn_accuracy(X, y, ks=[1, 5], groups=groups, scheme=scheme, lda_fit="fold")
+        assert min(leaky.values()) > 0.9, (scheme, leaky)
+        assert all(abs(a - chance) < 0.2 for a in fair.values()), (scheme, fair)
+    assert knn_accuracy(X, y, ks=[1]) == knn_accuracy(X, y, ks=[1], lda_fit="fold")  # the default is "fold"
+    low = rng.normal(size=(60, 5))
+    assert max(knn_accuracy(low, y, ks=[1, 5], lda_fit="all").values()) < chance + 0.25
+    # more dimensions, more leak: the "all" accuracy of the same noise rises with D
+    by_dim = [np.mean(list(knn_accuracy(X[:, :d], y, ks=[1, 5], lda_fit="all").values())) for d in (5, 25, 50)]
+    assert by_dim[0] < by_dim[1] < by_dim[2]
+
+
+def test_lda_fit_all_is_one_projection_then_leave_one_out_knn():
+    rng = np.random.default_rng(4)
+    X, y = blobs(10, 3, 4, 1.5, rng)  # overlapping classes, so errors occur
+    Z = make_reducer(2).fit_transform(X, y)  # fitted once to every row and label
+    ours = knn_accuracy(X, y, ks=[1, 3, 7], n_components=2, lda_fit="all")
+    for k in (1, 3, 7):
+        ref = cross_val_score(KNeighborsClassifier(n_neighbors=k), Z, y, cv=LeaveOneOut()).mean()
+        assert ours[k] == pytest.approx(ref)
+
+
+def test_both_protocols_agree_on_well_separated_classes():
+    rng = np.random.default_rng(5)
+    X, y = blobs(20, 4, 6, 8.0, rng)
+    groups = np.tile([f"s{i}" for i in range(10)], 8)
+    for scheme in ("loo", "loso"):
+        fold = knn_accuracy(X, y, ks=[1, 5], groups=groups, scheme=scheme, lda_fit="fold")
+        all_ = knn_accuracy(X, y, ks=[1, 5], groups=groups, scheme=scheme, lda_fit="all")
+        assert min(fold.values()) > 0.95 and min(all_.values()) > 0.95
+        assert all(abs(fold[k] - all_[k]) <= 0.025 for k in (1, 5))
+
+
+def test_unknown_lda_protocol_is_refused():
+    X, y = blobs(5, 2, 3, 4.0, np.random.default_rng(6))
+    for bad in ("train", "ALL", None):
+        with pytest.raises(ValueError, match="lda_fit"):
+            knn_accuracy(X, y, ks=[1], lda_fit=bad)
+
+
 def test_chance_levels():
     y = np.array(["a"] * 6 + ["b"] * 6)
     assert chance_accuracy(y, strategy="majority") == 0.0  # leave-one-out pathology with balanced classes
@@ -319,10 +373,14 @@ def test_run_latent_study_structure(study):
         n = len(task["labels"])
         assert len(task["groups"]) == n
         for feat in task["features"].values():
-            assert feat["embedding"].shape[0] == n
-            assert set(feat["accuracy"]) == set(task["schemes"])
-            for acc in feat["accuracy"].values():
-                assert set(acc) == {1, 3} and all(0.0 <= a <= 1.0 for a in acc.values())
+            assert feat["embedding"].shape[0] == n == feat["n"]
+            for key in PROTOCOL_KEYS.values():  # both protocols, same schemes and k
+                assert set(feat[key]) == set(task["schemes"])
+                for acc in feat[key].values():
+                    assert set(acc) == {1, 3} and all(0.0 <= a <= 1.0 for a in acc.values())
+    assert PROTOCOL_KEYS == {"fold": "accuracy", "all": "accuracy_lda_all"}
+    assert study["tasks"]["phone"]["features"]["mel"]["dim"] == 80
+    assert study["tasks"]["gender"]["features"]["z1"]["dim"] == 3  # the fake model's step statistics
     assert tasks["phone"]["schemes"] == ["loo"] and len(tasks["phone"]["labels"]) == 18
     assert tasks["gender"]["features"]["mel"]["embedding"].shape == (12, 1)  # two classes, one LDA direction
     assert tasks["phone"]["features"]["mel"]["accuracy"]["loo"][1] > 0.9  # tones are separable in Mel bins
@@ -356,6 +414,7 @@ def test_save_load_round_trip(study, tmp_path):
         assert got["chance"] == task["chance"]
         for feat, val in task["features"].items():
             assert got["features"][feat]["accuracy"] == val["accuracy"]  # int k keys again
+            assert got["features"][feat]["accuracy_lda_all"] == val["accuracy_lda_all"]
             np.testing.assert_allclose(got["features"][feat]["embedding"], val["embedding"])
     (tmp_path / "bad.json").write_text("{}")
     ex = LatentExplorer(back)  # the explorer works from the stored file alone
@@ -365,6 +424,44 @@ def test_save_load_round_trip(study, tmp_path):
         load_study(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="run_latent_study"):
         save_study({"tasks": {}}, tmp_path / "x.json")
+
+
+def test_a_study_made_before_the_all_protocol_still_loads(study, tmp_path):
+    import json
+
+    path = save_study(study, tmp_path / "old.json")
+    doc = json.loads(path.read_text())
+    for task in doc["tasks"].values():
+        for feat in task["features"].values():
+            for key in ("accuracy_lda_all", "n", "dim"):
+                del feat[key]
+    path.write_text(json.dumps(doc))
+    old = load_study(path)
+    for name, task in study["tasks"].items():
+        for feat, val in task["features"].items():
+            assert old["tasks"][name]["features"][feat]["accuracy"] == val["accuracy"]
+    assert "accuracy_lda_all" not in old["tasks"]["phone"]["features"]["mel"]
+    with pytest.raises(ValueError, match="again"):
+        protocol_table(old)
+
+
+def test_protocol_table_shows_both_protocols_of_the_study(study):
+    tab = protocol_table(study, ks=(1, 3), caption="both")
+    assert tab.columns == ["task", "scheme", "feature", "N × D", "k=1 fold", "k=1 all", "k=3 fold", "k=3 all",
+                           "all − fold", "chance"]
+    assert len(tab.rows) == 3 * (1 + 2 + 2)  # features x (phone: loo; sex, height: loo and loso)
+    assert set(tab.column("task")) == {"phone", "sex", "height"}
+    for row in tab.rows:
+        task = study["tasks"]["gender" if row[0] == "sex" else row[0]]
+        feat = task["features"][row[2]]
+        assert row[3] == f"{feat['n']} × {feat['dim']}"
+        for k in (1, 3):
+            for p, key in PROTOCOL_KEYS.items():
+                assert row[tab.columns.index(f"k={k} {p}")] == f"{100 * feat[key][row[1]][k]:.1f}"
+        diff = np.mean([feat["accuracy_lda_all"][row[1]][k] - feat["accuracy"][row[1]][k] for k in (1, 3)])
+        assert row[-2] == f"{100 * diff:+.1f}"
+        assert row[-1] == f"{100 * task['chance'][row[1]]['stratified']:.1f}"
+    assert "<table" in tab._repr_html_() and "|---" not in tab._repr_html_()
 
 
 def test_explorer_follows_its_controls(study):
@@ -386,3 +483,22 @@ def test_explorer_follows_its_controls(study):
     assert ex.update()["accuracy"] == study["tasks"]["phone"]["features"]["mel"]["accuracy"]["loo"][3]
     with pytest.raises(ValueError, match="study"):
         LatentExplorer({})
+
+
+def test_protocol_figure_draws_both_protocols_per_feature(study):
+    import matplotlib.pyplot as plt
+
+    from wavelab.plots.latents import protocol_accuracy
+
+    fig = protocol_accuracy(study["tasks"], ("z1", "z2", "mel"))
+    visible = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    assert len(visible) == 5  # phone loo; sex and height under loo and loso (the sixth panel: the legend)
+    for ax in visible:
+        curves = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 2]  # ks (1, 3); the chance line has 2 too
+        solid = [ln for ln in curves if ln.get_linestyle() == "-" and ln.get_color() != "gray"]
+        dashed = [ln for ln in curves if ln.get_linestyle() == "--"]
+        assert len(solid) == len(dashed) == 3
+    first = study["tasks"]["phone"]["features"]["z1"]
+    ys = [list(ln.get_ydata()) for ln in visible[0].get_lines()[:2]]
+    assert ys == [[100 * first[key]["loo"][k] for k in (1, 3)] for key in PROTOCOL_KEYS.values()]
+    plt.close(fig)

@@ -73,3 +73,44 @@ def test_summary_of_the_committed_records_covers_every_chapter_and_quotes_them()
             assert f"{r.bpf_weighted:.2f}" in f.answer, (f.chapter, r.label)
     page = s._repr_html_()
     assert page.count("<li>") == len(findings.TITLES) and "wavelab-finding" in page
+
+
+def test_latents_finding_reads_the_record_the_study_names_and_both_protocols():
+    def feats(fold, all_):
+        return {f: {"accuracy": {s: {1: fold[f]} for s in ("loo", "loso")},
+                    "accuracy_lda_all": {s: {1: all_[f]} for s in ("loo", "loso")}} for f in fold}
+
+    fold = {"z1": 0.2, "z2": 0.1, "mel": 0.3}
+    leaky = {"z1": 0.9, "z2": 0.8, "mel": 0.7}  # the "all" protocol reverses the order
+    cw = {"s1": 64, "L": 2}
+    old = rec("cwvae", 14.0, cw, "ELBO, 1 sample", created="2026-01-01T00:00:00Z")
+    new = rec("cwvae", 14.5, cw, "ELBO, 1 sample", created="2026-02-01T00:00:00Z")
+    study = {"tasks": {"phone": {"features": feats(fold, leaky)}, "gender": {"features": feats(fold, leaky)}},
+             "provenance": {"record": {"label": new.label, "created": new.created}}}
+    f = chapter_finding("latents", BASELINES + [old, new], study=study)
+    assert f.records == [new]  # the study's record, although the other one has the lower bound
+    assert f.claim_holds is False and f.verdict == "not reproduced at this budget"
+    assert "phones z1 90%, z2 80%, mel 70%" in f.answer and "ordering holds there." in f.answer
+    gone = dict(study, provenance={"record": {"label": new.label, "created": "elsewhen"}})
+    assert chapter_finding("latents", BASELINES + [old, new], study=gone).verdict == "no record"
+
+
+def test_the_equal_budget_finding_tests_table_1s_ordering_on_equal_records(tmp_path):
+    """"standing" reads only equal-budget records: the claim (at s = 64 every latent model beats the LSTM) holds or
+    fails with their figures, and the CPU-budget records of the chapters are ignored."""
+    def equal(model, bpf, config, estimator="exact"):
+        return rec(model, bpf, config, estimator, budget="cpu-equal")
+
+    elbo = "ELBO, 1 sample"
+    latents = [equal("vrnn", 14.8, {"s": 64}, elbo), equal("srnn", 14.9, {"s": 64}, elbo),
+               equal("cwvae", 15.0, {"s1": 64, "L": 2}, elbo)]
+    holds = chapter_finding("standing", latents + [equal("lstm", 15.2, {"s": 64})], results_dir=tmp_path)
+    fails = chapter_finding("standing", latents + [equal("lstm", 14.95, {"s": 64})], results_dir=tmp_path)
+    assert holds.claim_holds is True and fails.claim_holds is False
+    assert "LSTM reaches 15.20" in holds.answer and "14.80 to 15.00" in holds.answer
+    assert "VRNN s=64" in holds.answer  # the best run
+    # a CPU-budget LSTM far below is not part of the equal-budget comparison
+    mixed = chapter_finding("standing", latents + [equal("lstm", 15.2, {"s": 64}), rec("lstm", 10.0, {"s": 64})],
+                            results_dir=tmp_path)
+    assert mixed.claim_holds is True
+    assert chapter_finding("standing", BASELINES, results_dir=tmp_path).verdict == "no record"

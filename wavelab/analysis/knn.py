@@ -9,8 +9,20 @@ Two cross-validation schemes:
 * ``"loso"``, leave one speaker (group) out (``LeaveOneGroupOut``): all examples of the tested group are left out
   together, so no utterance of the tested speaker is among the neighbours; it measures generalisation to new speakers.
 
-In both, the standardisation and the LDA are fitted inside each fold on the training part only (no label leakage
-from the tested example into the projection).
+Two protocols for fitting the projection (``lda_fit``), in either scheme:
+
+* ``"fold"`` (the default): the standardisation and the LDA are fitted inside each fold on the training part only,
+  so the tested example's label never shapes the subspace it is classified in.
+* ``"all"``: the standardisation and the LDA are fitted once, to all rows and all labels, and the kNN of each fold then
+  runs in that fixed subspace. This is the paper's protocol as we read section 3.2 ("We obtain a low-dimensional
+  linear subspace of the latent space using a linear discriminant analysis", then "a leave-one-out k-nearest-neighbor
+  (KNN) classifier on the single left-out latent representation reduced with a 5-dimensional LDA"): one LDA, then
+  leave-one-out. It leaks the tested labels into the projection, and the leak grows with the dimension ``D``: LDA
+  maximises between-class over within-class scatter, and with ``D`` near or above ``N - C`` the within-class scatter
+  of ``N`` rows is (nearly) singular, so some direction collapses every class onto its own point for *any*
+  labelling, even of pure noise. The ``"all"`` accuracy then measures how many dimensions a feature has against the
+  number of examples as much as what it knows: it favours high-dimensional features (80 Mel bins over 64 latent
+  dimensions) and flatters every feature most where the examples are few.
 
 The per-fold fits are small (hundreds of rows), so BLAS runs single-threaded here (``threadpool_limits(1)``): on a
 busy machine, multi-threaded SVDs of such matrices are about ten times slower.
@@ -29,6 +41,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 SCHEMES = ("loo", "loso")
+LDA_FITS = ("fold", "all")
+"""The protocols of :func:`knn_accuracy`: the LDA fitted inside each fold (ours), or once to all rows (the paper's)."""
 CHANCE_STRATEGIES = ("majority", "stratified")
 
 
@@ -94,15 +108,24 @@ def lda_embed(X, y, n_components: int = 2, standardize: bool = True) -> np.ndarr
 
 
 def knn_accuracy(X, y, ks: Iterable[int], n_components: int = 5, groups=None, scheme: str = "loo",
-                 standardize: bool = True) -> dict[int, float]:
+                 standardize: bool = True, lda_fit: str = "fold") -> dict[int, float]:
     """Cross-validated accuracy of kNN in an LDA subspace, for several k (the paper's figures 3 right and 4).
 
-    For each fold of ``scheme`` (see the module docstring) the pipeline of :func:`make_knn_pipeline` is fitted to the
-    training rows: standardisation and ``LDA(n_components=min(n_components, C_train - 1, D))`` are fitted *inside the
-    fold*, then the left-out rows are classified by a majority vote of their k nearest training rows (Euclidean, in
-    the LDA subspace; ties go to the first class in sorted order, as in scikit-learn). The LDA fit is shared by all
-    k of a fold, which gives exactly the accuracies of evaluating each k's Pipeline separately. A training fold with
-    a single class predicts that class.
+    ``lda_fit="fold"`` (default): for each fold of ``scheme`` (see the module docstring) the pipeline of
+    :func:`make_knn_pipeline` is fitted to the training rows: standardisation and
+    ``LDA(n_components=min(n_components, C_train - 1, D))`` are fitted *inside the fold*, then the left-out rows are
+    classified by a majority vote of their k nearest training rows (Euclidean, in the LDA subspace; ties go to the
+    first class in sorted order, as in scikit-learn). The LDA fit is shared by all k of a fold, which gives exactly
+    the accuracies of evaluating each k's Pipeline separately. A training fold with a single class predicts that
+    class.
+
+    ``lda_fit="all"`` (the paper's protocol, Havtorn et al. 2022, section 3.2, as we read it): standardisation and
+    ``LDA(min(n_components, C - 1, D))`` are fitted *once, to all N rows and their labels*; then each fold of
+    ``scheme`` classifies its left-out rows by the same kNN vote among the training rows, in that fixed subspace.
+    The left-out labels shaped the subspace, so this leaks labels, and the more so the larger ``D`` is against
+    ``N``: with ``D >= N - C`` LDA can separate *any* labelling, even of random features (see the module docstring),
+    which favours high-dimensional features. Use it to compare with the paper, not as an estimate of accuracy on new
+    data.
 
     Args:
         X: ``[N, D]`` features; y: ``[N]`` labels.
@@ -111,12 +134,16 @@ def knn_accuracy(X, y, ks: Iterable[int], n_components: int = 5, groups=None, sc
         groups: ``[N]`` group of each row (speaker id); required for ``"loso"``.
         scheme: ``"loo"`` or ``"loso"``.
         standardize: standardise features before the LDA.
+        lda_fit: ``"fold"`` (fit inside each fold) or ``"all"`` (fit once to all rows); :data:`LDA_FITS`.
     Returns:
         ``{k: accuracy}`` (fraction of rows classified correctly, in [0, 1]).
     Raises:
-        ValueError: bad shapes, fewer than two classes, unknown scheme, loso without groups, empty ks, ``k < 1`` or
-            ``k`` larger than a training fold, ``n_components < 1``.
+        ValueError: bad shapes, fewer than two classes, unknown scheme or ``lda_fit``, loso without groups, empty ks,
+            ``k < 1`` or ``k`` larger than a training fold, ``n_components < 1``.
     """
+    if lda_fit not in LDA_FITS:
+        raise ValueError(f"lda_fit must be one of {LDA_FITS} (fit the LDA inside each fold, or once to all rows), "
+                         f"got {lda_fit!r}")
     X, y = _check_xy(X, y)
     ks = sorted({int(k) for k in ks})
     if not ks:
@@ -133,8 +160,15 @@ def knn_accuracy(X, y, ks: Iterable[int], n_components: int = 5, groups=None, sc
     classes, y_idx = np.unique(y, return_inverse=True)
     correct = {k: 0 for k in ks}
     with threadpool_limits(1):
-        for train, test in folds:
-            _score_fold(X, y_idx, train, test, ks, len(classes), n_components, standardize, correct)
+        if lda_fit == "all":
+            # one projection of every row, fitted with every label (the leak is the point of this protocol)
+            nc = min(n_components, len(classes) - 1, X.shape[1])
+            Z = make_reducer(nc, standardize).fit_transform(X, y_idx)
+            for train, test in folds:
+                _vote(Z[train], y_idx[train], Z[test], y_idx[test], ks, len(classes), correct)
+        else:
+            for train, test in folds:
+                _score_fold(X, y_idx, train, test, ks, len(classes), n_components, standardize, correct)
     return {k: correct[k] / len(y) for k in ks}
 
 
@@ -149,12 +183,22 @@ def _score_fold(X, y_idx, train, test, ks, n_classes, n_components, standardize,
     reducer = make_reducer(nc, standardize)
     z_train = reducer.fit_transform(X[train], y_idx[train])
     z_test = reducer.transform(X[test])
-    neighbours = KNeighborsClassifier(n_neighbors=ks[-1]).fit(z_train, y_idx[train])
+    _vote(z_train, y_idx[train], z_test, y_idx[test], ks, n_classes, correct)
+
+
+def _vote(z_train, y_train, z_test, y_test, ks, n_classes, correct) -> None:
+    """Add, per k, the number of test rows whose k nearest training rows (in the given subspace) vote their label."""
+    train_classes = np.unique(y_train)
+    if len(train_classes) == 1:
+        for k in ks:
+            correct[k] += int((y_test == train_classes[0]).sum())
+        return
+    neighbours = KNeighborsClassifier(n_neighbors=ks[-1]).fit(z_train, y_train)
     idx = neighbours.kneighbors(z_test, return_distance=False)  # [n_test, max k], nearest first
-    labels = y_idx[train][idx]
+    labels = y_train[idx]
     for k in ks:
         votes = np.stack([np.bincount(row[:k], minlength=n_classes) for row in labels])
-        correct[k] += int((votes.argmax(axis=1) == y_idx[test]).sum())
+        correct[k] += int((votes.argmax(axis=1) == y_test).sum())
 
 
 def chance_accuracy(y, groups=None, scheme: str = "loo", strategy: str = "majority") -> float:

@@ -8,6 +8,10 @@
    leave-one-speaker-out (no utterance of the tested speaker among the neighbours), with LDA embeddings (figures 5,
    6). As in the paper's figure 4 ("the height of male speakers"), height is studied within one sex, male by default.
 
+Every accuracy is measured under two protocols (:func:`~wavelab.analysis.knn.knn_accuracy`'s ``lda_fit``): the LDA
+fitted inside each fold (``accuracy``, no label leakage) and the LDA fitted once to all rows before the kNN
+(``accuracy_lda_all``, the paper's reading, which leaks labels and favours high-dimensional features).
+
 The result is a plain dict (see :func:`run_latent_study`) that :func:`save_study` writes as JSON with provenance, so
 the book's chapter reads stored numbers instead of running the model.
 """
@@ -29,18 +33,26 @@ DEFAULT_KS = (1, 3, 5, 7, 9, 11, 15, 21)
 QUICK_NUM_SAMPLES = 4
 QUICK_UTTERANCES_PER_SPEAKER = 3
 TASKS = ("phone", "gender", "height")
+PROTOCOL_KEYS = {"fold": "accuracy", "all": "accuracy_lda_all"}
+"""Where each ``lda_fit`` protocol of :func:`~wavelab.analysis.knn.knn_accuracy` is stored in a study's feature:
+``"accuracy"`` (LDA fitted inside each fold, ours and the default everywhere) and ``"accuracy_lda_all"`` (LDA fitted
+once to all rows, the paper's protocol)."""
 
 
 def _evaluate_task(X: np.ndarray, y: np.ndarray, groups: np.ndarray, schemes: Sequence[str], ks: Sequence[int],
                    n_components: int) -> dict[str, Any]:
-    """Accuracy per scheme (``{scheme: {k: acc}}``) and a 2-D LDA embedding of one feature."""
+    """Accuracy per protocol and scheme (``{scheme: {k: acc}}``), the feature's shape and a 2-D LDA embedding."""
     fold_min = {"loo": len(y) - 1,
                 "loso": len(y) - max(np.unique(groups, return_counts=True)[1])}
-    accuracy = {}
-    for scheme in schemes:
-        usable = [k for k in ks if k <= fold_min[scheme]]
-        accuracy[scheme] = knn_accuracy(X, y, usable, n_components=n_components, groups=groups, scheme=scheme)
-    return {"accuracy": accuracy, "embedding": lda_embed(X, y, n_components=2)}
+    out: dict[str, Any] = {}
+    for lda_fit, key in PROTOCOL_KEYS.items():
+        out[key] = {}
+        for scheme in schemes:
+            usable = [k for k in ks if k <= fold_min[scheme]]
+            out[key][scheme] = knn_accuracy(X, y, usable, n_components=n_components, groups=groups, scheme=scheme,
+                                            lda_fit=lda_fit)
+    out.update(n=int(X.shape[0]), dim=int(X.shape[1]), embedding=lda_embed(X, y, n_components=2))
+    return out
 
 
 def _chance(y: np.ndarray, groups: np.ndarray, schemes: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -93,8 +105,12 @@ def run_latent_study(model, ks: Sequence[int] = DEFAULT_KS, num_samples: int = 1
         ``"tasks"``: for each of ``"phone"``, ``"gender"``, ``"height"``: ``labels`` (list of str, one per example),
         ``groups`` (utterance id for phones, speaker id otherwise), ``schemes`` (``["loo"]`` for phones,
         ``["loo", "loso"]`` otherwise), ``chance`` (``{scheme: {"majority": acc, "stratified": acc}}``, see
-        :func:`chance_accuracy`) and ``features``: ``{name: {"accuracy": {scheme: {k: acc}}, "embedding":
-        ndarray [N, <= 2]}}`` for ``name`` in ``z1, ..., zL, mel``.
+        :func:`chance_accuracy`) and ``features``: ``{name: {"accuracy": {scheme: {k: acc}},
+        "accuracy_lda_all": {scheme: {k: acc}}, "n": N, "dim": D, "embedding": ndarray [N, <= 2]}}`` for ``name``
+        in ``z1, ..., zL, mel``. ``accuracy`` is the LDA fitted inside each fold (``lda_fit="fold"``), and
+        ``accuracy_lda_all`` the LDA fitted once to all ``N`` rows (``lda_fit="all"``, the paper's protocol, which
+        leaks labels and favours large ``D``; see :func:`knn_accuracy`); :data:`PROTOCOL_KEYS` maps the one to the
+        other.
     Raises:
         ValueError: bad arguments (see :func:`knn_accuracy`, :func:`phone_dataset`), a model without latents, or a
             task with fewer than two classes (e.g. one sex only).
@@ -215,7 +231,8 @@ def save_study(result: dict[str, Any], path: str | Path, provenance: dict[str, A
 
 def load_study(path: str | Path) -> dict[str, Any]:
     """Read a study written by :func:`save_study`: the same structure as :func:`run_latent_study`'s result (k keys
-    as ints, embeddings as float64 ndarrays ``[N, <= 2]``) plus ``"provenance"``.
+    as ints, embeddings as float64 ndarrays ``[N, <= 2]``) plus ``"provenance"``. A study written before the
+    ``"all"`` protocol existed loads too; its features lack ``accuracy_lda_all``, ``n`` and ``dim``.
 
     Raises:
         FileNotFoundError: no such file.
@@ -227,7 +244,9 @@ def load_study(path: str | Path) -> dict[str, Any]:
     for task in doc["tasks"].values():
         for feat in task["features"].values():
             feat["embedding"] = np.asarray(feat["embedding"], dtype=np.float64)
-            feat["accuracy"] = {s: {int(k): v for k, v in acc.items()} for s, acc in feat["accuracy"].items()}
+            for key in PROTOCOL_KEYS.values():  # a study made before the "all" protocol has "accuracy" only
+                if key in feat:
+                    feat[key] = {s: {int(k): v for k, v in acc.items()} for s, acc in feat[key].items()}
     return doc
 
 
@@ -273,3 +292,62 @@ def accuracy_table(study: dict[str, Any], ks: Sequence[int] | None = None, capti
                     cells.append(Strong(text) if v is not None and v == best[k] else text)
                 rows.append([tname, scheme, f, *cells, chance_text])
     return Table(columns, rows, caption)
+
+
+def protocol_table(study: dict[str, Any], ks: Sequence[int] = (1, 5), caption: str = "",
+                   task_names: dict[str, str] | None = None):
+    """The two LDA protocols side by side: kNN accuracy with the LDA fitted inside each fold (``fold``, the
+    study's ``accuracy``) and fitted once to all rows (``all``, the paper's protocol, ``accuracy_lda_all``), as a
+    :class:`wavelab.tables.Table` made by :func:`wavelab.tables.table`.
+
+    One row per task, scheme and feature. Columns: the examples and dimensions of the feature (``N × D``: the "all"
+    protocol's leak grows as ``D`` approaches ``N``), for each k in ``ks`` the accuracy in % under both protocols
+    (the best feature of the task, scheme, k and protocol in bold), the difference ``all − fold`` averaged over
+    every k both protocols evaluated (points), and the stratified chance level of the folds.
+
+    Args:
+        study: a :func:`run_latent_study` or :func:`load_study` result made with both protocols.
+        ks: the k shown (a k not evaluated for a task gives empty cells).
+        caption: the table's caption.
+        task_names: reader-facing task names (default: ``"gender"`` shown as ``"sex"``).
+    Returns:
+        :class:`wavelab.tables.Table`.
+    Raises:
+        ValueError: no tasks, or a feature without ``accuracy_lda_all`` (a study made before the protocol existed:
+            run ``scripts/latent_study.py`` again).
+    """
+    from ..tables import Strong, table
+
+    tasks = study.get("tasks") if isinstance(study, dict) else None
+    if not tasks:
+        raise ValueError("study must be a run_latent_study / load_study result with at least one task")
+    names = {"gender": "sex"} if task_names is None else task_names
+    keys = PROTOCOL_KEYS
+    columns = ["task", "scheme", "feature", "N × D"]
+    columns += [f"k={k} {p}" for k in ks for p in keys] + ["all − fold", "chance"]
+    rows = []
+    for tname, task in tasks.items():
+        for fname, feat in task["features"].items():
+            if keys["all"] not in feat:
+                raise ValueError(f"the study's {tname}/{fname} has no {keys['all']!r}: it was made before the "
+                                 f"'all' protocol existed; run scripts/latent_study.py again")
+        for scheme in task["schemes"]:
+            acc = {(f, p): {int(k): v for k, v in feat[key].get(scheme, {}).items()}
+                   for f, feat in task["features"].items() for p, key in keys.items()}
+            best = {(p, k): max((a.get(k) for (f, q), a in acc.items() if q == p and a.get(k) is not None),
+                                default=None) for p in keys for k in ks}
+            stratified = task.get("chance", {}).get(scheme, {}).get("stratified")
+            for f, feat in task["features"].items():
+                cells = []
+                for k in ks:
+                    for p in keys:
+                        v = acc[f, p].get(k)
+                        text = "" if v is None else f"{100 * v:.1f}"
+                        cells.append(Strong(text) if v is not None and v == best[p, k] else text)
+                common = sorted(set(acc[f, "fold"]) & set(acc[f, "all"]))
+                diff = np.mean([acc[f, "all"][k] - acc[f, "fold"][k] for k in common]) if common else None
+                shape = f"{feat['n']} × {feat['dim']}" if "n" in feat and "dim" in feat else ""
+                rows.append([names.get(tname, tname), scheme, f, shape, *cells,
+                             "" if diff is None else f"{100 * diff:+.1f}",
+                             "" if stratified is None else f"{100 * stratified:.1f}"])
+    return table(rows, columns, caption=caption)

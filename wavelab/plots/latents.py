@@ -199,3 +199,54 @@ def speaker_lda(tasks: Mapping[str, Mapping], features: Sequence[str],
             ax.set_title(f"{TASK_NAMES.get(key, key)}: {name}", fontsize=9)
             ax.legend(fontsize=7)
     return fig
+
+
+PROTOCOL_STYLES = {"accuracy": ("-", "LDA inside each fold"), "accuracy_lda_all": ("--", "LDA on all rows")}
+"""Line style and legend of each protocol's accuracies (the study's keys, see
+:data:`wavelab.analysis.study.PROTOCOL_KEYS`)."""
+
+
+def protocol_accuracy(tasks: Mapping[str, Mapping], features: Sequence[str],
+                      panels: Sequence[tuple[str, str]] | None = None) -> Figure:
+    """kNN accuracy against k under the two LDA protocols: fitted inside each fold (solid, the study's
+    ``accuracy``) and fitted once to all rows before the kNN (dashed, ``accuracy_lda_all``, the paper's reading).
+
+    Args:
+        tasks: ``{task key: the study's task}``, each with ``labels`` ``[N]``, ``schemes``, ``chance[scheme]`` and
+            ``features[name]`` holding both protocols' ``{scheme: {k: fraction}}`` and ``dim`` (``D``).
+        features: the features to draw (one colour each, :data:`COLORS`).
+        panels: the ``(task key, scheme)`` pairs to draw, one panel each (default: every scheme of every task).
+    Returns:
+        the Figure (accuracy in %, the stratified chance level of the folds as a grey dotted line).
+    """
+    if panels is None:
+        panels = [(key, s) for key, t in tasks.items() for s in t["schemes"]]
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = plt.figure(figsize=(5.2 * ncols, 3.9 * nrows), layout="tight")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax, (key, scheme) in zip(axes, panels):
+        t = tasks[key]
+        for name in features:
+            for acc_key, (ls, _) in PROTOCOL_STYLES.items():
+                ks, acc = _curve(t["features"][name][acc_key][scheme])
+                ax.plot(ks, acc, ls, marker="o", ms=3, color=COLORS.get(name))
+        ax.axhline(100 * t["chance"][scheme]["stratified"], color="gray", ls=":", lw=0.9)
+        dims = ", ".join(f"{n} {t['features'][n].get('dim', '?')}" for n in features)
+        ax.set_title(f"{TASK_NAMES.get(key, key)}, {scheme}\n(N = {len(t['labels'])}; D: {dims})", fontsize=9)
+        ax.set_xlabel("k (neighbours)")
+        ax.set_ylabel("accuracy [%]")
+        ax.set_ylim(0, 102)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    handles = [plt.Line2D([], [], color=COLORS.get(n), lw=2, label=n) for n in features]
+    handles += [plt.Line2D([], [], color="k", ls=ls, label=label) for ls, label in PROTOCOL_STYLES.values()]
+    handles.append(plt.Line2D([], [], color="gray", ls=":", label="chance (stratified, of the folds)"))
+    if len(panels) < len(axes):  # a free panel holds the legend
+        spare = axes[len(panels)]
+        spare.set_visible(True)
+        spare.axis("off")
+        spare.legend(handles=handles, fontsize=9, loc="center")
+    else:
+        axes[0].legend(handles=handles, fontsize=7)
+    return fig
