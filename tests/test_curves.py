@@ -116,3 +116,20 @@ def test_fit_curve_leaves_out_the_initial_model_and_can_stop_early(tmp_path):
     assert early.t_max == 2.0
     with pytest.raises(ValueError, match="at least 4 points"):
         fit_curve(c, until=1.5)
+
+
+def test_two_runs_of_one_model_get_names_that_tell_them_apart(tmp_path):
+    import wavelab.curves as wc
+
+    folder = tmp_path / "equal"
+    for name, dc in (("eq-wavenet-small", 32), ("eq-wavenet-paper", 96)):
+        run = folder / "runs" / name
+        run.mkdir(parents=True)
+        (run / "checkpoint.pt").write_bytes(b"")
+        (run / "metrics.jsonl").write_text(json.dumps({"kind": "eval", "split": "valid", "step": 1, "bpf": 15.0,
+                                                       "is_bound": False, "train_cpu_s": 30.0}) + "\n")
+        r = _record(run, model="wavenet", config={"Dc": dc, "blocks": 2})
+        (folder / f"{name}.json").write_text(json.dumps(r.__dict__))
+    curves = wc.equal_budget_curves("timit", results_dir=tmp_path)
+    assert sorted(c.name for c in curves) == ["WaveNet Dc=32, blocks=2", "WaveNet Dc=96, blocks=2"]
+    assert sorted(c.run for c in curves) == ["eq-wavenet-paper", "eq-wavenet-small"]

@@ -45,6 +45,9 @@ class LearningCurve:
         bpf: ``[N]`` bits per frame on the validation utterances (an upper bound for latent models).
         is_bound: the figures are negative ELBOs (upper bounds).
         split: the split the curve was measured on (``"valid"``).
+        name: how the book names the model, e.g. ``"CW-VAE s=64 L=2"`` (:func:`wavelab.tables.model_name`);
+            :func:`equal_budget_curves` adds the configuration where two runs would share a name
+            (``"WaveNet Dc=32, blocks=2"``).
     """
 
     label: str
@@ -55,6 +58,12 @@ class LearningCurve:
     bpf: np.ndarray
     is_bound: bool
     split: str
+    name: str = ""
+
+    @property
+    def run(self) -> str:
+        """The name of the run directory behind the curve (unique within a campaign), e.g. ``"eq-lstm-s64"``."""
+        return Path(self.record.run_dir).name
 
     @property
     def trained(self) -> np.ndarray:
@@ -77,6 +86,7 @@ def learning_curve(record, results_dir: str | Path | None = None) -> LearningCur
     """
     from .results import record_run_dir
     from .runs import read_metrics
+    from .tables import model_name
 
     run_dir = record_run_dir(record, results_dir)
     points = read_metrics(run_dir, kind="eval")
@@ -91,7 +101,7 @@ def learning_curve(record, results_dir: str | Path | None = None) -> LearningCur
         frames_seen=np.array([p.get("frames_seen", 0) for p in points], dtype=np.int64),
         steps=np.array([p["step"] for p in points], dtype=np.int64),
         bpf=np.array([p["bpf"] for p in points]),
-        is_bound=bool(points[-1]["is_bound"]), split=str(points[-1].get("split", "")),
+        is_bound=bool(points[-1]["is_bound"]), split=str(points[-1].get("split", "")), name=model_name(record),
     )
 
 
@@ -113,6 +123,12 @@ def equal_budget_curves(dataset: str = "timit", results_dir: str | Path | None =
     records = [r for r in load_records(folder) if r.dataset == dataset and r.steps
                and not r.estimator.startswith("importance-weighted")]
     curves = [learning_curve(r, folder) for r in records]
+    from .tables import configuration
+
+    shared = {c.name for c in curves if sum(d.name == c.name for d in curves) > 1}
+    for c in curves:  # two runs of one model (the paper's WaveNet and the small one): say which is which
+        if c.name in shared:
+            c.name = f"{c.name} {configuration(c.record)}"
     return sorted(curves, key=lambda c: c.bpf[-1])
 
 
@@ -172,8 +188,8 @@ class PowerLawFit:
     def minutes_to_interval(self, target: float) -> tuple[float, float]:
         """The bootstrap interval of :meth:`minutes_to` (either end may be ``inf``)."""
         t = np.array([_minutes_to(*p, target) for p in self.samples])
-        q = (1 - self.interval) / 2
-        return float(np.quantile(t, q)), float(np.quantile(t, 1 - q))
+        q = (1 - self.interval) / 2  # "nearest": no interpolation between a finite time and inf
+        return float(np.quantile(t, q, method="nearest")), float(np.quantile(t, 1 - q, method="nearest"))
 
     def b_inf_interval(self) -> tuple[float, float]:
         """The bootstrap interval of the asymptote ``b_inf``."""
@@ -271,21 +287,22 @@ def extrapolation_table(curves: list[LearningCurve], fits: dict[str, PowerLawFit
 
     Args:
         curves: :func:`equal_budget_curves`.
-        fits: ``{curve label: PowerLawFit}``; curves without a fit get empty fitted cells.
+        fits: ``{curve run: PowerLawFit}`` (:attr:`LearningCurve.run`); curves without a fit get empty fitted
+            cells.
         paper: figures keyed by ``(label, dataset)``; default :data:`wavelab.results.PAPER_BPF`.
         caption: the table's caption.
     Returns:
         a :class:`wavelab.tables.Table`.
     """
     from .results import PAPER_BPF
-    from .tables import bpf_text, model_name, table
+    from .tables import bpf_text, table
 
     paper = PAPER_BPF if paper is None else paper
     rows = []
     for c in curves:
-        fit, figure = fits.get(c.label), paper.get((c.label, c.record.dataset))
+        fit, figure = fits.get(c.run), paper.get((c.label, c.record.dataset))
         r = c.record
-        row = {"model": model_name(r),
+        row = {"model": c.name,
                "valid [bpf]": bpf_text(float(c.bpf[-1]), c.is_bound),
                "test [bpf]": bpf_text(r.bpf_weighted, r.is_bound),
                "fitted asymptote": "", "paper [bpf]": "" if figure is None else str(figure),

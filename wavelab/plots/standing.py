@@ -6,8 +6,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..tables import model_name
-
 
 def _paper_bpf(curve, paper):
     figure = paper.get((curve.label, curve.record.dataset))
@@ -36,7 +34,7 @@ def curves_figure(groups: dict[str, list], paper: dict, figsize_per_row: tuple[f
             k = c.trained  # the frames axis is logarithmic: the initial model (0 frames) is left out there
             for ax, x, y in ((ax_t, c.cpu_minutes, c.bpf), (ax_f, c.frames_seen[k], c.bpf[k])):
                 ax.plot(x, y, "-", color=colour, lw=1.2)
-                label = model_name(c.record) if ax is ax_t else None
+                label = c.name if ax is ax_t else None
                 ax.plot(x, y, "o", ms=3.5, color=colour, mfc=face, label=label)
             ref = _paper_bpf(c, paper)
             if ref is not None:
@@ -64,7 +62,8 @@ def extrapolation_figure(groups: dict[str, list], fits: dict[str, object], paper
 
     Args:
         groups: as :func:`curves_figure`.
-        fits: ``{curve label: PowerLawFit}``; a curve without a fit is drawn without one.
+        fits: ``{curve run: PowerLawFit}`` (:attr:`wavelab.curves.LearningCurve.run`); a curve without a fit is
+            drawn without one.
         paper: :data:`wavelab.results.PAPER_BPF`.
         t_max: right end of the axis, CPU-minutes.
     Returns:
@@ -76,11 +75,11 @@ def extrapolation_figure(groups: dict[str, list], fits: dict[str, object], paper
             colour = f"C{i}"
             keep = c.trained
             ax.plot(c.cpu_minutes[keep], c.bpf[keep], "o", ms=3, color=colour, mfc="none" if c.is_bound else colour)
-            fit = fits.get(c.label)
+            fit = fits.get(c.run)
             if fit is not None:
                 t = np.geomspace(c.cpu_minutes[keep].min(), t_max, 200)
                 lo, hi = fit.band(t)
-                ax.plot(t, fit(t), "-", color=colour, lw=1, label=model_name(c.record))
+                ax.plot(t, fit(t), "-", color=colour, lw=1, label=c.name)
                 ax.fill_between(t, lo, hi, color=colour, alpha=0.12, lw=0)
             ref = _paper_bpf(c, paper)
             if ref is not None:
@@ -121,7 +120,7 @@ def backtest_figure(curve, fits: dict[float, object], figsize: tuple[float, floa
         ax.axvline(until, color=colour, ls=":", lw=0.8)
     ax.set_xlabel("training CPU-minutes (one thread)")
     ax.set_ylabel("valid bpf")
-    ax.set_title(f"{model_name(curve.record)}: does an early fit predict the rest?", fontsize=9, loc="left")
+    ax.set_title(f"{curve.name}: does an early fit predict the rest?", fontsize=9, loc="left")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
