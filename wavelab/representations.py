@@ -164,8 +164,8 @@ class Representation:
             ValueError: codes outside ``[0, num_codes - 1]``.
         """
         codes = self._check_codes(torch.as_tensor(codes), "pcm16_from_codes")
-        if self.name == "mulaw":
-            x = mu_law_decode(codes.cpu(), self.bits, dtype=torch.float64).numpy()
+        if self.name == "mulaw":  # float32, as `python -m wavelab sample` always wrote mu-law audio
+            x = mu_law_decode(codes.cpu(), self.bits).numpy()
             return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
         return (codes.cpu().numpy().astype(np.int64) - _PCM_OFFSET).astype(np.int16)
 

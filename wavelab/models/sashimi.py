@@ -118,11 +118,11 @@ class SaShiMiConfig(ModelConfig):
         if self.bits != HEADS[self.head]:
             raise ValueError(f"SaShiMiConfig.bits must be {HEADS[self.head]} for head={self.head!r} "
                              f"(categorical: 8-bit mu-law; dmol: 16-bit), got {self.bits!r}; change bits or head")
-        check_representation("SaShiMiConfig", self.representation, self.bits)
         if self.head == "categorical" and self.representation != "mulaw":
             raise ValueError(f"SaShiMiConfig.representation: the categorical head is SaShiMi's 8-bit mu-law "
                              f"setting and supports only 'mulaw', got {self.representation!r}; use head='dmol' for "
                              f"16-bit 'linear' or 'pcm16'")
+        check_representation("SaShiMiConfig", self.representation, self.bits)
         if self.l_max % self.total_pool:
             raise ValueError(f"SaShiMiConfig.l_max must be divisible by prod(pool) = {self.total_pool}, "
                              f"got {self.l_max}")
