@@ -391,3 +391,10 @@ def test_baselines_per_representation_on_real_speech(timit_root):
     assert res["linear"]["dmol"].bpf.weighted < res["mulaw"]["dmol"].bpf.weighted - 2
     assert res["mulaw"]["flac-codes"].bpf.weighted > res["mulaw"]["flac"].bpf.weighted + 2
     assert res["mulaw"]["flac"].bpf.weighted == res["linear"]["flac"].bpf.weighted
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_model_defaults_to_mulaw_and_names_its_representation(name):
+    model = build_model(name, config=quick_config(name))
+    assert model.config.representation == "mulaw" and model.representation == get_representation("mulaw", model.bits)
+    assert dataclasses.asdict(model.config)["representation"] == "mulaw"
