@@ -398,3 +398,14 @@ def test_every_model_defaults_to_mulaw_and_names_its_representation(name):
     model = build_model(name, config=quick_config(name))
     assert model.config.representation == "mulaw" and model.representation == get_representation("mulaw", model.bits)
     assert dataclasses.asdict(model.config)["representation"] == "mulaw"
+
+
+def test_results_tables_give_each_representation_its_own_table():
+    from wavelab.tables import results_tables
+
+    recs = [_record(), _record(model="uniform", bpf=16.0), _record(rep="linear", bpf=10.4),
+            _record(rep="pcm16", bpf=10.2)]
+    tables = results_tables(recs, provenance=False)
+    assert [len(t.rows) for t in tables] == [2, 1, 1] and all("representation" not in t.columns for t in tables)
+    assert "representation" not in tables[0].caption
+    assert "16-bit linear PCM" in tables[1].caption and "pcm16" in tables[2].caption

@@ -169,7 +169,7 @@ MODEL_NAMES = {"wavenet": "WaveNet", "lstm": "LSTM", "vrnn": "VRNN", "srnn": "SR
 
 #: how tables name the waveform representations (:mod:`wavelab.representations`)
 REPRESENTATION_NAMES = {"mulaw": "16-bit mu-law", "linear": "16-bit linear PCM",
-                        "pcm16": "pcm16 (int16 values, companded domain)"}
+                        "pcm16": "pcm16 (int16 pmf, companded input)"}
 
 BUDGET_NAMES = {"cpu-budget": "CPU budget", "cpu-equal": "equal CPU budget", "gpu": "GPU"}
 
@@ -403,7 +403,8 @@ class Tables(list):
 
 
 def results_tables(records: Sequence, *, caption: str = "Results", provenance: bool = True, **kwargs) -> Tables:
-    """Every record in one :class:`Table` per ``(dataset, split, unit)`` group (:func:`group_records`), each through
+    """Every record in one :class:`Table` per ``(dataset, split, unit)`` group (:func:`group_records`) and
+    representation (mu-law first; a table of another representation names it in its caption), each through
     :func:`records_table` with its provenance folded in; for the results chapter and the command line.
 
     Raises:
@@ -412,7 +413,16 @@ def results_tables(records: Sequence, *, caption: str = "Results", provenance: b
     groups = group_records(records)
     if not groups:
         raise ValueError("results_tables needs at least one record")
-    return Tables(records_table(g, caption=caption, provenance=provenance, **kwargs) for g in groups.values())
+    from .representations import REPRESENTATIONS
+
+    out = Tables()
+    for g in groups.values():
+        by_rep: dict[str, list] = {}
+        for r in g:
+            by_rep.setdefault(getattr(r, "representation", "mulaw") or "mulaw", []).append(r)
+        order = sorted(by_rep, key=lambda k: (REPRESENTATIONS.index(k) if k in REPRESENTATIONS else 9, k))
+        out.extend(records_table(by_rep[k], caption=caption, provenance=provenance, **kwargs) for k in order)
+    return out
 
 
 __all__ = ["BUDGET_NAMES", "REPRESENTATION_NAMES", "Html", "Strong", "Table", "Tables", "bpf_text", "configuration", "duration_text",
