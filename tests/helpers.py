@@ -26,8 +26,12 @@ class PCMUtterance:
     def audio(self) -> np.ndarray:
         return self.pcm
 
-    def codes(self, bits: int = 16) -> torch.Tensor:
-        return mu_law_encode(self.pcm, bits)
+    def codes(self, bits: int = 16, representation: str = "mulaw") -> torch.Tensor:
+        if representation == "mulaw":
+            return mu_law_encode(self.pcm, bits)
+        from wavelab.representations import get_representation
+
+        return get_representation(representation, bits).codes_from_pcm16(self.pcm)
 
 
 def mean_se(values) -> tuple[float, float]:

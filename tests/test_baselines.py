@@ -85,7 +85,7 @@ def test_run_baselines_end_to_end_orders_the_baselines():
 
     train, test = [PCMUtterance("u", ar_speech(6000)) for _ in range(3)], [PCMUtterance("u", ar_speech(4000)), PCMUtterance("u", ar_speech(2500))]
     res = {r.name: r for r in run_baselines(train, test)}
-    assert list(res) == ["uniform", "dmol", "flac", "flac+padding"]
+    assert list(res) == ["uniform", "dmol", "flac", "flac+padding", "histogram", "flac-codes"]
     assert res["uniform"].bpf.weighted == pytest.approx(16.0)
     assert res["flac"].bpf.weighted < res["dmol"].bpf.weighted < 16.0
     assert res["flac+padding"].bpf.weighted > res["flac"].bpf.weighted

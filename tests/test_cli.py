@@ -88,8 +88,9 @@ def test_baselines_command(tmp_path, monkeypatch, capsys):
 
     calls = []
 
-    def run_baselines(train_utterances, test_utterances, progress=False):
+    def run_baselines(train_utterances, test_utterances, progress=False, representation="mulaw"):
         calls.append((len(train_utterances), len(test_utterances)))
+        assert representation == "mulaw"  # the default
         lengths = [u.num_samples for u in test_utterances]
         nll = torch.tensor(lengths, dtype=torch.float64) * 16 * np.log(2)
         return [types.SimpleNamespace(name="uniform", bpf=bits_per_frame(nll, lengths), details={"bits": 16})]

@@ -218,7 +218,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import soundfile as sf
     import torch
 
-    from .audio import mu_law_decode
     from .train import load_run
 
     if not args.seconds > 0:
@@ -235,8 +234,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     with torch.inference_mode():
         codes = model.sample(num_samples, batch_size=1, temperature=args.temperature, generator=generator,
                              progress=not args.no_progress)
-    x = mu_law_decode(codes[0].cpu(), model.bits).numpy()
-    pcm = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+    pcm = model.representation.pcm16_from_codes(codes[0].cpu())  # exact for linear / pcm16, nearest for mu-law
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sf.write(out, pcm, SAMPLE_RATE, subtype="PCM_16")
@@ -249,8 +247,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
 # baselines
 
 
+def baseline_record_name(dataset: str, model: str, representation: str = "mulaw") -> str:
+    """File name of a baseline's record: ``baseline-<dataset>-<model>.json`` for mu-law (the names records had
+    before representations existed), ``baseline-<dataset>-<model>-<representation>.json`` otherwise; ``+`` in a
+    model name becomes ``-``."""
+    name = model.replace("+", "-")
+    return f"baseline-{dataset}-{name}" + ("" if representation == "mulaw" else f"-{representation}") + ".json"
+
+
 def cmd_baselines(args: argparse.Namespace) -> int:
-    """``python -m wavelab baselines``: uniform, fitted 2-component DMoL and FLAC on a test split."""
+    """``python -m wavelab baselines``: uniform, fitted 2-component DMoL, fitted histogram and FLAC on a test
+    split, in one representation or each (``--representation``)."""
     from .baselines import run_baselines
     from .data import load_split
     from .results import ResultRecord, git_commit, hardware_info, results_table, write_record
@@ -259,24 +266,27 @@ def cmd_baselines(args: argparse.Namespace) -> int:
         train_utts, test_utts = load_split(args.dataset, "train"), load_split(args.dataset, "test")
     except (ValueError, FileNotFoundError) as e:
         raise CLIError(str(e)) from e
-    t0 = time.perf_counter()
-    results = run_baselines(train_utts, test_utts, progress=not args.no_progress)
-    wall = time.perf_counter() - t0  # all baselines together: loading, fitting the DMoL, encoding FLAC
+    reps = ["mulaw", "linear", "pcm16"] if args.representation == "all" else [args.representation]
     hardware, commit = hardware_info(), git_commit()
-    records = [
-        ResultRecord(model=r.name, config=dict(r.details), dataset=args.dataset, split="test",
-                     bpf_weighted=r.bpf.weighted, bpf_mean=r.bpf.mean, is_bound=r.bpf.is_bound, hardware=hardware,
-                     commit=commit, budget="cpu-budget", utterances=r.bpf.utterances, frames=r.bpf.frames,
-                     wall_time_s=wall, train_split="train" if r.name == "dmol" else "",
-                     notes=f"baseline (wall time covers all baselines of this run); training split "
-                           f"({len(train_utts)} utterances) used for fitting only")
-        for r in results
-    ]
-    print(results_table(records, provenance=False, digits=3))
-    if args.results_dir:
-        for rec in records:
-            name = rec.model.replace("+", "-")
-            print(f"wrote {write_record(rec, Path(args.results_dir) / f'baseline-{args.dataset}-{name}.json')}")
+    for rep in reps:
+        t0 = time.perf_counter()
+        results = run_baselines(train_utts, test_utts, progress=not args.no_progress, representation=rep)
+        wall = time.perf_counter() - t0  # all baselines together: loading, fitting the DMoL, encoding FLAC
+        records = [
+            ResultRecord(model=r.name, config=dict(r.details), dataset=args.dataset, split="test",
+                         bpf_weighted=r.bpf.weighted, bpf_mean=r.bpf.mean, is_bound=r.bpf.is_bound,
+                         hardware=hardware, commit=commit, budget="cpu-budget", utterances=r.bpf.utterances,
+                         frames=r.bpf.frames, wall_time_s=wall,
+                         train_split="train" if r.name in ("dmol", "histogram") else "", representation=rep,
+                         notes=f"baseline (wall time covers all baselines of this run); training split "
+                               f"({len(train_utts)} utterances) used for fitting only")
+            for r in results
+        ]
+        print(results_table(records, provenance=False, digits=3))
+        if args.results_dir:
+            for rec in records:
+                path = Path(args.results_dir) / baseline_record_name(args.dataset, rec.model, rep)
+                print(f"wrote {write_record(rec, path)}")
     return 0
 
 
@@ -380,8 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_sample)
 
-    b = sub.add_parser("baselines", help="uniform, fitted 2-component DMoL and FLAC baselines")
+    b = sub.add_parser("baselines", help="uniform, fitted 2-component DMoL, fitted histogram and FLAC baselines")
     b.add_argument("--dataset", default="timit", choices=["timit", "librispeech"])
+    b.add_argument("--representation", default="mulaw", choices=["mulaw", "linear", "pcm16", "all"],
+                   help="the codes the baselines are measured on (default mulaw, the paper's; all: each in turn); "
+                        "records of a representation other than mulaw are named baseline-DATASET-NAME-REPR.json")
     b.add_argument("--results-dir", help="write one result record per baseline here (e.g. results)")
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=cmd_baselines)

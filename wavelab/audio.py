@@ -7,7 +7,9 @@ of 16 bits: 2^16 discrete values evenly spaced in [-1, 1] with a gap of 2 / (2^1
 * the companded value ``y = sign(x) ln(1 + mu |x|) / ln(1 + mu)`` with ``mu = 2^bits - 1`` (ITU-T G.711 style), and
 * the integer code ``k`` in {0, ..., 2^bits - 1}, whose companded value is ``y_k = -1 + 2 k / (2^bits - 1)``.
 
-Models read ``y_k`` as input and put their output distribution over the codes ``k``.
+Models read ``y_k`` as input and put their output distribution over the codes ``k``: the default representation,
+``"mulaw"``.  :mod:`wavelab.representations` adds 16-bit linear PCM codes (``"linear"``) and a pmf over the int16
+values with companded input (``"pcm16"``), built on the functions here.
 """
 
 from __future__ import annotations

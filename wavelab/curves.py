@@ -105,7 +105,8 @@ def learning_curve(record, results_dir: str | Path | None = None) -> LearningCur
     )
 
 
-def equal_budget_curves(dataset: str = "timit", results_dir: str | Path | None = None) -> list[LearningCurve]:
+def equal_budget_curves(dataset: str = "timit", results_dir: str | Path | None = None,
+                        representation: str | None = "mulaw") -> list[LearningCurve]:
     """The curve of every run of the equal-budget campaign on ``dataset``, one per run (the record of the model's own
     estimator; importance-weighted records of the same run are skipped), ordered by the final validation bpf.
 
@@ -113,6 +114,8 @@ def equal_budget_curves(dataset: str = "timit", results_dir: str | Path | None =
         dataset: ``"timit"`` or ``"librispeech"``.
         results_dir: the results folder (default :func:`wavelab.settings.results_dir`); the campaign's records are
             in its ``equal/`` subfolder.
+        representation: only runs of this waveform representation (default ``"mulaw"``, as every run so far;
+            ``None``: any), so that one figure never mixes representations.
     Raises:
         FileNotFoundError: no ``equal/`` folder, or a run behind a record is missing.
     """
@@ -121,7 +124,8 @@ def equal_budget_curves(dataset: str = "timit", results_dir: str | Path | None =
 
     folder = Path(results_dir or default_results_dir()) / EQUAL_DIR
     records = [r for r in load_records(folder) if r.dataset == dataset and r.steps
-               and not r.estimator.startswith("importance-weighted")]
+               and not r.estimator.startswith("importance-weighted")
+               and (representation is None or r.representation == representation)]
     curves = [learning_curve(r, folder) for r in records]
     from .tables import configuration
 

@@ -14,7 +14,7 @@ The format (every key below is required unless marked optional; unknown keys are
     name = "vrnn-s64"              # the run's name: must equal the file's stem; runs/NAME, results/runs/NAME
     model = "vrnn"                 # registry name
     dataset = "timit"              # one of wavelab.data.CORPORA
-    representation = "mulaw"     # one of REPRESENTATIONS
+    representation = "mulaw"       # one of REPRESENTATIONS; reaches the model's config field `representation`
     budget = "cpu-budget"          # the records' budget label, one of wavelab.results.BUDGETS
 
     [model_overrides]              # optional: fields of the model's config dataclass, as `--set KEY=VALUE`
@@ -75,9 +75,12 @@ from typing import Any, Callable
 from .runs import CHECKPOINT, CONFIG
 from .train import _IDENTITY_FIELDS, TrainConfig
 
-#: waveform representations a recipe can name.  ``"mulaw"``: the corpus's 16-bit PCM, mu-law companded to the
-#: model's ``bits`` (8 for SaShiMi's categorical head, 16 otherwise): the only data path wavelab has today.
-REPRESENTATIONS = ("mulaw",)
+#: waveform representations a recipe can name (:data:`wavelab.representations.REPRESENTATIONS`): ``"mulaw"``, the
+#: corpus's 16-bit PCM mu-law companded to the model's ``bits`` (8 for SaShiMi's categorical head, 16 otherwise);
+#: ``"linear"``, 16-bit linear PCM codes; ``"pcm16"``, a pmf over the int16 values with companded input.  A recipe's
+#: representation other than ``"mulaw"`` becomes the model override ``representation`` (:meth:`Recipe.overrides`),
+#: so a mu-law recipe's run is exactly what it was before representations existed.
+from .representations import REPRESENTATIONS  # noqa: E402
 
 #: the ``[train]`` keys: their type (``int``, ``float`` or ``str``) and whether a recipe must give them.  All are
 #: :class:`~wavelab.train.TrainConfig` fields except ``threads`` (torch CPU threads for training and evaluation).
@@ -220,13 +223,17 @@ class Recipe:
     gpu: GpuSettings | None = None
 
     def overrides(self, quick: bool = False) -> dict[str, Any]:
-        """The model config overrides a run uses: the recipe's, or in quick mode the recipe's with the model's
-        ``quick_overrides()`` on top."""
+        """The model config overrides a run uses: the recipe's (with ``representation`` set from the recipe's
+        representation when it is not ``"mulaw"``), or in quick mode the same with the model's ``quick_overrides()``
+        on top."""
+        base = dict(self.model_overrides)
+        if self.representation != "mulaw":
+            base.setdefault("representation", self.representation)
         if not quick:
-            return dict(self.model_overrides)
+            return base
         from .models import REGISTRY
 
-        return {**self.model_overrides, **REGISTRY[self.model][0].quick_overrides()}
+        return {**base, **REGISTRY[self.model][0].quick_overrides()}
 
     def train_config(self, runs_dir: str | Path = "runs", quick: bool = False,
                      device: str | None = None) -> TrainConfig:
@@ -364,6 +371,12 @@ def load_recipe(path: str | Path) -> Recipe:
     if top["budget"] not in BUDGETS:
         raise RecipeError(path, "budget", f"unknown budget {top['budget']!r}; known: {', '.join(BUDGETS)}")
     overrides = {k: _tuples(v) for k, v in top.get("model_overrides", {}).items()}
+    if "representation" in overrides and overrides["representation"] != top["representation"]:
+        raise RecipeError(path, "model_overrides.representation",
+                          f"{overrides['representation']!r} contradicts the recipe's representation "
+                          f"{top['representation']!r}; set it once, at the top level")
+    if top["representation"] != "mulaw":
+        overrides["representation"] = top["representation"]
     _check_model(path, top["model"], overrides)
 
     settings = TrainSettings(**_check_keys(top["train"], TRAIN_KEYS, path, "train."))

@@ -63,6 +63,11 @@ class ResultRecord:
             (:attr:`wavelab.train.TrainConfig.clock`); ``None`` for baselines and runs that predate the CPU clock.
         curve_split: the split the run's periodic evaluations (its learning curve, ``--eval-every``) read:
             ``"valid"``; ``"test"`` for runs made before the validation split existed; empty when the run logged none.
+        representation: the waveform representation the figure is measured in (:mod:`wavelab.representations`):
+            ``"mulaw"`` (16-bit mu-law codes, the paper's; records that predate the field read as it), ``"linear"``
+            (16-bit linear PCM codes) or ``"pcm16"`` (a pmf over the int16 values, companded model domain).  For a
+            baseline, the representation of the models it is a reference for (the FLAC records' config says which
+            PCM was encoded: the linear PCM, or the representation's codes as 16-bit PCM).
     """
 
     model: str
@@ -91,10 +96,16 @@ class ResultRecord:
     train_split: str = ""
     curve_split: str = ""
     train_cpu_s: float | None = None
+    representation: str = "mulaw"
 
     def __post_init__(self):
         if self.budget not in BUDGETS:
             raise ValueError(f"ResultRecord.budget must be one of {BUDGETS}, got {self.budget!r}")
+        from .representations import REPRESENTATIONS
+
+        if self.representation not in REPRESENTATIONS:
+            raise ValueError(f"ResultRecord.representation must be one of {REPRESENTATIONS}, got "
+                             f"{self.representation!r}")
         if not self.created:
             self.created = utc_now()
 
@@ -220,7 +231,7 @@ def record_from_run(run_dir: str | Path, evaluation, *, model_name: str, model_c
         train_commit=run_info.get("commit", {}), estimator=estimator, eval_seed=int(eval_seed),
         train_split=run_info.get("train_split", "train+valid" if train_config else ""),
         curve_split=run_info.get("eval_split", "test" if train_config.get("eval_every") else ""),
-        train_cpu_s=meta.get("train_cpu_s"),
+        train_cpu_s=meta.get("train_cpu_s"), representation=str(model_config.get("representation", "mulaw")),
     )
 
 
@@ -238,7 +249,8 @@ def _split_size(dataset: str, split: str) -> int:
 
 def select(records: list[ResultRecord], *, model: str | tuple[str, ...] | None = None, dataset: str | None = None,
            split: str | None = None, full_split: bool = True, label: str | None = None,
-           estimator: str | None = None, budget: str | None = None, **config: Any) -> list[ResultRecord]:
+           estimator: str | None = None, budget: str | None = None, representation: str | None = "mulaw",
+           **config: Any) -> list[ResultRecord]:
     """The one query over results records, used by the command line, the scripts and every chapter.
 
     Args:
@@ -251,6 +263,8 @@ def select(records: list[ResultRecord], *, model: str | tuple[str, ...] | None =
         label: :func:`record_label`, e.g. ``"cwvae s=64 L=2"``.
         estimator: a prefix of the record's estimator, e.g. ``"ELBO"`` or ``"importance-weighted"``.
         budget: ``"cpu-budget"`` or ``"gpu"``.
+        representation: the waveform representation (``"mulaw"`` by default, so that a table of the paper's setting
+            never mixes in records of another representation; records without the field are mu-law); ``None``: any.
         **config: model config values the record must have, e.g. ``s=64`` or ``L=2`` (a record without the field
             does not match).
     Returns:
@@ -268,6 +282,8 @@ def select(records: list[ResultRecord], *, model: str | tuple[str, ...] | None =
         if (label is not None and r.label != label) or (budget is not None and r.budget != budget):
             continue
         if estimator is not None and not r.estimator.startswith(estimator):
+            continue
+        if representation is not None and r.representation != representation:
             continue
         if any(k not in r.config or r.config[k] != v for k, v in config.items()):
             continue

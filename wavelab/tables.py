@@ -164,7 +164,12 @@ def table(rows: Iterable[Sequence[Any]] | Iterable[dict[str, Any]], columns: Seq
 DATASET_NAMES = {"timit": "TIMIT", "librispeech": "LibriSpeech"}
 MODEL_NAMES = {"wavenet": "WaveNet", "lstm": "LSTM", "vrnn": "VRNN", "srnn": "SRNN", "cwvae": "CW-VAE",
                "waveflow": "WaveFlow", "waveglow": "WaveGlow", "sashimi": "SaShiMi", "uniform": "uniform",
-               "dmol": "DMoL (fitted)", "flac": "FLAC", "flac+padding": "FLAC (with padding)"}
+               "dmol": "DMoL (fitted)", "flac": "FLAC", "flac+padding": "FLAC (with padding)",
+               "histogram": "histogram (fitted)", "flac-codes": "FLAC (codes as PCM)"}
+
+#: how tables name the waveform representations (:mod:`wavelab.representations`)
+REPRESENTATION_NAMES = {"mulaw": "16-bit mu-law", "linear": "16-bit linear PCM",
+                        "pcm16": "pcm16 (int16 pmf, companded input)"}
 
 BUDGET_NAMES = {"cpu-budget": "CPU budget", "cpu-equal": "equal CPU budget", "gpu": "GPU"}
 
@@ -178,6 +183,13 @@ def unit(record) -> str:
     ``"bits per 8-bit sample"`` for a model of 8-bit mu-law codes (SaShiMi's own setting), from ``config["bits"]``."""
     bits = (record.config or {}).get("bits", 16)
     return "bpf" if bits in (None, 16) else f"bits per {bits}-bit sample"
+
+
+def representation_text(record) -> str:
+    """A record's waveform representation in words, e.g. ``"16-bit mu-law"`` (records without the field are
+    mu-law)."""
+    rep = getattr(record, "representation", "mulaw") or "mulaw"
+    return REPRESENTATION_NAMES.get(rep, rep)
 
 
 def model_name(record) -> str:
@@ -293,9 +305,13 @@ def records_table(records: Sequence, *, paper: dict | None = None, caption: str 
                   sort: bool = True, digits: int = 2, notes: str = "") -> Table:
     """The results of ``records`` beside the paper's figures, in a table that fits the page.
 
-    Columns: model, configuration, estimator, ours [unit], paper [unit] (with the paper's configuration where it
-    differs from ours, e.g. ``10.88 (Dc=96)``), ours - paper, training (steps, wall time), budget; a column whose cells are all equal (the estimator of a table of baselines, the budget of CPU-budget runs)
+    Columns: model, configuration, representation, estimator, ours [unit], paper [unit] (with the paper's
+    configuration where it differs from ours, e.g. ``10.88 (Dc=96)``), ours - paper, training (steps, wall time),
+    budget; a column whose cells are all equal (the estimator of a table of baselines, the budget of CPU-budget runs)
     moves into the caption instead, together with the dataset, split and number of utterances, which must be shared.
+    Representations: a table of records of several representations keeps the representation column, so it never
+    mixes them without saying so; a table of one representation other than mu-law names it in the caption (mu-law,
+    the paper's, is the default and not repeated).  The paper's figures are shown for mu-law records only.
     With ``provenance=True`` a last column folds each record's commit, run directory, splits, seeds, configuration and
     hardware into a ``<details>`` element.
 
@@ -327,21 +343,22 @@ def records_table(records: Sequence, *, paper: dict | None = None, caption: str 
     if sort:
         records = sorted(records, key=lambda r: r.bpf_weighted)
     u = unit(records[0])
-    columns = ["model", "configuration", "estimator", f"ours [{u}]", f"paper [{u}]", "ours − paper", "training",
-               "budget"]
+    columns = ["model", "configuration", "representation", "estimator", f"ours [{u}]", f"paper [{u}]",
+               "ours − paper", "training", "budget"]
     rows = []
     for r in records:
-        fig = paper.get((r.label, r.dataset)) if u == "bpf" else None
+        mulaw = (getattr(r, "representation", "mulaw") or "mulaw") == "mulaw"
+        fig = paper.get((r.label, r.dataset)) if u == "bpf" and mulaw else None
         gap = "" if fig is None else f"{r.bpf_weighted - fig.bpf:+.{digits}f}"
-        rows.append([model_name(r), configuration(r), estimator_text(r),
+        rows.append([model_name(r), configuration(r), representation_text(r), estimator_text(r),
                      bpf_text(r.bpf_weighted, r.is_bound, digits), paper_text(r, fig), gap,
                      training_text(r), BUDGET_NAMES.get(r.budget, r.budget)])
     shared = []
     for j in reversed(range(len(columns))):
         cells = {row[j] for row in rows}
-        if columns[j] in ("estimator", "budget", "configuration", "training") and len(cells) == 1:
+        if columns[j] in ("estimator", "budget", "configuration", "training", "representation") and len(cells) == 1:
             value = cells.pop()
-            if value:
+            if value and not (columns[j] == "representation" and value == REPRESENTATION_NAMES["mulaw"]):
                 shared.append(f"{columns[j]}: {value}")
             del columns[j]
             for row in rows:
@@ -386,7 +403,8 @@ class Tables(list):
 
 
 def results_tables(records: Sequence, *, caption: str = "Results", provenance: bool = True, **kwargs) -> Tables:
-    """Every record in one :class:`Table` per ``(dataset, split, unit)`` group (:func:`group_records`), each through
+    """Every record in one :class:`Table` per ``(dataset, split, unit)`` group (:func:`group_records`) and
+    representation (mu-law first; a table of another representation names it in its caption), each through
     :func:`records_table` with its provenance folded in; for the results chapter and the command line.
 
     Raises:
@@ -395,9 +413,18 @@ def results_tables(records: Sequence, *, caption: str = "Results", provenance: b
     groups = group_records(records)
     if not groups:
         raise ValueError("results_tables needs at least one record")
-    return Tables(records_table(g, caption=caption, provenance=provenance, **kwargs) for g in groups.values())
+    from .representations import REPRESENTATIONS
+
+    out = Tables()
+    for g in groups.values():
+        by_rep: dict[str, list] = {}
+        for r in g:
+            by_rep.setdefault(getattr(r, "representation", "mulaw") or "mulaw", []).append(r)
+        order = sorted(by_rep, key=lambda k: (REPRESENTATIONS.index(k) if k in REPRESENTATIONS else 9, k))
+        out.extend(records_table(by_rep[k], caption=caption, provenance=provenance, **kwargs) for k in order)
+    return out
 
 
-__all__ = ["BUDGET_NAMES", "Html", "Strong", "Table", "Tables", "bpf_text", "configuration", "duration_text",
-           "estimator_text", "group_records", "hardware_text", "model_name", "paper_config_mismatch", "paper_text", "records_table", "results_tables", "table",
+__all__ = ["BUDGET_NAMES", "REPRESENTATION_NAMES", "Html", "Strong", "Table", "Tables", "bpf_text", "configuration", "duration_text",
+           "estimator_text", "group_records", "representation_text", "hardware_text", "model_name", "paper_config_mismatch", "paper_text", "records_table", "results_tables", "table",
            "training_text", "unit"]

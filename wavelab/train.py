@@ -619,7 +619,8 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
 
     log({"kind": "event", "event": "resume" if run.resumed_from is not None else "start", "step": run.step,
          "world_size": D.world_size, "device": str(device), "train_split": train_split, "eval_split": eval_split})
-    stream = wdata.random_segments(utterances, cfg.segment_length, cfg.batch_size, bits=model.bits, seed=cfg.seed,
+    stream = wdata.random_segments(utterances, cfg.segment_length, cfg.batch_size, bits=model.bits,
+                                   representation=getattr(model, "representation", "mulaw"), seed=cfg.seed,
                                    start_step=run.step, rank=D.rank, world_size=D.world_size)
     bar = tqdm(total=cfg.max_steps, initial=run.step, unit="step", mininterval=1.0, dynamic_ncols=True,
                disable=not progress or not D.is_main, desc=f"train {cfg.model}")

@@ -61,9 +61,15 @@ NO_KERNEL_NOTE = ("Generating new samples needs a running kernel: open this chap
                   "run it.")
 
 
-def codes_to_audio(codes: torch.Tensor, bits: int) -> np.ndarray:
-    """Mu-law codes ``[T]`` -> float32 linear audio ``[T]`` in [-1, 1] (for players, plots and WAV files)."""
-    return mu_law_decode(codes.detach().cpu().reshape(-1), bits).numpy().astype(np.float32)
+def codes_to_audio(codes: torch.Tensor, bits: int, representation="mulaw") -> np.ndarray:
+    """Codes ``[T]`` (mu-law by default, or of another :mod:`wavelab.representations` representation) -> float32
+    linear audio ``[T]`` in [-1, 1] (for players, plots and WAV files)."""
+    if isinstance(representation, str) and representation == "mulaw":
+        return mu_law_decode(codes.detach().cpu().reshape(-1), bits).numpy().astype(np.float32)
+    from .representations import get_representation
+
+    rep = get_representation(representation, bits)
+    return rep.to_linear(codes.detach().cpu().reshape(-1)).numpy().astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -393,7 +399,8 @@ def generate(model, seconds: float, temperature: float = 1.0, seed: int = 0, sam
     generator = torch.Generator(device=device).manual_seed(int(seed))
     t0 = time.perf_counter()
     codes = model.sample(n, batch_size=1, temperature=temperature, generator=generator, progress=progress)
-    return codes_to_audio(codes[0], model.bits), time.perf_counter() - t0
+    return (codes_to_audio(codes[0], model.bits, getattr(model, "representation", "mulaw")),
+            time.perf_counter() - t0)
 
 
 def widget_mimebundle(widget, fallback_html: str, plain: str) -> dict[str, Any]:

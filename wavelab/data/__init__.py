@@ -2,7 +2,9 @@
 
 A waveform's path from disk to a model: :func:`data_root` finds the corpus folder, :func:`load_split` reads its
 utterances (metadata only; audio is decoded on first use and cached in memory), and :func:`random_segments` (training)
-or :func:`bucket_batches` (evaluation) turn them into int64 mu-law codes ``[B, T]`` with lengths ``[B]``.
+or :func:`bucket_batches` (evaluation) turn them into int64 codes ``[B, T]`` with lengths ``[B]``: mu-law codes by
+default, or those of another representation (``representation="linear"`` / ``"pcm16"``, see
+:mod:`wavelab.representations`).
 """
 
 from .batching import Batch, bucket_batches, bucket_indices, random_segments, silence_code

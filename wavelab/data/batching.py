@@ -1,4 +1,4 @@
-"""Batches of mu-law codes for training (random fixed-length segments) and evaluation (whole utterances bucketed by
+"""Batches of codes (mu-law by default, or another :mod:`wavelab.representations` representation) for training (random fixed-length segments) and evaluation (whole utterances bucketed by
 length).
 
 Training follows the benchmark (Havtorn et al., section 4): models see random segments of a fixed length L (16,000
@@ -15,13 +15,21 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..audio import mu_law_encode, pcm16_to_codes
+from ..audio import mu_law_encode
+from ..representations import get_representation
 from .utterance import Utterance
 
 
-def silence_code(bits: int = 16) -> int:
-    """The mu-law code of linear amplitude 0.0 (32768 for 16 bits, 128 for 8 bits): the padding value."""
-    return int(mu_law_encode(torch.zeros(1, dtype=torch.float64), bits)[0])
+def silence_code(bits: int = 16, representation="mulaw") -> int:
+    """The code of linear amplitude 0.0 (32768 for every 16-bit representation, 128 for 8-bit mu-law): the padding
+    value.
+
+    Raises:
+        ValueError: unsupported ``bits`` or an unknown representation.
+    """
+    if isinstance(representation, str) and representation == "mulaw":
+        return int(mu_law_encode(torch.zeros(1, dtype=torch.float64), bits)[0])
+    return get_representation(representation, bits).silence_code
 
 
 def _batch_seed(seed: int, rank: int, world_size: int, step: int) -> int:
@@ -32,7 +40,7 @@ def _batch_seed(seed: int, rank: int, world_size: int, step: int) -> int:
 
 def random_segments(utterances: Sequence[Utterance], segment_length: int, batch_size: int, bits: int = 16,
                     seed: int = 0, start_step: int = 0, rank: int = 0, world_size: int = 1,
-                    weighting: str = "uniform") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                    weighting: str = "uniform", representation="mulaw") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless stream of batches of random segments, for training.
 
     Each row picks an utterance (``weighting="uniform"``: every utterance equally likely, as when one epoch visits each
@@ -51,11 +59,14 @@ def random_segments(utterances: Sequence[Utterance], segment_length: int, batch_
         seed, rank, world_size: stream identity; ``0 <= rank < world_size``.
         start_step: index of the first batch yielded.
         weighting: ``"uniform"`` or ``"length"``.
+        representation: ``"mulaw"`` (default), ``"linear"`` or ``"pcm16"`` (or a
+            :class:`~wavelab.representations.Representation`): which codes the batches hold.  The random stream
+            (utterances and offsets) does not depend on it.
     Yields:
         ``(codes, lengths)``: codes int64 ``[B, L]`` in ``[0, 2**bits - 1]``; lengths int64 ``[B]`` in ``[1, L]``.
     Raises:
         ValueError: empty ``utterances``, non-positive ``segment_length``/``batch_size``, negative ``seed`` or
-            ``start_step``, ``rank`` outside ``[0, world_size)``, unknown ``weighting``.
+            ``start_step``, ``rank`` outside ``[0, world_size)``, unknown ``weighting`` or representation.
     """
     if len(utterances) == 0:
         raise ValueError("random_segments needs at least one utterance, got an empty list")
@@ -67,14 +78,14 @@ def random_segments(utterances: Sequence[Utterance], segment_length: int, batch_
         raise ValueError(f"rank must be in [0, world_size), got rank={rank}, world_size={world_size}")
     if weighting not in ("uniform", "length"):
         raise ValueError(f"weighting must be 'uniform' or 'length', got {weighting!r}")
-    silence_code(bits)  # validates bits
-    return _random_segments(list(utterances), segment_length, batch_size, bits, seed, start_step, rank, world_size,
+    rep = get_representation(representation, bits)  # validates bits and the representation
+    return _random_segments(list(utterances), segment_length, batch_size, rep, seed, start_step, rank, world_size,
                             weighting)
 
 
-def _random_segments(utts, L, B, bits, seed, step, rank, world_size, weighting):
+def _random_segments(utts, L, B, rep, seed, step, rank, world_size, weighting):
     lengths = torch.tensor([u.num_samples for u in utts], dtype=torch.float64)
-    pad = silence_code(bits)
+    pad = rep.silence_code
     while True:
         g = torch.Generator().manual_seed(_batch_seed(seed, rank, world_size, step))
         if weighting == "uniform":
@@ -88,7 +99,7 @@ def _random_segments(utts, L, B, bits, seed, step, rank, world_size, weighting):
             x = utts[i].audio()
             offset = int(u[b] * (max(len(x) - L, 0) + 1))
             seg = x[offset:offset + L]
-            codes[b, : len(seg)] = pcm16_to_codes(seg, bits)
+            codes[b, : len(seg)] = rep.codes_from_pcm16(seg)
             lens[b] = len(seg)
         yield codes, lens
         step += 1
@@ -99,7 +110,7 @@ class Batch:
     """Whole utterances for evaluation.
 
     Attributes:
-        codes: int64 ``[B, Tmax]`` mu-law codes, right-padded with :func:`silence_code`.
+        codes: int64 ``[B, Tmax]`` codes (mu-law by default), right-padded with :func:`silence_code`.
         lengths: int64 ``[B]`` valid samples per row.
         ids: the utterance ids, row by row.
     """
@@ -135,30 +146,33 @@ def bucket_indices(utterances: Sequence[Utterance], max_frames: int = 320_000) -
     return batches
 
 
-def bucket_batches(utterances: Sequence[Utterance], max_frames: int = 320_000, bits: int = 16) -> Iterator[Batch]:
+def bucket_batches(utterances: Sequence[Utterance], max_frames: int = 320_000, bits: int = 16,
+                   representation="mulaw") -> Iterator[Batch]:
     """Whole utterances in length buckets (see :func:`bucket_indices`), shortest first, for evaluation.
 
     Args:
         utterances: the utterances to score, each appearing in exactly one batch; anything with ``id``,
-            ``num_samples`` and ``codes(bits) -> int64 [T]`` works.
+            ``num_samples`` and ``codes(bits, representation) -> int64 [T]`` works.
         max_frames: upper bound on ``B * Tmax`` of a batch (one longer utterance alone may exceed it).
         bits: mu-law bit depth (8 or 16).
+        representation: ``"mulaw"`` (default), ``"linear"`` or ``"pcm16"``: which codes the batches hold.
     Yields:
         :class:`Batch` with codes int64 ``[B, Tmax]`` (padding only at positions ``>= lengths[b]``).
     Raises:
-        ValueError: ``max_frames < 1`` or unsupported ``bits``.
+        ValueError: ``max_frames < 1``, unsupported ``bits`` or an unknown representation.
     """
-    pad = silence_code(bits)
+    rep = get_representation(representation, bits)
+    pad = rep.silence_code
     plan = bucket_indices(utterances, max_frames)
-    return _bucket_batches(utterances, plan, bits, pad)
+    return _bucket_batches(utterances, plan, bits, pad, rep)
 
 
-def _bucket_batches(utterances, plan, bits, pad):
+def _bucket_batches(utterances, plan, bits, pad, rep):
     for rows in plan:
         utts = [utterances[i] for i in rows]
         lengths = torch.tensor([u.num_samples for u in utts], dtype=torch.long)
         codes = torch.full((len(utts), int(lengths.max())), pad, dtype=torch.long)
         for b, u in enumerate(utts):
-            c = u.codes(bits)
+            c = u.codes(bits) if rep.name == "mulaw" else u.codes(bits, rep)
             codes[b, : len(c)] = c
         yield Batch(codes=codes, lengths=lengths, ids=[u.id for u in utts])

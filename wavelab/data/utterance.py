@@ -96,9 +96,19 @@ class Utterance:
             self._num_samples = len(x)
         return self._audio
 
-    def codes(self, bits: int = 16) -> torch.Tensor:
-        """Mu-law codes of the whole utterance, int64 ``[T]`` in ``[0, 2**bits - 1]`` (see :mod:`wavelab.audio`)."""
-        return pcm16_to_codes(self.audio(), bits)
+    def codes(self, bits: int = 16, representation="mulaw") -> torch.Tensor:
+        """Codes of the whole utterance, int64 ``[T]`` in ``[0, 2**bits - 1]``: mu-law codes by default (see
+        :mod:`wavelab.audio`), or those of another representation (``"linear"``, ``"pcm16"``: ``int16 + 32768``; a
+        name or a :class:`wavelab.representations.Representation`).
+
+        Raises:
+            ValueError: unknown representation, or one without a ``bits``-bit form.
+        """
+        if isinstance(representation, str) and representation == "mulaw":
+            return pcm16_to_codes(self.audio(), bits)
+        from ..representations import get_representation
+
+        return get_representation(representation, bits).codes_from_pcm16(self.audio())
 
     def clear_cache(self) -> None:
         """Drop the cached audio (to free memory)."""

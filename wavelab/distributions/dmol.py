@@ -1,4 +1,4 @@
-"""Discretized mixture of logistics (DMoL) over the 2^b mu-law bins.
+"""Discretized mixture of logistics (DMoL) over the 2^b bins of a waveform representation (mu-law by default).
 
 Source: Salimans et al. 2017 (PixelCNN++), section 2.1; used with 10 components on 16-bit mu-law audio by Havtorn et
 al. (section 3) and by Parallel WaveNet (van den Oord et al. 2018).
@@ -20,6 +20,13 @@ masses below 1e-5 would be taken for ordinary bins.  Instead every bin's log-mas
 so ``log P_m(k) = logsigmoid(a) + logsigmoid(-b) + log(-expm1(-(a - b)))``, where ``a - b = 2 delta / s_m > 0``.  Each
 term is finite for any finite ``a, b``: no bin, however far in a tail, underflows to ``log 0`` unless its mass is below
 float32's range, and there is no cancellation between two nearly equal CDF values.
+
+Other representations (:mod:`wavelab.representations`).  With ``representation="linear"`` or ``"pcm16"`` bin ``k`` is
+``[e_k, e_{k+1}]`` with the representation's own edges (uniform in the linear domain, or the compander's images of
+the int16 rounding cells for ``pcm16``) and the same formula is used with ``a = (e_{k+1} - mu_m) / s_m``,
+``b = (e_k - mu_m) / s_m`` and ``a - b = w_k / s_m``, the width ``w_k`` read from a float64 table (never formed as a
+difference of two float32 edges); the edge bins stay open.  The default ``"mulaw"`` keeps the computation above
+operation for operation, so its figures are bit-identical to those of the code before representations existed.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from ..audio import bin_half_width, codes_to_companded, companded_to_codes, num_bins
+from ..representations import get_representation
 
 
 def _log_one_minus_exp_neg(d: torch.Tensor) -> torch.Tensor:
@@ -38,7 +46,7 @@ def _log_one_minus_exp_neg(d: torch.Tensor) -> torch.Tensor:
 
 
 class DiscretizedMixtureLogistics:
-    """DMoL output distribution over ``2**bits`` mu-law codes.
+    """DMoL output distribution over the ``2**bits`` codes of a representation (16-bit mu-law by default).
 
     Parameters come channel-first, as a 1x1 convolution produces them: ``params`` has shape ``[B, 3M, T]`` laid out as
     ``[logits (M) | means (M) | log_scales (M)]``.  Means are used as given (the grid spans [-1, 1]; values outside just
@@ -48,19 +56,26 @@ class DiscretizedMixtureLogistics:
         num_components: ``M``, 10 in the paper.
         bits: 8 or 16 (mu-law bit depth).
         log_scale_min: lower clamp of the log-scales.  Default: PixelCNN++'s -7 for 8 bits, shifted by
-            ``log(delta_b / delta_8)`` so that at the clamp a component still concentrates all of its mass in one bin
-            at any bit depth (about -12.55 for 16 bits).
+            ``log(delta / delta_8)`` with ``delta`` the narrowest bin's half-width, so that at the clamp a component
+            still concentrates all of its mass in one bin at any bit depth (about -12.55 for 16-bit mu-law and
+            linear, about -14.96 for pcm16, whose narrowest bins at full scale are 11 times narrower).
+        representation: ``"mulaw"`` (default), ``"linear"`` or ``"pcm16"`` (or a
+            :class:`~wavelab.representations.Representation`): where the bins lie (see the module docstring).
     Raises:
-        ValueError: ``num_components < 1`` or unsupported ``bits``.
+        ValueError: ``num_components < 1``, unsupported ``bits``, unknown representation or one that has no
+            ``bits``-bit form.
     """
 
-    def __init__(self, num_components: int = 10, bits: int = 16, log_scale_min: float | None = None):
+    def __init__(self, num_components: int = 10, bits: int = 16, log_scale_min: float | None = None,
+                 representation="mulaw"):
         if num_components < 1:
             raise ValueError(f"num_components must be >= 1, got {num_components}")
         self.num_components = num_components
         self.bits = bits
         self.num_bins = num_bins(bits)
-        self.delta = bin_half_width(bits)
+        self.representation = get_representation(representation, bits)
+        self._mulaw = self.representation.name == "mulaw"
+        self.delta = bin_half_width(bits) if self._mulaw else self.representation.min_half_width
         if log_scale_min is None:
             log_scale_min = -7.0 + math.log(self.delta / bin_half_width(8))
         self.log_scale_min = log_scale_min
@@ -71,7 +86,8 @@ class DiscretizedMixtureLogistics:
         return 3 * self.num_components
 
     def __repr__(self) -> str:
-        return f"DiscretizedMixtureLogistics(num_components={self.num_components}, bits={self.bits})"
+        rep = "" if self._mulaw else f", representation={self.representation.name!r}"
+        return f"DiscretizedMixtureLogistics(num_components={self.num_components}, bits={self.bits}{rep})"
 
     def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Split ``params [B, 3M, ...]`` into float32 ``(log_weights, means, log_scales)``, each ``[B, M, ...]``.
@@ -100,11 +116,19 @@ class DiscretizedMixtureLogistics:
         Returns:
             ``[B, M, ...]`` float32 log-probabilities (nats).
         """
-        y = codes_to_companded(codes, self.bits, dtype=means.dtype).unsqueeze(1)
         inv_s = torch.exp(-log_scales)
-        a = (y + self.delta - means) * inv_s  # standardised upper bin edge
-        b = (y - self.delta - means) * inv_s  # standardised lower bin edge
-        interior = F.logsigmoid(a) + F.logsigmoid(-b) + _log_one_minus_exp_neg(2.0 * self.delta * inv_s)
+        if self._mulaw:
+            y = codes_to_companded(codes, self.bits, dtype=means.dtype).unsqueeze(1)
+            a = (y + self.delta - means) * inv_s  # standardised upper bin edge
+            b = (y - self.delta - means) * inv_s  # standardised lower bin edge
+            width = 2.0 * self.delta * inv_s
+        else:
+            rep = self.representation
+            edges = rep.bin_edges(means.dtype, means.device)
+            a = (edges[codes + 1].unsqueeze(1) - means) * inv_s
+            b = (edges[codes].unsqueeze(1) - means) * inv_s
+            width = rep.bin_widths(means.dtype, means.device)[codes].unsqueeze(1) * inv_s
+        interior = F.logsigmoid(a) + F.logsigmoid(-b) + _log_one_minus_exp_neg(width)
         first = codes.unsqueeze(1) == 0
         last = codes.unsqueeze(1) == self.num_bins - 1
         return torch.where(first, F.logsigmoid(a), torch.where(last, F.logsigmoid(-b), interior))
@@ -122,7 +146,7 @@ class DiscretizedMixtureLogistics:
         """
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.num_bins):
             raise ValueError(
-                f"codes must lie in [0, {self.num_bins - 1}] for {self.bits}-bit mu-law, got range "
+                f"codes must lie in [0, {self.num_bins - 1}] for {self.bits}-bit {self.representation.name}, got range "
                 f"[{int(codes.min())}, {int(codes.max())}]"
             )
         with torch.autocast(device_type=params.device.type, enabled=False):  # float32 also under mixed precision
@@ -161,10 +185,12 @@ class DiscretizedMixtureLogistics:
             noise = temperature * (torch.log(u) - torch.log1p(-u))
         mu = means.gather(1, component)
         s = log_scales.gather(1, component).exp()
-        return companded_to_codes((mu + s * noise).squeeze(1), self.bits)
+        value = (mu + s * noise).squeeze(1)
+        return companded_to_codes(value, self.bits) if self._mulaw else self.representation.codes_from_values(value)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
-        """Mixture mean in the companded domain (ignoring edge clipping), ``[B, ...]`` float32."""
+        """Mixture mean in the model's domain (companded, or linear for ``"linear"``; ignoring edge clipping),
+        ``[B, ...]`` float32."""
         log_w, means, _ = self.split(params)
         return (log_w.exp() * means).sum(dim=1)
 

@@ -10,7 +10,10 @@ A model subclasses :class:`WavelabModel` (an ``nn.Module``) and is built from a 
   ``[0, 2**bits - 1]`` (right-padded), ``lengths`` an int64 tensor ``[B]`` of valid samples per row;
 * ``sample(num_samples, batch_size=1, temperature=1.0, generator=None, progress=False) -> codes [B, num_samples]``,
   unconditional generation through the model's fast path;
-* ``bits``: the mu-law bit depth of its inputs and outputs.
+* ``bits``: the mu-law bit depth of its inputs and outputs;
+* ``representation``: its :class:`~wavelab.representations.Representation` (from the config field
+  ``representation``, ``"mulaw"`` by default): which codes ``forward`` takes and ``sample`` returns, the network's
+  input values and the output bins (see :mod:`wavelab.representations`).
 
 Optional capabilities are methods of :class:`WavelabModel` with documented defaults, so call sites never probe with
 ``hasattr``: :meth:`~WavelabModel.evaluate_long` (default: ``forward``), :meth:`~WavelabModel.set_train_step` (default:
@@ -120,6 +123,7 @@ class WavelabModel(nn.Module):
     Attributes:
         config: the model's :class:`ModelConfig` dataclass.
         bits: mu-law bit depth of the codes (8 or 16).
+        representation: the :class:`~wavelab.representations.Representation` of the codes (mu-law by default).
     """
 
     is_bound: ClassVar[bool] = False
@@ -127,6 +131,7 @@ class WavelabModel(nn.Module):
     has_posterior_latents: ClassVar[bool] = False
     config: Any
     bits: int
+    representation: Any
 
     def forward(self, codes: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:  # pragma: no cover - abstract
         """Per-utterance NLL (or bound) of ``codes [B, T]`` (int64) with ``lengths [B]``, as :class:`ModelOutput`."""

@@ -50,7 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..audio import SUPPORTED_BITS, codes_to_companded
+from ..audio import SUPPORTED_BITS
+from ..representations import check_representation, get_representation
 from ..distributions import DiscretizedMixtureLogistics, float32_head
 from .base import ModelConfig, ModelOutput, WavelabModel, check_batch
 from .latent import (FREE_NATS_MODES, LOG_2PI, free_nats_at, free_nats_kl, gaussian_kl, gaussian_log_prob,
@@ -109,6 +110,8 @@ class CWVAEConfig(ModelConfig):
         kl_warmup_steps: steps of linear KL warm-up from 0 to 1, 150,000 (the authors anneal with a cosine).
         eval_segment_steps: top-layer steps per segment of :meth:`CWVAE.evaluate_long` (64: 32,768 samples for
             s1 = 64, c = 8, L = 2).
+        representation: the waveform representation (:mod:`wavelab.representations`), ``"mulaw"`` (default),
+            ``"linear"`` or ``"pcm16"``: the encoder's input values and the DMoL's bins.
     Raises:
         ValueError: any invalid field (the message names it).
     """
@@ -131,6 +134,7 @@ class CWVAEConfig(ModelConfig):
     free_nats_steps: int | None = 300_000
     kl_warmup_steps: int = 150_000
     eval_segment_steps: int = 64
+    representation: str = "mulaw"
 
     def __post_init__(self):
         name = type(self).__name__
@@ -158,6 +162,7 @@ class CWVAEConfig(ModelConfig):
             raise ValueError(f"{name}.precision_posterior must be True or False, got {self.precision_posterior!r}")
         if self.bits not in SUPPORTED_BITS:
             raise ValueError(f"{name}.bits must be one of {SUPPORTED_BITS}, got {self.bits!r}")
+        check_representation(name, self.representation, self.bits)
         if not (isinstance(self.min_sd, (int, float)) and self.min_sd > 0):
             raise ValueError(f"{name}.min_sd must be > 0, got {self.min_sd!r}")
         if not (isinstance(self.free_nats, (int, float)) and self.free_nats >= 0):
@@ -386,7 +391,9 @@ class CWVAE(WavelabModel):
         self.config = config
         self.bits = config.bits
         self.strides = config.strides
-        self.distribution = DiscretizedMixtureLogistics(config.num_components, config.bits)
+        self.representation = get_representation(config.representation, config.bits)
+        self.distribution = DiscretizedMixtureLogistics(config.num_components, config.bits,
+                                                        representation=self.representation)
         self.encoder = LadderEncoder(config)
         ctx = config.Dh + config.Dz
         self.cells = nn.ModuleList(RSSMCell(config, ctx if l < config.L - 1 else 0) for l in range(config.L))
@@ -506,7 +513,7 @@ class CWVAE(WavelabModel):
         sL = self.strides[-1]
         nL = -(-T // sL)
         Tp = nL * sL
-        x = F.pad(codes_to_companded(codes, self.bits, dtype=p.dtype), (0, Tp - T))
+        x = F.pad(self.representation.model_input(codes, dtype=p.dtype), (0, Tp - T))
         size = segment_steps or max(nL, 1)
         states = self.init_states(B * repeat)
         for a in range(0, nL, size):

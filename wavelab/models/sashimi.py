@@ -41,8 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..audio import codes_to_companded, mu_law_encode, num_bins
+from ..audio import num_bins
 from ..distributions import Categorical, DiscretizedMixtureLogistics, float32_head
+from ..representations import check_representation, get_representation
 from .base import ModelConfig, ModelOutput, WavelabModel, length_mask
 from .s4 import LAYERS, S4Layer, S4State
 
@@ -70,10 +71,14 @@ class SaShiMiConfig(ModelConfig):
             ``l_max / (pool_0 ... pool_{l-1})`` steps (longer inputs work too, slower).  Must be divisible by
             ``prod(pool)``.
         dt_min, dt_max: range of the initial S4 step sizes, 0.001 and 0.1.
+        representation: the waveform representation (:mod:`wavelab.representations`): ``"mulaw"`` (default; the
+            only one of the categorical head, SaShiMi's own 8-bit mu-law setting), or with the dmol head also
+            ``"linear"`` and ``"pcm16"`` (input values and DMoL bins).
 
     Raises:
         ValueError: a non-positive size, odd ``d_state``, empty or non-positive ``pool``, unknown ``layer`` / ``head``,
-            ``bits`` that do not match the head, ``l_max`` not divisible by ``prod(pool)``, dropout outside [0, 1).
+            ``bits`` that do not match the head, ``l_max`` not divisible by ``prod(pool)``, dropout outside [0, 1),
+            an unknown representation or one other than ``"mulaw"`` with the categorical head.
     """
 
     d_model: int = 64
@@ -90,6 +95,7 @@ class SaShiMiConfig(ModelConfig):
     l_max: int = 16_000
     dt_min: float = 1e-3
     dt_max: float = 1e-1
+    representation: str = "mulaw"
 
     def __post_init__(self):
         for name in ("d_model", "n_layers", "expand", "d_state", "ff_expand", "num_components", "l_max"):
@@ -112,6 +118,11 @@ class SaShiMiConfig(ModelConfig):
         if self.bits != HEADS[self.head]:
             raise ValueError(f"SaShiMiConfig.bits must be {HEADS[self.head]} for head={self.head!r} "
                              f"(categorical: 8-bit mu-law; dmol: 16-bit), got {self.bits!r}; change bits or head")
+        if self.head == "categorical" and self.representation != "mulaw":
+            raise ValueError(f"SaShiMiConfig.representation: the categorical head is SaShiMi's 8-bit mu-law "
+                             f"setting and supports only 'mulaw', got {self.representation!r}; use head='dmol' for "
+                             f"16-bit 'linear' or 'pcm16'")
+        check_representation("SaShiMiConfig", self.representation, self.bits)
         if self.l_max % self.total_pool:
             raise ValueError(f"SaShiMiConfig.l_max must be divisible by prod(pool) = {self.total_pool}, "
                              f"got {self.l_max}")
@@ -267,11 +278,13 @@ class SaShiMi(WavelabModel):
             raise TypeError(f"SaShiMi expects a SaShiMiConfig, got {type(config).__name__}")
         self.config = config
         self.bits = config.bits
-        self.silence_code = int(mu_law_encode(torch.zeros(()), config.bits))
+        self.representation = get_representation(config.representation, config.bits)
+        self.silence_code = self.representation.silence_code
         if config.head == "categorical":
             self.distribution = Categorical(config.bits)
         else:
-            self.distribution = DiscretizedMixtureLogistics(config.num_components, config.bits)
+            self.distribution = DiscretizedMixtureLogistics(config.num_components, config.bits,
+                                                            representation=self.representation)
         H = config.d_model
         if config.head == "categorical":
             self.embed = nn.Embedding(num_bins(config.bits), H)
@@ -301,7 +314,7 @@ class SaShiMi(WavelabModel):
         """Input features of codes: ``[B, ...]`` int64 -> ``[B, ..., d_model]``."""
         if self.config.head == "categorical":
             return self.embed(codes)
-        y = codes_to_companded(codes, self.bits, dtype=self.head.weight.dtype)
+        y = self.representation.model_input(codes, dtype=self.head.weight.dtype)
         return self.embed(y.unsqueeze(-1))
 
     def network(self, u: torch.Tensor) -> torch.Tensor:

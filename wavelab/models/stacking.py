@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..audio import SUPPORTED_BITS, codes_to_companded, mu_law_encode
+from ..audio import SUPPORTED_BITS
 from ..distributions import DiscretizedMixtureLogistics, Float32Linear
+from ..representations import check_representation, get_representation
 from .base import ModelConfig, WavelabModel, check_batch, length_mask
 
 
@@ -154,8 +155,10 @@ class StackedFrameConfig(ModelConfig):
         bits: mu-law bit depth, 16.
         eval_segment_steps: steps per segment in :meth:`evaluate_long` (the recurrent state is carried from one
             segment to the next; 1024 steps = 65,536 samples at ``s = 64``).
+        representation: the waveform representation (:mod:`wavelab.representations`), ``"mulaw"`` (default),
+            ``"linear"`` or ``"pcm16"``: the frames' input values and the DMoL's bins.
     Raises:
-        ValueError: a non-positive size or unsupported ``bits``.
+        ValueError: a non-positive size, unsupported ``bits`` or an unknown representation.
     """
 
     s: int = 64
@@ -164,6 +167,7 @@ class StackedFrameConfig(ModelConfig):
     num_components: int = 10
     bits: int = 16
     eval_segment_steps: int = 1024
+    representation: str = "mulaw"
 
     def __post_init__(self):
         name = type(self).__name__
@@ -173,6 +177,7 @@ class StackedFrameConfig(ModelConfig):
                 raise ValueError(f"{name}.{field_name} must be a positive integer, got {value!r}")
         if self.bits not in SUPPORTED_BITS:
             raise ValueError(f"{name}.bits must be one of {SUPPORTED_BITS}, got {self.bits!r}")
+        check_representation(name, self.representation, self.bits)
 
     @classmethod
     def quick_overrides(cls) -> dict:
@@ -220,8 +225,10 @@ class StackedFrameModel(WavelabModel):
         self.config = config
         self.bits = config.bits
         self.s = config.s
-        self.distribution = DiscretizedMixtureLogistics(config.num_components, config.bits)
-        self.silence_code = int(mu_law_encode(torch.zeros(()), config.bits))
+        self.representation = get_representation(config.representation, config.bits)
+        self.distribution = DiscretizedMixtureLogistics(config.num_components, config.bits,
+                                                        representation=self.representation)
+        self.silence_code = self.representation.silence_code
         self.train_step: int | None = None
 
     @property
@@ -252,8 +259,8 @@ class StackedFrameModel(WavelabModel):
         B = codes.shape[0]
         frames = stack_frames(codes, lengths, self.s, self.silence_code)
         dtype = self._dtype()
-        x = codes_to_companded(frames, self.bits, dtype=dtype)
-        first = codes_to_companded(torch.tensor(self.silence_code, device=codes.device), self.bits, dtype=dtype)
+        x = self.representation.model_input(frames, dtype=dtype)
+        first = self.representation.model_input(torch.tensor(self.silence_code, device=codes.device), dtype=dtype)
         return Prepared(codes=frames.reshape(B, -1), x=x, x_prev=previous_frames(x, first), lengths=lengths,
                         steps=num_steps(lengths, self.s))
 
@@ -280,11 +287,11 @@ class StackedFrameModel(WavelabModel):
 
     def companded(self, codes: torch.Tensor) -> torch.Tensor:
         """Companded values ``y_k`` of int64 codes (any shape), in the model's dtype: the network input."""
-        return codes_to_companded(codes, self.bits, dtype=self._dtype())
+        return self.representation.model_input(codes, dtype=self._dtype())
 
     def silence_frame(self, batch_size: int) -> torch.Tensor:
         """The companded frame of silence, ``[batch_size, s]`` in the model's dtype and device."""
-        y = codes_to_companded(torch.tensor(self.silence_code, device=self._device()), self.bits, dtype=self._dtype())
+        y = self.representation.model_input(torch.tensor(self.silence_code, device=self._device()), dtype=self._dtype())
         return y.expand(batch_size, self.s).clone()
 
     def _check_sample_args(self, num_samples: int, batch_size: int, temperature: float) -> int:

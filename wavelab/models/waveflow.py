@@ -55,6 +55,14 @@ estimate of the right-hand side, ``nll = -(log p_cont(x) + n log(2 delta))`` wit
 sigma^2) + sum_flows log|det|`` (change of variables).  Training minimises this bound; training and evaluation draw
 fresh noise ``u`` on every call.
 
+Other representations (:mod:`wavelab.representations`, config field ``representation``).  With ``"linear"`` or
+``"pcm16"`` the flow models the representation's model-domain values (linear amplitude, or the companded int16
+value), and code ``k`` owns the cell ``[e_k, e_{k+1}]`` of the representation's finite bin edges, of width ``w_k``
+(uniform for linear, non-uniform for pcm16).  The same argument with ``u`` uniform on each cell gives
+``log P(k) >= log w_k + E_u[log p_cont(e_k + u w_k)]``, ``u ~ U(0, 1)``, so the bound adds each sample's own
+log-width: ``nll = -(log p_cont(x) + sum_valid log w_{k_t})`` (the widths from a float64 table).  The default
+``"mulaw"`` keeps the computation above unchanged (its noise ``u`` in ``[-delta, delta]``).
+
 Variable lengths.  Positions ``>= lengths[b]`` (including the squeeze padding) are set to 0 before every flow, the
 masks follow the row permutations, hidden activations of every layer are zeroed there (so the width convolutions see
 exactly the zero padding they would see without the padding), and the prior and the log-determinants are summed over
@@ -78,6 +86,7 @@ from torch import nn
 
 from ..audio import SUPPORTED_BITS, bin_half_width, codes_to_companded, companded_to_codes, num_bins
 from ..distributions import float32_head
+from ..representations import check_representation, get_representation
 from .base import ModelConfig, ModelOutput, WavelabModel, length_mask
 
 COUPLINGS = ("autoregressive", "bipartite")
@@ -164,6 +173,8 @@ class WaveFlowConfig(ModelConfig):
             order, second half reverse each half separately), ``"reverse"`` (every flow reverses), ``"none"``.
         bits: mu-law bit depth, 16.
         sigma: standard deviation of the Gaussian prior ``N(0, sigma^2)`` on ``z``, 1.0.
+        representation: the waveform representation (:mod:`wavelab.representations`), ``"mulaw"`` (default),
+            ``"linear"`` or ``"pcm16"``: the dequantization cells (see the module docstring).
 
     Raises:
         ValueError: any field out of range (the message names the field).
@@ -181,6 +192,7 @@ class WaveFlowConfig(ModelConfig):
     permutation: str = "waveflow"
     bits: int = 16
     sigma: float = 1.0
+    representation: str = "mulaw"
 
     def __post_init__(self):
         owner = type(self).__name__
@@ -221,6 +233,7 @@ class WaveFlowConfig(ModelConfig):
             setattr(self, name, tuple(value))
         if self.bits not in SUPPORTED_BITS:
             raise ValueError(f"{owner}.bits must be one of {SUPPORTED_BITS}, got {self.bits!r}")
+        check_representation(owner, self.representation, self.bits)
         if isinstance(self.sigma, bool) or not isinstance(self.sigma, (int, float)) or not self.sigma > 0:
             raise ValueError(f"{owner}.sigma must be a positive number (prior standard deviation), got {self.sigma!r}")
         self.sigma = float(self.sigma)
@@ -477,6 +490,7 @@ class WaveFlow(WavelabModel):
         super().__init__()
         self.config = config
         self.bits = config.bits
+        self.representation = get_representation(config.representation, config.bits)
         self.h = config.h
         coupling = AutoregressiveCoupling if config.coupling == "autoregressive" else BipartiteCoupling
         self.flows = nn.ModuleList(coupling(config) for _ in range(config.n_flows))
@@ -585,17 +599,33 @@ class WaveFlow(WavelabModel):
     # ------------------------------------------------------------------ likelihood
 
     def dequantize(self, codes: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """``x = y_k + u``: companded codes plus uniform noise ``u ~ U(-delta, delta)``, ``delta = 1/(2^bits - 1)``.
+        """``x = y_k + u``: companded codes plus uniform noise ``u ~ U(-delta, delta)``, ``delta = 1/(2^bits - 1)``
+        (``"mulaw"``); for the other representations ``x = e_k + u w_k`` with ``u ~ U(0, 1)`` on the code's cell
+        ``[e_k, e_k + w_k]`` (see the module docstring).
 
         Args:
             codes: int64 ``[B, T]``.
-            noise: optional ``u [B, T]`` with ``|u| <= delta`` (fresh noise is drawn when ``None``).
+            noise: optional ``u [B, T]`` with ``|u| <= delta`` (mulaw) or ``0 <= u <= 1`` (the fraction of the cell,
+                other representations); fresh noise is drawn when ``None``.
         Returns:
             float ``[B, T]`` in the dtype of the model's weights.
         Raises:
-            ValueError: ``noise`` of the wrong shape or outside ``[-delta, delta]``.
+            ValueError: ``noise`` of the wrong shape or outside its range.
         """
         dtype = self.flows[0].net.start.weight.dtype
+        rep = self.representation
+        if rep.name != "mulaw":
+            if noise is None:
+                noise = torch.rand(codes.shape, device=codes.device, dtype=torch.float64)
+            elif not isinstance(noise, torch.Tensor) or noise.shape != codes.shape:
+                raise ValueError(f"WaveFlow: noise must be a float tensor of the codes' shape {tuple(codes.shape)}")
+            elif noise.numel() and (float(noise.min()) < 0 or float(noise.max()) > 1):
+                raise ValueError(f"WaveFlow: noise for representation {rep.name!r} is the fraction of the code's "
+                                 f"cell and must lie in [0, 1], got [{float(noise.min()):.6g}, "
+                                 f"{float(noise.max()):.6g}]")
+            edges = rep.bin_edges(torch.float64, codes.device)
+            widths = rep.bin_widths(torch.float64, codes.device)
+            return (edges[codes] + noise.to(torch.float64) * widths[codes]).to(dtype)
         y = codes_to_companded(codes, self.bits, dtype=dtype)
         delta = bin_half_width(self.bits)
         if noise is None:
@@ -639,7 +669,11 @@ class WaveFlow(WavelabModel):
         log_n = -0.5 * (z / sigma) ** 2 - math.log(sigma) - 0.5 * LOG_2PI
         log_pz = torch.where(mask, log_n, torch.zeros_like(log_n)).sum(dim=1)
         log_p_cont = log_pz + log_det
-        nll = -(log_p_cont + lengths.to(z.dtype) * math.log(2 * bin_half_width(self.bits)))
+        if self.representation.name == "mulaw":
+            nll = -(log_p_cont + lengths.to(z.dtype) * math.log(2 * bin_half_width(self.bits)))
+        else:  # each sample's own cell width (non-uniform for pcm16)
+            log_w = self.representation.log_bin_widths(torch.float64, codes.device)[codes]
+            nll = -(log_p_cont + torch.where(mask, log_w, torch.zeros_like(log_w)).sum(dim=1).to(z.dtype))
         return ModelOutput(nll=nll, frames=lengths, is_bound=True,
                            extras={"log_p_cont": log_p_cont, "log_det": log_det, "log_pz": log_pz})
 
@@ -674,7 +708,9 @@ class WaveFlow(WavelabModel):
         z = z * (temperature * self.config.sigma)
         lengths = torch.full((batch_size,), num_samples, dtype=torch.int64, device=weight.device)
         x = self.inverse(z, lengths, progress=progress)
-        return companded_to_codes(x, self.bits)
+        if self.representation.name == "mulaw":
+            return companded_to_codes(x, self.bits)
+        return self.representation.codes_from_values(x)
 
 
 __all__ = [

@@ -28,8 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..audio import SUPPORTED_BITS, codes_to_companded, mu_law_encode, num_bins
+from ..audio import SUPPORTED_BITS, num_bins
 from ..distributions import DiscretizedMixtureLogistics, float32_head
+from ..representations import check_representation, get_representation
 from .base import ModelConfig, ModelOutput, WavelabModel, length_mask
 
 
@@ -46,9 +47,12 @@ class WaveNetConfig(ModelConfig):
             the paper names a single channel count ``Dc`` "throughout the model"; it is filled in at construction.
         num_components: ``M``, logistic components of the DMoL output, 10.
         bits: mu-law bit depth of inputs and outputs, 16.
+        representation: the waveform representation (:mod:`wavelab.representations`): ``"mulaw"`` (the paper's
+            16-bit mu-law codes, default), ``"linear"`` (16-bit linear PCM) or ``"pcm16"`` (companded int16 input, pmf
+            over the int16 values); it sets the network's input values and the DMoL's bins.
 
     Raises:
-        ValueError: a non-positive size, ``kernel_size < 2`` or unsupported ``bits``.
+        ValueError: a non-positive size, ``kernel_size < 2``, unsupported ``bits`` or an unknown representation.
     """
 
     Dc: int = 96
@@ -58,6 +62,7 @@ class WaveNetConfig(ModelConfig):
     skip_channels: int | None = None
     num_components: int = 10
     bits: int = 16
+    representation: str = "mulaw"
 
     def __post_init__(self):
         if self.skip_channels is None:
@@ -70,6 +75,7 @@ class WaveNetConfig(ModelConfig):
             raise ValueError(f"WaveNetConfig.kernel_size must be an integer >= 2, got {self.kernel_size!r}")
         if self.bits not in SUPPORTED_BITS:
             raise ValueError(f"WaveNetConfig.bits must be one of {SUPPORTED_BITS}, got {self.bits!r}")
+        check_representation("WaveNetConfig", self.representation, self.bits)
 
     @property
     def dilations(self) -> tuple[int, ...]:
@@ -166,9 +172,11 @@ class WaveNet(WavelabModel):
             raise TypeError(f"WaveNet expects a WaveNetConfig, got {type(config).__name__}")
         self.config = config
         self.bits = config.bits
-        self.distribution = DiscretizedMixtureLogistics(config.num_components, config.bits)
+        self.representation = get_representation(config.representation, config.bits)
+        self.distribution = DiscretizedMixtureLogistics(config.num_components, config.bits,
+                                                        representation=self.representation)
         self.receptive_field = config.receptive_field
-        self.silence_code = int(mu_law_encode(torch.zeros(()), config.bits))
+        self.silence_code = self.representation.silence_code
         k, dc, s = config.kernel_size, config.Dc, config.skip_channels
         self.input_conv = nn.Conv1d(1, dc, k)
         n = len(config.dilations)
@@ -202,7 +210,7 @@ class WaveNet(WavelabModel):
         """
         first = torch.full_like(codes[:, :1], self.silence_code)
         shifted = torch.cat([first, codes[:, :-1]], dim=1)
-        return codes_to_companded(shifted, self.bits, dtype=self.input_conv.weight.dtype).unsqueeze(1)
+        return self.representation.model_input(shifted, dtype=self.input_conv.weight.dtype).unsqueeze(1)
 
     def network(self, u: torch.Tensor, keep: bool = False):
         """Run the convolution stack on a float network input ``u [B, 1, T]`` (see :meth:`network_input`; any real
@@ -356,7 +364,7 @@ class WaveNet(WavelabModel):
         dtype = state.input_queue.dtype
         k = len(in_taps)
         # initial causal conv on one input channel
-        u = codes_to_companded(x_prev, self.bits, dtype=dtype).unsqueeze(1)  # [B, 1]
+        u = self.representation.model_input(x_prev, dtype=dtype).unsqueeze(1)  # [B, 1]
         h = torch.addmm(in_bias, u, in_taps[-1])
         q_in = state.input_queue
         for j in range(1, k):
@@ -436,14 +444,14 @@ class WaveNet(WavelabModel):
             raise ValueError(f"WaveNet.sample_naive: num_samples must be >= 0, got {num_samples}")
         device, dtype = self.input_conv.weight.device, self.input_conv.weight.dtype
         u = torch.empty(batch_size, 1, num_samples + 1, device=device, dtype=dtype)
-        u[:, 0, 0] = float(codes_to_companded(torch.tensor(self.silence_code), self.bits))
+        u[:, 0, 0] = float(self.representation.model_input(torch.tensor(self.silence_code), torch.float32))
         out = torch.empty(batch_size, num_samples, dtype=torch.int64, device=device)
         R = self.receptive_field
         for i in _steps(num_samples, progress, "WaveNet (naive)"):
             params = self.network(u[:, :, max(0, i + 1 - R): i + 1])[:, :, -1:]
             x = self.distribution.sample(params, temperature, generator).squeeze(-1)
             out[:, i] = x
-            u[:, 0, i + 1] = codes_to_companded(x, self.bits, dtype=dtype)
+            u[:, 0, i + 1] = self.representation.model_input(x, dtype=dtype)
         return out
 
 
