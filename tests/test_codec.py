@@ -1,4 +1,4 @@
-"""The codec (wavelab.codec, python -m wavelab compress / decompress): likelihood is compression.
+"""The codec (wavelab.coding, python -m wavelab compress / decompress): likelihood is compression.
 
 Round trips are bit-exact on real speech, the file size is the model's code length plus a small coder overhead and
 the fixed header, the two-stage (coarse, fine) pmf gives the full pmf's code length, and every bad container is
@@ -17,9 +17,20 @@ import torch
 
 from tests.codec_helpers import make_run, speech_pcm, write_wav
 from wavelab.__main__ import main
-from wavelab.codec import (HEADER_BYTES, TRAILER_BYTES, CodecError, CodecModel, Container, coarse_fine_log_pmf,
-                           coarse_log_pmf, compress_pcm, decompress_bytes, fine_log_pmf, load_codec_model,
-                           read_container)
+from wavelab.coding import (
+    HEADER_BYTES,
+    TRAILER_BYTES,
+    CodecError,
+    CodecModel,
+    Container,
+    coarse_fine_log_pmf,
+    coarse_log_pmf,
+    compress_pcm,
+    decompress_bytes,
+    fine_log_pmf,
+    load_codec_model,
+    read_container,
+)
 from wavelab.distributions import DiscretizedMixtureLogistics
 from wavelab.models import build_model, quick_config
 

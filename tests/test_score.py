@@ -65,7 +65,7 @@ def test_bad_files_are_reported_and_the_good_ones_still_scored(run, tmp_path, ca
     bad = _bad_files(tmp_path, good_a[:500])
     folder = tmp_path / "folder"
     folder.mkdir()
-    b = write_wav(folder / "good_b.wav", good_b)
+    write_wav(folder / "good_b.wav", good_b)
     (folder / "readme.txt").write_text("not scored: not an audio suffix")
     code, out, err = run_cli(capsys, "score", "--run-dir", run, a, *[p for p, _ in bad.values()], folder,
                              tmp_path / "missing.wav")

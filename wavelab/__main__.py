@@ -322,8 +322,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
 def cmd_compress(args: argparse.Namespace) -> int:
     """``python -m wavelab compress``: code a 16 kHz mono 16-bit audio file with a run's model and the range coder
-    (:mod:`wavelab.codec`); nothing is written on failure."""
-    from .codec import HEADER_BYTES, TRAILER_BYTES, CodecError, compress_file, load_codec_model
+    (:mod:`wavelab.coding`); nothing is written on failure."""
+    from .coding import HEADER_BYTES, TRAILER_BYTES, CodecError, compress_file, load_codec_model
 
     try:
         codec = load_codec_model(args.run_dir)
@@ -343,7 +343,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 def cmd_decompress(args: argparse.Namespace) -> int:
     """``python -m wavelab decompress``: decode a ``.wlc`` file with the run that made it into a 16 kHz WAV file;
     every check (format, CRC, model fingerprint, sample rate, PCM checksum) passes before anything is written."""
-    from .codec import CodecError, decompress_file, load_codec_model
+    from .coding import CodecError, decompress_file, load_codec_model
 
     try:
         codec = load_codec_model(args.run_dir)
@@ -360,7 +360,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     be scored (each is reported with its reason)."""
     import torch
 
-    from .codec import CodecError
+    from .coding import CodecError
     from .runs import read_run_config
     from .scoring import format_report, score_files
     from .train import load_run

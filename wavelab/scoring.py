@@ -2,7 +2,7 @@
 
 ``python -m wavelab score --run-dir RUN FILE_OR_FOLDER...`` reads every file (folders: every ``.wav``, ``.flac``,
 ``.sph`` and ``.nist`` file below them), maps its int16 PCM to the run's codes with the run's representation
-(:func:`wavelab.codec.representation_for`, the same mapping the codec uses) and scores it with
+(:func:`wavelab.coding.representation_for`, the same mapping the codec uses) and scores it with
 :func:`wavelab.evaluate.evaluate` (the model's ``evaluate_long``; the ELBO, an upper bound, for latent variable
 models).  The total is Havtorn et al.'s eq. 11: total bits over total frames (see :mod:`wavelab.likelihood`).
 
@@ -121,7 +121,7 @@ def score_files(model, paths, run_config: dict | None = None, model_name: str | 
     Args:
         model: a loaded wavelab model (any: exact likelihoods, or ELBOs for latent variable models).
         paths: files and folders (see :func:`collect_audio_files`).
-        run_config: the run's ``config.json`` (for the representation, see :func:`wavelab.codec.representation_for`).
+        run_config: the run's ``config.json`` (for the representation, see :func:`wavelab.coding.representation_for`).
         model_name: the name to report (default: the registry name of the model's class).
         max_frames: frames per forward pass (:func:`wavelab.evaluate.evaluate`).
         seed: seed of stochastic figures (ELBO noise).
@@ -131,8 +131,8 @@ def score_files(model, paths, run_config: dict | None = None, model_name: str | 
         CodecError: the run's representation is unknown.
     """
     from .audio import AudioError, read_audio
-    from .codec import model_name as _name
-    from .codec import representation_for
+    from .coding import model_name as _name
+    from .coding import representation_for
     from .evaluate import evaluate
 
     rep = representation_for(model, run_config)
@@ -162,8 +162,8 @@ def format_report(report: ScoreReport, run_dir: str | os.PathLike | None = None)
     le = "<= " if report.is_bound else ""
     what = "upper bounds (negative ELBO)" if report.is_bound else "exact likelihoods"
     where = f" ({run_dir})" if run_dir is not None else ""
-    lines = [f"{report.model}{where}, representation {report.representation}: {what}, bits of the "
-             f"{report.representation} codes of each file",
+    lines = [(f"{report.model}{where}, representation {report.representation}: {what}, bits of the "
+              f"{report.representation} codes of each file"),
              f"{'bpf':>10} {'bits':>14} {'frames':>11}  file"]
     for s in report.scores:
         lines.append(f"{le + format(s.bpf, '.3f'):>10} {s.bits:>14,.0f} {s.frames:>11,}  {s.path}")

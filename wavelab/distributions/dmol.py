@@ -138,7 +138,7 @@ class DiscretizedMixtureLogistics:
         of the module docstring with ``a - b = 2 delta width / s_m``, each of the ``count + 1`` run boundaries
         evaluated once and shared by the two runs it separates.  With ``width = 1`` the runs are single bins (the masses
         of :meth:`log_prob`, up to float rounding); runs that partition the codes have masses summing to one.  Used by
-        :mod:`wavelab.codec` to code a 2^16-symbol pmf as a coarse run of 256 codes, then the code within it, without
+        :mod:`wavelab.coding` to code a 2^16-symbol pmf as a coarse run of 256 codes, then the code within it, without
         a 65,536-entry table per sample.
 
         Args:

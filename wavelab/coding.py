@@ -61,7 +61,7 @@ import math
 import struct
 import zlib
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -164,7 +164,7 @@ def split_bits(bits: int) -> tuple[int, int]:
 
 
 def _runs_log_prob(distribution, params: torch.Tensor, start: torch.Tensor, width: int, count: int) -> torch.Tensor:
-    """``[n, count]`` log-masses of runs of codes from the model's distribution, for ``params [n, P]``, ``start [n]``."""
+    """``[n, count]`` log-masses of runs of codes from the model's distribution (``params [n, P]``, ``start [n]``)."""
     return distribution.runs_log_prob(params.t().unsqueeze(0), start.unsqueeze(0), width, count)[0]
 
 
