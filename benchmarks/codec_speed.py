@@ -83,6 +83,8 @@ def bench_run(codec, utterances, log) -> dict:
                "ideal_bits": stats.ideal_bits, "payload_bits": stats.payload_bits, "file_bits": stats.file_bits,
                "flac8_cli_bits": flac_cli_bits(pcm), "flac_stream_bits": flac_bits(pcm),
                "flac_stream_decoded_bits": None if rep.lossless else flac_bits(out),
+               "samples_changed": int((out != pcm).sum()),  # by a lossy representation (mu-law)
+               "max_abs_change": int(np.abs(out.astype(np.int32) - pcm).max()),
                "encode_s": t1 - t0, "decode_s": t2 - t1}
         rows.append(row)
         n = row["frames"]
@@ -98,6 +100,8 @@ def bench_run(codec, utterances, log) -> dict:
     totals = {k: total(k) for k in ("model_bits", "ideal_bits", "payload_bits", "file_bits", "flac8_cli_bits",
                                     "flac_stream_bits", "flac_stream_decoded_bits", "encode_s", "decode_s")}
     summary = {"frames": frames, "utterances": len(rows),
+               "samples_changed": sum(r["samples_changed"] for r in rows),
+               "max_abs_change": max(r["max_abs_change"] for r in rows),
                **{k.replace("_bits", "_bpf"): (v / frames if v is not None else None)
                   for k, v in totals.items() if k.endswith("_bits")},
                "coder_overhead_bits": totals["payload_bits"] - totals["model_bits"],

@@ -87,6 +87,25 @@ def test_coarse_then_fine_gives_the_full_pmfs_code_length(bits):
                                atol=1e-12, rtol=1e-9)
 
 
+def test_runs_log_prob_partitions_the_mass_and_refuses_runs_outside_the_codes():
+    dist = DiscretizedMixtureLogistics(10, 16)
+    params = _params(4, 16, seed=3).double().t().unsqueeze(0)  # [1, 3M, 4]
+    zero = torch.zeros(1, 4, dtype=torch.int64)
+    for width, count in [(65536, 1), (256, 256), (4096, 16)]:
+        total = torch.logsumexp(dist.runs_log_prob(params, zero, width, count), dim=-1)
+        torch.testing.assert_close(total, torch.zeros_like(total), atol=1e-12, rtol=0)
+    # width 1: the bins of log_prob, edge bins included
+    start = torch.tensor([[0, 65536 - 300, 1000, 30000]])
+    singles = dist.runs_log_prob(params, start, 1, 300)  # [1, 4, 300]
+    codes = start[0][:, None] + torch.arange(300)
+    own = dist.log_prob(params[0].t()[:, :, None].expand(4, 30, 300), codes)
+    torch.testing.assert_close(singles[0], own, atol=1e-9, rtol=1e-9)
+    with pytest.raises(ValueError, match="leave the codes"):
+        dist.runs_log_prob(params, start, 256, 256)
+    with pytest.raises(ValueError, match="width >= 1"):
+        dist.runs_log_prob(params, zero, 0, 4)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")

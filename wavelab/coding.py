@@ -47,7 +47,7 @@ Container (``.wlc``, little-endian)::
     payload      4 * words bytes, the range coder's words
     crc32        u32       CRC-32 of every byte before it
 
-:data:`HEADER_BYTES` (130) + 4 bytes of CRC are the fixed overhead per file on top of the coder's payload.
+:data:`HEADER_BYTES` (128) + 4 bytes of CRC are the fixed overhead per file on top of the coder's payload.
 """
 
 from __future__ import annotations
