@@ -129,6 +129,12 @@ class DiscretizedMixtureLogistics:
             log_w, means, log_scales = self.split(params)
             return torch.logsumexp(log_w + self.component_log_prob(means, log_scales, codes), dim=1)
 
+    def lower_edges(self, codes: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Lower bin edge of each code in the companded domain, ``y_k - delta = -1 + (2k - 1) delta`` (``k`` may be
+        ``2**bits``: the upper edge of the top bin).  The only place :meth:`runs_log_prob` uses the uniform grid of
+        bins, so a distribution over non-uniform bins needs only to change this.  ``codes`` int64, any shape."""
+        return (2 * codes - 1).to(dtype) * self.delta - 1.0
+
     def runs_log_prob(self, params: torch.Tensor, start: torch.Tensor, width: int, count: int) -> torch.Tensor:
         """Log-masses of ``count`` consecutive runs of ``width`` codes each, from the mixture's CDF.
 
@@ -159,8 +165,7 @@ class DiscretizedMixtureLogistics:
             log_w, means, log_scales = self.split(params)  # [B, M, N]
             inv_s = torch.exp(-log_scales).unsqueeze(-1)  # [B, M, N, 1]
             bounds = start.unsqueeze(-1) + width * torch.arange(count + 1, device=start.device)  # [B, N, count + 1]
-            # lower bin edge of code e: y_e - delta = -1 + (2 e - 1) delta
-            edge = (2 * bounds - 1).to(means.dtype) * self.delta - 1.0
+            edge = self.lower_edges(bounds, means.dtype)
             z = (edge.unsqueeze(1) - means.unsqueeze(-1)).mul_(inv_s)  # [B, M, N, count + 1]
             upper = F.logsigmoid(z[..., 1:])  # log sigma(a) of each run
             lower = F.logsigmoid(z[..., :-1].neg())  # log sigma(-b) of each run
