@@ -1,10 +1,12 @@
-"""Likelihood is compression: a lossless audio codec from a trained autoregressive model and a range coder.
+"""Likelihood is compression: a lossless codec of a run's codes from a trained autoregressive model and a range coder.
 
 An exact-likelihood model gives, for every sample, a pmf over its ``2**bits`` codes given the samples before it.  An
 entropy coder turns those pmfs into a bit stream whose length is, up to a small overhead, the model's code length
 ``sum_t -log2 p(x_t | x_{<t})`` bits: the bits per frame (bpf) the book reports are file sizes.  This module does it for
 real, with the range coder of ``constriction`` (Bamler 2022, https://bamler-lab.github.io/constriction/; a queue:
-symbols are decoded in the order they were encoded), and writes a small container file (``.wlc``).
+symbols are decoded in the order they were encoded; ``Categorical(perfect=False)`` models, which quantise each pmf to
+the coder's fixed-point precision and keep every symbol's probability above zero), and writes a small container file
+(``.wlc``).
 
 **The pmf of a sample** comes from the model's own output distribution (its ``distribution`` attribute, a
 :class:`~wavelab.distributions.DiscretizedMixtureLogistics`).  A 2^16-symbol pmf is not materialised per sample: the
@@ -28,8 +30,8 @@ are not wired up; they raise :class:`CodecError`.
 
 **Representations.**  :func:`representation_for` is the one place that maps between int16 PCM and a run's codes.
 Today every run is ``mulaw`` (16-bit mu-law codes, :func:`wavelab.audio.pcm16_to_codes`): the codec is then lossless
-on the mu-law codes, so decompression reproduces the mu-law-decoded audio, not the input's int16 samples (at most a
-few LSBs apart; re-compressing that output gives the same codes).  For ``linear`` / ``pcm16`` runs (code = int16 +
+on the mu-law codes, so decompression reproduces the mu-law-decoded audio, not the input's int16 samples (equal below
+about |x| = 3,000, at most 6 LSBs apart in the loudest samples; re-compressing that output gives the same codes).  For ``linear`` / ``pcm16`` runs (code = int16 +
 32768) it reproduces the input's samples bit for bit.
 
 Container (``.wlc``, little-endian)::
@@ -487,9 +489,11 @@ class Container:
                              f"{FORMAT_VERSION}")
         expected = HEADER_BYTES + 4 * n_words + TRAILER_BYTES
         if len(data) < expected:
-            raise CodecError(f"{path} is truncated: its header promises {expected} bytes, the file has {len(data)}")
+            raise CodecError(f"{path} is truncated: its header promises {expected} bytes, the file has {len(data)} "
+                             f"(or the header's length field is damaged)")
         if len(data) > expected:
-            raise CodecError(f"{path} is corrupt: {len(data) - expected} unexpected bytes after the end of the data")
+            raise CodecError(f"{path} is corrupt: {len(data) - expected} unexpected bytes after the end of the data "
+                             f"(or the header's length field is damaged)")
         (crc,) = struct.unpack_from("<I", data, expected - TRAILER_BYTES)
         if zlib.crc32(data[: expected - TRAILER_BYTES]) != crc:
             raise CodecError(f"{path} is corrupt: its CRC-32 does not match its contents (a changed or damaged byte)")
