@@ -289,7 +289,7 @@ def check_supported(model) -> str:
     name = model_name(model)
     if name not in SUPPORTED_MODELS:
         why = ("its likelihood is a bound (negative ELBO); a latent variable model needs bits-back coding"
-               if getattr(model, "is_bound", False) else "no incremental pmf path is wired up for it")
+               if model.is_bound else "no incremental pmf path is wired up for it")
         raise CodecError(f"the codec does not support {name} models ({why}); supported: {', '.join(SUPPORTED_MODELS)}")
     return name
 

@@ -13,6 +13,7 @@ with its name and the reason from :func:`wavelab.audio.read_audio`, and the othe
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def score_files(model, paths, run_config: dict | None = None, model_name: str | 
         run_config: the run's ``config.json`` (for the representation, see :func:`wavelab.coding.representation_for`).
         model_name: the name to report (default: the registry name of the model's class).
         max_frames: frames per forward pass (:func:`wavelab.evaluate.evaluate`).
-        seed: seed of stochastic figures (ELBO noise).
+        seed: seed of stochastic figures (ELBO noise), the same for every file.
     Returns:
         :class:`ScoreReport`.
     Raises:
@@ -137,22 +138,22 @@ def score_files(model, paths, run_config: dict | None = None, model_name: str | 
 
     rep = representation_for(model, run_config)
     files, failures = collect_audio_files(paths)
-    recordings, order = [], []
-    for i, path in enumerate(files):
+    scores: list[FileScore] = []
+    is_bound = bool(model.is_bound)
+    for path in files:  # one file at a time: memory stays bounded, and a file's figure never depends on the others
         try:
             pcm = read_audio(path, expected_sample_rate=SAMPLE_RATE)
         except AudioError as e:
             failures.append(ScoreFailure(path, str(e)))
             continue
-        recordings.append(_Recording(f"{i}:{path}", rep.to_codes(np.asarray(pcm))))
-        order.append(path)
-    scores: list[FileScore] = []
-    is_bound = bool(getattr(model, "is_bound", False))
-    if recordings:
-        ev = evaluate(model, recordings, max_frames=max_frames, seed=seed)
-        is_bound = ev.is_bound
-        bits = (ev.nll / torch.log(torch.tensor(2.0, dtype=torch.float64))).tolist()
-        scores = [FileScore(p, int(n), b) for p, n, b in zip(order, ev.lengths.tolist(), bits)]
+        try:
+            ev = evaluate(model, [_Recording(str(path), rep.to_codes(np.asarray(pcm)))], max_frames=max_frames,
+                          seed=seed)
+        except ValueError as e:  # e.g. a recording too short for the model
+            failures.append(ScoreFailure(path, f"cannot score {path}: {e}"))
+            continue
+        is_bound = is_bound or ev.is_bound
+        scores.append(FileScore(path, int(ev.lengths[0]), float(ev.nll[0]) / math.log(2)))
     return ScoreReport(model_name or _name(model), rep.name, is_bound, scores, failures)
 
 
