@@ -2,7 +2,7 @@
 to the model's bits and to FLAC, and the codec's encode and decode speed, on the test split.
 
     .venv/bin/python benchmarks/codec_speed.py [--runs results/runs/lstm-s64 results/runs/wavenet-dc32-b2]
-        [--limit lstm-s64=40 --limit wavenet-dc32-b2=3] [--out benchmarks/results/codec_speed.json]
+        [--shortest] [--limit lstm-s64=40 --limit wavenet-dc32-b2=2] [--out benchmarks/results/codec_speed.json]
     .venv/bin/python benchmarks/codec_speed.py --quick    # tiny untrained models, 2 short utterances; temp dir
 
 For every test utterance of a run (all, or the first ``--limit`` of the split, or with ``--shortest`` the shortest
@@ -43,7 +43,7 @@ from wavelab.data import load_split
 from wavelab.results import git_commit, hardware_info, utc_now
 
 DEFAULT_RUNS = ("results/runs/lstm-s64", "results/runs/wavenet-dc32-b2")
-DEFAULT_LIMITS = {"lstm-s64": None, "wavenet-dc32-b2": 3}  # WaveNet decodes one sample per step: a few utterances
+DEFAULT_LIMITS = {"lstm-s64": None, "wavenet-dc32-b2": 2}  # WaveNet decodes one sample per step: a few utterances
 
 
 def flac_cli_bits(pcm: np.ndarray, sample_rate: int = 16000) -> int | None:
@@ -127,11 +127,20 @@ def table(bench: dict) -> str:
     return "\n".join(lines)
 
 
+def write(bench: dict, out: Path) -> None:
+    """Write the JSON and its markdown table (``out`` with suffix ``.md``), each atomically."""
+    from wavelab.runs import atomic_write_bytes
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, lambda f: f.write((json.dumps(bench, indent=2) + "\n").encode()))
+    atomic_write_bytes(out.with_suffix(".md"), lambda f: f.write((table(bench) + "\n").encode()))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", nargs="+", default=list(DEFAULT_RUNS))
     p.add_argument("--limit", action="append", default=[], metavar="RUN=N",
-                   help="first N test utterances of run RUN (its folder name); default: all for lstm-s64, 3 for "
+                   help="first N test utterances of run RUN (its folder name); default: all for lstm-s64, 2 for "
                         "wavenet-dc32-b2")
     p.add_argument("--shortest", action="store_true",
                    help="with --limit: the N shortest utterances of the split instead of the first N")
@@ -182,11 +191,9 @@ def main(argv=None) -> int:
             utts = utterances[: limits[name]]
         print(f"{name}: {codec.name}, representation {codec.representation.name}, {len(utts)} utterance(s)", flush=True)
         bench["runs"][name] = bench_run(codec, utts, lambda line: print(line, flush=True))
-    bench["load_after"] = os.getloadavg()
+        bench["load_after"] = os.getloadavg()
+        write(bench, Path(args.out))  # after every run, so a long benchmark stopped early keeps the runs it finished
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(bench, indent=2) + "\n")
-    out.with_suffix(".md").write_text(table(bench) + "\n")
     print(table(bench))
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
