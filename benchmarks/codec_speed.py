@@ -15,6 +15,10 @@ the ``flac`` CLI is installed), libFLAC's stream at the same strength without pa
 :func:`wavelab.baselines.flac_bits`), and, for mu-law runs, libFLAC on the mu-law-decoded audio the codec gives back
 (a mu-law run is lossless on the mu-law codes, not on the input's int16 samples).  Every round trip is checked.
 
+Committed outputs (``benchmarks/results/``): ``codec_speed.json`` (the LSTM, s = 64, on the whole test split),
+``codec_speed_wavenet.json`` (``--runs results/runs/wavenet-dc32-b2 --shortest``: its 2 shortest test utterances) and
+``codec_speed_prelim.json`` (both on a few of the shortest utterances while the machine was busy with training).
+
 Encode and decode are timed end to end per utterance (``compress_pcm`` / ``decompress_bytes``: the model's incremental
 steps, the pmfs and the coder), on one thread as the codec always runs, and reported in samples per second.  The JSON
 records the load average before and after (the numbers depend on what else the machine runs), hardware and commit.
