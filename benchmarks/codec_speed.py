@@ -69,7 +69,8 @@ def model_bits(model, codes: torch.Tensor) -> float:
     return float(out.nll.double()) / math.log(2)
 
 
-def bench_run(codec, utterances, log) -> dict:
+def bench_run(codec, utterances, log, on_progress=None) -> dict:
+    """Round trips of ``utterances`` with ``codec``; ``on_progress(partial_result)`` after every utterance."""
     rows = []
     rep = codec.representation
     for i, u in enumerate(utterances):
@@ -91,10 +92,17 @@ def bench_run(codec, utterances, log) -> dict:
                "max_abs_change": int(np.abs(out.astype(np.int32) - pcm).max()),
                "encode_s": t1 - t0, "decode_s": t2 - t1}
         rows.append(row)
+        if on_progress is not None and len(rows) < len(utterances):
+            on_progress(_result(codec, rows, len(utterances)))
         n = row["frames"]
         log(f"  [{i + 1}/{len(utterances)}] {u.id}: {n} samples, model {row['model_bits'] / n:.3f} bpf, file "
             f"{row['file_bits'] / n:.3f}, flac -8 {(row['flac8_cli_bits'] or float('nan')) / n:.3f}; encode "
             f"{n / row['encode_s']:.0f} samples/s, decode {n / row['decode_s']:.0f}")
+    return _result(codec, rows, len(utterances))
+
+
+def _result(codec, rows: list[dict], planned: int) -> dict:
+    rep = codec.representation
     frames = sum(r["frames"] for r in rows)
 
     def total(key):
@@ -113,6 +121,7 @@ def bench_run(codec, utterances, log) -> dict:
                "header_bits_per_file": 8 * (HEADER_BYTES + TRAILER_BYTES),
                "encode_samples_per_s": frames / totals["encode_s"], "decode_samples_per_s": frames / totals["decode_s"]}
     return {"model": codec.name, "representation": rep.name, "lossless": rep.lossless,
+            "complete": len(rows) == planned, "utterances_planned": planned,
             "model_config": codec.config, "summary": summary, "utterances": rows}
 
 
@@ -124,7 +133,8 @@ def table(bench: dict) -> str:
     f = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
     for name, r in bench["runs"].items():
         s = r["summary"]
-        lines.append(f"| {name} ({r['representation']}) | {s['utterances']} | {s['frames']:,} | {f(s['model_bpf'])} | "
+        done = "" if r.get("complete", True) else f", partial: {s['utterances']} of {r['utterances_planned']}"
+        lines.append(f"| {name} ({r['representation']}{done}) | {s['utterances']} | {s['frames']:,} | {f(s['model_bpf'])} | "
                      f"{f(s['payload_bpf'])} | {f(s['file_bpf'])} | {s['coder_overhead_pct']:+.4f}% | "
                      f"{f(s['flac8_cli_bpf'])} | {f(s['flac_stream_bpf'])} | {f(s['flac_stream_decoded_bpf'])} | "
                      f"{s['encode_samples_per_s']:,.0f} | {s['decode_samples_per_s']:,.0f} |")
@@ -194,7 +204,11 @@ def main(argv=None) -> int:
         else:
             utts = utterances[: limits[name]]
         print(f"{name}: {codec.name}, representation {codec.representation.name}, {len(utts)} utterance(s)", flush=True)
-        bench["runs"][name] = bench_run(codec, utts, lambda line: print(line, flush=True))
+        def progress(partial, name=name):  # a benchmark stopped early keeps the utterances it finished
+            bench["runs"][name] = partial
+            write(bench, Path(args.out))
+
+        bench["runs"][name] = bench_run(codec, utts, lambda line: print(line, flush=True), progress)
         bench["load_after"] = os.getloadavg()
         write(bench, Path(args.out))  # after every run, so a long benchmark stopped early keeps the runs it finished
     out = Path(args.out)
