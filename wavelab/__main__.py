@@ -1,4 +1,5 @@
-"""Command line: ``python -m wavelab {train, evaluate, export, sample, baselines, campaign}``.
+"""Command line: ``python -m wavelab {train, evaluate, export, sample, baselines, campaign, compress, decompress,
+score}``.
 
 Examples::
 
@@ -10,6 +11,9 @@ Examples::
     python -m wavelab export --run-dir runs/wn32 --dest results/runs/wn32   # weights + logs, small enough to commit
     torchrun --nproc_per_node 2 -m wavelab train --model wavenet --steps 10000 --run-dir runs/wn96
     python -m wavelab campaign recipes/lstm-s64.toml recipes/vrnn-s64.toml  # train, export, evaluate (recipes/)
+    python -m wavelab compress --run-dir results/runs/lstm-s64 in.wav out.wlc     # likelihood is compression
+    python -m wavelab decompress --run-dir results/runs/lstm-s64 out.wlc back.wav
+    python -m wavelab score --run-dir results/runs/lstm-s64 recordings/ extra.wav  # bpf per file and in total
 
 Running ``train`` again on a run directory with a checkpoint resumes it; without ``--model``/``--set`` the saved
 model settings are reused, so ``train --run-dir runs/x --steps 4000`` extends a run.
@@ -323,6 +327,69 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# compress, decompress, score
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    """``python -m wavelab compress``: code a 16 kHz mono 16-bit audio file with a run's model and the range coder
+    (:mod:`wavelab.coding`); nothing is written on failure."""
+    from .coding import HEADER_BYTES, TRAILER_BYTES, CodecError, compress_file, load_codec_model
+
+    try:
+        codec = load_codec_model(args.run_dir)
+        stats = compress_file(codec, args.input, args.output)
+    except CodecError as e:
+        raise CLIError(str(e)) from e
+    header = HEADER_BYTES + TRAILER_BYTES
+    print(f"wrote {args.output}: {stats.frames:,} samples in {stats.file_bits // 8:,} bytes = {stats.file_bpf:.3f} "
+          f"bits/sample; model {stats.ideal_bpf:.3f} bpf ({stats.ideal_bits:,.0f} bits), range coder "
+          f"{stats.payload_bits - stats.ideal_bits:+,.0f} bits ({100 * stats.overhead:+.3f}%), header {header} bytes")
+    if not stats.lossless:
+        print(f"note: representation {stats.representation} is lossy: decompression gives back the mu-law codes "
+              f"(the mu-law-decoded audio), not the input's exact int16 samples")
+    return 0
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    """``python -m wavelab decompress``: decode a ``.wlc`` file with the run that made it into a 16 kHz WAV file;
+    every check (format, CRC, model fingerprint, sample rate, PCM checksum) passes before anything is written."""
+    from .coding import CodecError, decompress_file, load_codec_model
+
+    try:
+        codec = load_codec_model(args.run_dir)
+        c = decompress_file(codec, args.input, args.output)
+    except CodecError as e:
+        raise CLIError(str(e)) from e
+    kind = "the input's int16 samples" if c.lossless else f"the {c.representation} codes (mu-law-decoded audio)"
+    print(f"wrote {args.output}: {c.frames:,} samples at {c.sample_rate} Hz, checksum verified ({kind})")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """``python -m wavelab score``: bpf of each audio file and in total (eq. 11); exit status 2 if a file could not
+    be scored (each is reported with its reason)."""
+    import torch
+
+    from .coding import CodecError
+    from .runs import read_run_config
+    from .scoring import format_report, score_files
+    from .train import load_run
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        model, cfg, _ = load_run(args.run_dir, device="cpu")
+        report = score_files(model, args.paths, run_config=read_run_config(args.run_dir), model_name=cfg.model,
+                             max_frames=args.max_frames)
+    except (FileNotFoundError, CodecError) as e:
+        raise CLIError(str(e)) from e
+    print(format_report(report, args.run_dir))
+    for f in report.failures:
+        print(f"error: {f.reason}", file=sys.stderr)  # every reason names its file
+    return 2 if report.failures else 0
+
+
+# --------------------------------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -411,6 +478,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training and evaluation device (default auto: CUDA when available)")
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(func=cmd_campaign)
+
+    z = sub.add_parser("compress", help="compress a 16 kHz mono 16-bit audio file with a run's model (range coder)")
+    z.add_argument("--run-dir", required=True, help="a run with an lstm or wavenet model")
+    z.add_argument("input", metavar="IN.wav")
+    z.add_argument("output", metavar="OUT.wlc")
+    z.set_defaults(func=cmd_compress)
+
+    u = sub.add_parser("decompress", help="decompress a .wlc file with the run that compressed it")
+    u.add_argument("--run-dir", required=True)
+    u.add_argument("input", metavar="IN.wlc")
+    u.add_argument("output", metavar="OUT.wav")
+    u.set_defaults(func=cmd_decompress)
+
+    r = sub.add_parser("score", help="bits per frame of audio files under a run's model, per file and in total")
+    r.add_argument("--run-dir", required=True)
+    r.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER")
+    r.add_argument("--max-frames", type=int, default=200_000, help="frames per forward pass")
+    r.add_argument("--threads", type=int, help="torch CPU threads")
+    r.set_defaults(func=cmd_score)
     return p
 
 

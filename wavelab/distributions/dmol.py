@@ -153,6 +153,66 @@ class DiscretizedMixtureLogistics:
             log_w, means, log_scales = self.split(params)
             return torch.logsumexp(log_w + self.component_log_prob(means, log_scales, codes), dim=1)
 
+    def lower_edges(self, codes: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Lower bin edge of each code in the model's domain (``k`` may be ``2**bits``: the upper edge of the top
+        bin): ``y_k - delta = -1 + (2k - 1) delta`` on mu-law's uniform grid, else the representation's own edges
+        (:meth:`wavelab.representations.Representation.bin_edges`).  ``codes`` int64, any shape; returns ``dtype``."""
+        if self._mulaw:
+            return (2 * codes - 1).to(dtype) * self.delta - 1.0
+        return self.representation.bin_edges(torch.float64, codes.device)[codes].to(dtype)
+
+    def runs_log_prob(self, params: torch.Tensor, start: torch.Tensor, width: int, count: int) -> torch.Tensor:
+        """Log-masses of ``count`` consecutive runs of ``width`` codes each, from the mixture's CDF.
+
+        Run ``j`` of row ``(b, n)`` holds the codes ``start + j width .. start + (j + 1) width - 1`` and covers the
+        companded interval from its first code's lower bin edge to its last code's upper bin edge (open-ended below
+        code 0 and above code ``2**bits - 1``, as the edge bins).  Its mass per component uses the log-space identity
+        of the module docstring with ``a - b`` = the run's width over ``s_m`` (``2 delta width`` on mu-law's grid,
+        the representation's edges otherwise), each of the ``count + 1`` run boundaries
+        evaluated once and shared by the two runs it separates.  With ``width = 1`` the runs are single bins (the masses
+        of :meth:`log_prob`, up to float rounding); runs that partition the codes have masses summing to one.  Used by
+        :mod:`wavelab.coding` to code a 2^16-symbol pmf as a coarse run of 256 codes, then the code within it, without
+        a 65,536-entry table per sample.
+
+        Args:
+            params: ``[B, 3M, N]``.
+            start: int64 ``[B, N]``, the first code of run 0.
+            width, count: codes per run (``>= 1``) and number of runs (``>= 1``); every run must lie in the codes.
+        Returns:
+            ``[B, N, count]`` log-masses in nats (float32; float64 for float64 ``params``).
+        Raises:
+            ValueError: wrong parameter channels, ``width`` or ``count`` below 1, or runs outside the codes.
+        """
+        if width < 1 or count < 1:
+            raise ValueError(f"runs_log_prob needs width >= 1 and count >= 1, got width={width}, count={count}")
+        if start.numel() and (int(start.min()) < 0 or int(start.max()) + width * count > self.num_bins):
+            raise ValueError(f"runs_log_prob: runs of {count} x {width} codes from start in [{int(start.min())}, "
+                             f"{int(start.max())}] leave the codes [0, {self.num_bins - 1}]")
+        with torch.autocast(device_type=params.device.type, enabled=False):
+            log_w, means, log_scales = self.split(params)  # [B, M, N]
+            inv_s = torch.exp(-log_scales).unsqueeze(-1)  # [B, M, N, 1]
+            bounds = start.unsqueeze(-1) + width * torch.arange(count + 1, device=start.device)  # [B, N, count + 1]
+            edge = self.lower_edges(bounds, means.dtype)
+            z = (edge.unsqueeze(1) - means.unsqueeze(-1)).mul_(inv_s)  # [B, M, N, count + 1]
+            upper = F.logsigmoid(z[..., 1:])  # log sigma(a) of each run
+            lower = F.logsigmoid(z[..., :-1].neg())  # log sigma(-b) of each run
+            if self._mulaw:
+                run_width = 2.0 * self.delta * width
+            else:  # each run's width from float64 edges (pcm16 bins near full scale are ~3e-6 wide)
+                e64 = self.representation.bin_edges(torch.float64, start.device)[bounds]
+                run_width = (e64[..., 1:] - e64[..., :-1]).to(means.dtype).unsqueeze(1)  # [B, 1, N, count]
+            comp = upper.add_(lower).add_(_log_one_minus_exp_neg(run_width * inv_s))
+            first = (start == 0).unsqueeze(1)  # run 0 starts at code 0: open below, mass sigma(a)
+            last = (bounds[..., -1] == self.num_bins).unsqueeze(1)  # the last run ends at the top code: sigma(-b)
+            up0, low_end = F.logsigmoid(z[..., 1]), F.logsigmoid(-z[..., -2])
+            comp[..., 0] = torch.where(first, up0, comp[..., 0])
+            if count == 1:
+                comp[..., 0] = torch.where(first & last, torch.zeros_like(up0),
+                                           torch.where(last, low_end, comp[..., 0]))
+            else:
+                comp[..., -1] = torch.where(last, low_end, comp[..., -1])
+            return torch.logsumexp(comp.add_(log_w.unsqueeze(-1)), dim=1)
+
     def sample(
         self, params: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
