@@ -205,11 +205,19 @@ def count_flops(fn) -> dict[str, Any]:
 
 
 def sixteen_bit_recipes(recipes_dir: Path = RECIPES_DIR) -> list[Recipe]:
-    """The recipes of ``recipes_dir`` whose model is 16-bit, in the book's order (family, then name)."""
+    """The recipes of ``recipes_dir`` whose model is 16-bit, in the book's order (family, then name), each training
+    configuration once: a recipe that trains the same model, settings, segment length and batch as an earlier one
+    (``latents-cwvae-s64-l2``, the longer run of ``cwvae-s64-l2`` for the latent study) has the same speed."""
     recipes = [load_recipe(p) for p in sorted(Path(recipes_dir).glob("*.toml"))]
     recipes = [r for r in recipes if config_for(r.model, **r.model_overrides).bits == 16]
     order = lambda r: (FAMILIES.index(r.model) if r.model in FAMILIES else len(FAMILIES), r.name)  # noqa: E731
-    return sorted(recipes, key=order)
+    seen, unique = set(), []
+    for r in sorted(recipes, key=order):
+        key = (r.model, repr(sorted(r.model_overrides.items())), r.train.segment_length, r.train.batch_size)
+        if key not in seen:
+            seen.add(key)
+            unique.append(r)
+    return unique
 
 
 def select_recipes(names: list[str] | None, recipes_dir: Path = RECIPES_DIR) -> list[Recipe]:
