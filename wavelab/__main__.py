@@ -218,7 +218,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """``python -m wavelab sample``: generate audio from a trained run and write a 16 kHz int16 WAV file."""
-    import numpy as np
     import soundfile as sf
     import torch
 
