@@ -17,7 +17,11 @@ the ``flac`` CLI is installed), libFLAC's stream at the same strength without pa
 
 Committed outputs (``benchmarks/results/``): ``codec_speed.json`` (the LSTM, s = 64, on the whole test split),
 ``codec_speed_wavenet.json`` (``--runs results/runs/wavenet-dc32-b2 --shortest``: its 2 shortest test utterances) and
-``codec_speed_prelim.json`` (both on a few of the shortest utterances while the machine was busy with training).
+``codec_speed_prelim.json`` (both on a few of the shortest utterances while the machine was busy with training); for
+the lossless ``pcm16`` runs of issue 12, ``codec_speed_pcm16.json`` (``--runs results/equal/runs/eq-lstm-s64-pcm16``:
+the whole test split), ``codec_speed_pcm16_s1.json`` (``--runs results/equal/runs/eq-lstm-s1-pcm16 --limit
+eq-lstm-s1-pcm16=3``: one LSTM step per sample, the first 3 test utterances) and ``codec_speed_pcm16_wavenet.json``
+(``--runs results/compression/runs/wavenet-dc32-b2-pcm16-long --limit wavenet-dc32-b2-pcm16-long=3``).
 
 Encode and decode are timed end to end per utterance (``compress_pcm`` / ``decompress_bytes``: the model's incremental
 steps, the pmfs and the coder), on one thread as the codec always runs, and reported in samples per second.  The JSON
@@ -103,6 +107,29 @@ def bench_run(codec, utterances, log, on_progress=None) -> dict:
 
 def _result(codec, rows: list[dict], planned: int) -> dict:
     rep = codec.representation
+    return _summarise(codec.name, rep.name, rep.lossless, codec.config, rows, planned)
+
+
+def merge(shards: list[dict]) -> dict:
+    """One benchmark from the outputs of ``--shard K/N`` runs: every run's utterances joined in split order, its
+    summary recomputed; the load averages and commits of all shards are kept."""
+    if not shards:
+        raise ValueError("merge needs at least one shard")
+    bench = {k: v for k, v in shards[0].items() if k not in ("runs", "shard")}
+    bench.update(shards=[s.get("shard") for s in shards], load_before=[s["load_before"] for s in shards],
+                 load_after=[s.get("load_after") for s in shards], commits=[s["commit"] for s in shards], runs={})
+    for name in dict.fromkeys(n for s in shards for n in s["runs"]):
+        parts = [s["runs"][name] for s in shards if name in s["runs"]]
+        rows = [r for part in parts for r in part["utterances"]]
+        order = {u.id: i for i, u in enumerate(load_split("timit", bench["split"]))}
+        rows.sort(key=lambda r: order.get(r["id"], len(order)))
+        first = parts[0]
+        bench["runs"][name] = _summarise(first["model"], first["representation"], first["lossless"],
+                                         first["model_config"], rows, sum(p["utterances_planned"] for p in parts))
+    return bench
+
+
+def _summarise(model: str, representation: str, lossless: bool, config: dict, rows: list[dict], planned: int) -> dict:
     frames = sum(r["frames"] for r in rows)
 
     def total(key):
@@ -120,9 +147,9 @@ def _result(codec, rows: list[dict], planned: int) -> dict:
                "coder_overhead_pct": 100 * (totals["payload_bits"] / totals["model_bits"] - 1),
                "header_bits_per_file": 8 * (HEADER_BYTES + TRAILER_BYTES),
                "encode_samples_per_s": frames / totals["encode_s"], "decode_samples_per_s": frames / totals["decode_s"]}
-    return {"model": codec.name, "representation": rep.name, "lossless": rep.lossless,
+    return {"model": model, "representation": representation, "lossless": lossless,
             "complete": len(rows) == planned, "utterances_planned": planned,
-            "model_config": codec.config, "summary": summary, "utterances": rows}
+            "model_config": config, "summary": summary, "utterances": rows}
 
 
 def table(bench: dict) -> str:
@@ -161,7 +188,24 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="test")
     p.add_argument("--out", default="benchmarks/results/codec_speed.json")
     p.add_argument("--quick", action="store_true", help="tiny untrained models, 2 utterances cut to 2,000 samples")
+    p.add_argument("--shard", default=None, metavar="K/N",
+                   help="only utterances K, K + N, K + 2N, ... of the selection (one process per core); join the "
+                        "shards' outputs with --merge")
+    p.add_argument("--merge", nargs="+", default=None, metavar="SHARD_JSON",
+                   help="join the outputs of --shard runs into --out (recomputing every summary) and exit")
     args = p.parse_args(argv)
+    if args.merge:
+        bench = merge([json.loads(Path(f).read_text()) for f in args.merge])
+        write(bench, Path(args.out))
+        print(table(bench))
+        print(f"wrote {args.out} and {Path(args.out).with_suffix('.md')}")
+        return 0
+    shard = None
+    if args.shard is not None:
+        k, n = (int(v) for v in args.shard.split("/"))
+        if not 0 <= k < n:
+            p.error(f"--shard K/N needs 0 <= K < N, got {args.shard}")
+        shard = (k, n)
     torch.set_num_threads(1)
     limits = dict(DEFAULT_LIMITS)
     for item in args.limit:
@@ -193,7 +237,7 @@ def main(argv=None) -> int:
              "load_before": os.getloadavg(), "hardware": hardware_info(), "commit": git_commit(),
              "flac_cli": (subprocess.run(["flac", "--version"], capture_output=True, text=True).stdout.strip()
                           if shutil.which("flac") else None),
-             "runs": {}}
+             "shard": args.shard, "runs": {}}
     for run in runs:
         name = Path(run).name
         codec = load_codec_model(run)
@@ -203,6 +247,8 @@ def main(argv=None) -> int:
             utts = sorted(utterances, key=lambda u: (u.num_samples, u.id))[: limits[name]]
         else:
             utts = utterances[: limits[name]]
+        if shard is not None:
+            utts = utts[shard[0]::shard[1]]
         print(f"{name}: {codec.name}, representation {codec.representation.name}, {len(utts)} utterance(s)", flush=True)
         def progress(partial, name=name):  # a benchmark stopped early keeps the utterances it finished
             bench["runs"][name] = partial

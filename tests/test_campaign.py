@@ -27,7 +27,11 @@ RESULTS = REPO / "results"
 # the equal-budget campaign: recipes/equal/NAME.toml write their records into results/equal/
 EQUAL_RECIPES = sorted((REPO / "recipes" / "equal").glob("*.toml"))
 EQUAL_RESULTS = RESULTS / "equal"
-CAMPAIGNS = [(RECIPES, RESULTS), (EQUAL_RECIPES, EQUAL_RESULTS)]
+# issue 12's compression campaign: the longest budget of the best pcm16 model (recipes/compression/ into
+# results/compression/)
+COMPRESSION_RECIPES = sorted((REPO / "recipes" / "compression").glob("*.toml"))
+COMPRESSION_RESULTS = RESULTS / "compression"
+CAMPAIGNS = [(RECIPES, RESULTS), (EQUAL_RECIPES, EQUAL_RESULTS), (COMPRESSION_RECIPES, COMPRESSION_RESULTS)]
 
 
 def _as_json(x):
@@ -38,7 +42,7 @@ def _as_json(x):
 # the committed recipes
 
 
-@pytest.mark.parametrize("recipes,results", CAMPAIGNS, ids=["cpu-budget", "equal"])
+@pytest.mark.parametrize("recipes,results", CAMPAIGNS, ids=["cpu-budget", "equal", "compression"])
 def test_there_is_a_recipe_per_recorded_run(recipes, results):
     """Every record of a trained run in results/ (results/equal/) is written by exactly one recipe of recipes/
     (recipes/equal/), named after the run it came from (the records' run_dir is results/runs/NAME), and every recipe's
@@ -83,6 +87,20 @@ def test_equal_budget_recipes_share_one_budget(path):
     assert (t.eval_every_minutes, t.eval_subset, t.eval_every) == (0.5, 2, None)
     assert r.dataset == ("librispeech" if r.name.endswith("-librispeech") else "timit")
     assert config_for(r.model, **r.model_overrides).bits == 16
+
+
+@pytest.mark.parametrize("path", COMPRESSION_RECIPES, ids=lambda p: p.stem)
+def test_compression_recipes_extend_an_equal_budget_run(path):
+    """A run of the compression campaign is an equal-budget pcm16 recipe of recipes/equal/ with a longer CPU budget
+    (and a sparser curve): every other setting is the same, so the equal run is its first 4 minutes."""
+    r = load_recipe(path)
+    twin = load_recipe(REPO / "recipes" / "equal" / f"eq-{r.name.removesuffix('-long')}.toml")
+    assert r.representation == twin.representation == "pcm16" and r.budget == "cpu-budget"
+    assert (r.model, r.dataset, r.model_overrides) == (twin.model, twin.dataset, twin.model_overrides)
+    ours, theirs = dataclasses.asdict(r.train), dataclasses.asdict(twin.train)
+    assert r.train.max_minutes > twin.train.max_minutes and r.train.clock == "cpu"
+    differ = {k for k in ours if ours[k] != theirs[k]}
+    assert differ <= {"max_minutes", "eval_every_minutes"}
 
 
 RECORDED = [(path, e.record, results) for recipes, results in CAMPAIGNS for path in recipes

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .results import PAPER_BPF, ResultRecord, load_records, select
+from .results import PAPER_BPF, THESIS_LINEAR_BPF, ResultRecord, load_records, select
 from .tables import bpf_text, hardware_text, paper_text, training_text
 from .tables import model_name as tables_model_name
 
@@ -43,6 +43,7 @@ TITLES = {
     "waveflow": "WaveFlow",
     "sashimi": "SaShiMi",
     "standing": "Where each model stands",
+    "compression": "Likelihood is compression",
 }
 
 
@@ -349,9 +350,56 @@ def _standing(records) -> Finding:
                    list({id(r): r for r in (best, lstm, best_latent, worst_latent)}.values()))
 
 
+def _compression(records) -> Finding:
+    """Issue 12's runs (``pcm16`` and mu-law twins of the equal-budget campaign, the longer ``pcm16`` runs of
+    ``results/compression/``) against the pcm16 baselines: what the representation is worth on one recipe, and
+    whether the best model of the file's own samples beats FLAC's stream.  The thesis's linear-PCM figures (not
+    Table 1) are the reference."""
+    q = ("What does the mu-law representation cost, and does a model of the file's own 16-bit samples, trained for "
+         "minutes, compress speech better than FLAC?")
+    trained = [r for r in records if r.run_dir and not r.estimator.startswith("importance-weighted")]
+    pcm16 = select(trained, representation="pcm16")
+    flac = _best(records, "flac", representation="pcm16")
+    if not pcm16 or flac is None:
+        return _missing("compression", q, "a pcm16 model and the pcm16 FLAC baseline")
+    best = min(pcm16, key=lambda r: r.bpf_weighted)
+    name = tables_model_name(best)
+    if best.config.get("lpc_order"):
+        name += f" with an order-{best.config['lpc_order']} linear predictor"
+    twins = [(m, p) for p in pcm16 for m in select(trained) if _twin_runs(m, p)]
+    gains = [m.bpf_weighted - p.bpf_weighted for m, p in twins]
+    quoted = [best, flac]
+    answer = (f"The best model of the file's own samples, {name} ({_budget_text(best)}), needs "
+              f"{best.bpf_weighted:.2f} bpf against {flac.bpf_weighted:.2f} for FLAC's stream")
+    if twins:
+        m, p = max(twins, key=lambda mp: mp[0].bpf_weighted - mp[1].bpf_weighted)
+        quoted += [m, p]
+        answer += (f"; on the same recipe and budget the representation alone is worth {min(gains):.1f} to "
+                   f"{max(gains):.1f} bpf ({tables_model_name(p)}: {m.bpf_weighted:.2f} on mu-law codes, "
+                   f"{p.bpf_weighted:.2f} on the samples)")
+    thesis = THESIS_LINEAR_BPF.get((best.label, "timit"))
+    verdict = "not reproduced at this budget"
+    if thesis is not None and abs(best.bpf_weighted - thesis.bpf) <= REPRODUCED_WITHIN:
+        verdict = "reproduced"
+    return Finding("compression", TITLES["compression"], q, answer + ".", verdict,
+                   "a DMoL model of the linear 16-bit PCM beats FLAC (the authors' thesis)",
+                   best.bpf_weighted < flac.bpf_weighted, quoted)
+
+
+def _twin_runs(mulaw: ResultRecord, pcm16: ResultRecord) -> bool:
+    """Whether two records come from the same recipe and budget in two representations (run names ``NAME`` and
+    ``NAME-pcm16``)."""
+    return Path(pcm16.run_dir or "").name == Path(mulaw.run_dir or "-").name + "-pcm16"
+
+
+def _budget_text(r: ResultRecord) -> str:
+    minutes = (r.train_config or {}).get("max_minutes")
+    return f"{minutes:g} CPU-minutes" if minutes else f"{r.steps} steps"
+
+
 _CHAPTERS: dict[str, Callable] = {"data_and_likelihood": _data, "wavenet": _wavenet, "recurrent": _recurrent,
                                   "cwvae": _cwvae, "waveflow": _waveflow, "sashimi": _sashimi,
-                                  "standing": _standing}
+                                  "standing": _standing, "compression": _compression}
 
 
 def _load_study(results_dir: Path) -> dict | None:
@@ -371,7 +419,9 @@ def chapter_finding(chapter: str, records: list[ResultRecord] | None = None, *, 
         chapter: a key of :data:`TITLES` (the chapter's notebook name).
         records: the records to read (default: :func:`wavelab.results.load_records` of ``results_dir``); only those
             on the whole TIMIT test split are used.  ``"standing"`` reads the equal-budget records among them (budget
-            ``"cpu-equal"``), or when there are none those of ``<results_dir>/equal/``.
+            ``"cpu-equal"``), or when there are none those of ``<results_dir>/equal/``; ``"compression"`` reads
+            every representation, and adds the records of ``<results_dir>/equal/`` and ``<results_dir>/compression/``
+            when ``records`` hold no trained ``pcm16`` run.
         study: the latent study (``"latents"`` only; default: ``<results_dir>/studies/latent-study.json``).
         results_dir: default :func:`wavelab.settings.results_dir`.
     Returns:
@@ -388,9 +438,15 @@ def chapter_finding(chapter: str, records: list[ResultRecord] | None = None, *, 
         records = [r for r in records or [] if r.budget == "cpu-equal"]
         if not records and (root / "equal").is_dir():
             records = load_records(root / "equal")
+    elif chapter == "compression":  # the baselines, with the equal-budget and the longer runs unless given
+        records = load_records(root) if records is None else list(records)
+        if not any(r.run_dir and r.representation == "pcm16" for r in records):
+            records += [r for folder in (root / "equal", root / "compression") if folder.is_dir()
+                        for r in load_records(folder)]
     elif records is None:
         records = load_records(root)
-    test = select(records, dataset="timit", split="test")
+    representation = None if chapter == "compression" else "mulaw"
+    test = select(records, dataset="timit", split="test", representation=representation)
     if chapter == "latents":
         return _latents(test, study if study is not None else _load_study(root))
     return _CHAPTERS[chapter](test)
@@ -405,5 +461,5 @@ def summary(records: list[ResultRecord] | None = None, results_dir: str | Path |
     return Summary(chapter_finding(c, records, results_dir=root) for c in TITLES)
 
 
-__all__ = ["Finding", "LATENT_STUDY_RUN_PREFIX", "MARGINAL_MARGIN", "REPRODUCED_WITHIN", "Summary", "TITLES", "VERDICTS", "beyond_marginal",
-           "chapter_finding", "summary"]
+__all__ = ["Finding", "LATENT_STUDY_RUN_PREFIX", "MARGINAL_MARGIN", "REPRODUCED_WITHIN", "Summary", "TITLES", "VERDICTS",
+           "beyond_marginal", "chapter_finding", "summary"]

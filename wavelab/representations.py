@@ -195,6 +195,16 @@ class Representation:
             return codes_to_companded(codes, self.bits, dtype=dtype)
         return self._table("input", codes.device, dtype)[codes]
 
+    def model_value(self, x: torch.Tensor) -> torch.Tensor:
+        """The model-domain value of linear amplitudes ``x`` (float, any shape, clipped to [-1, 1]), in ``x``'s dtype:
+        the mu-law compander ``c(x)`` (``mu = 2**bits - 1``) for ``"mulaw"`` and ``"pcm16"``, ``x`` itself for
+        ``"linear"``.  It places a linear prediction on the axis of the DMoL (:mod:`wavelab.models.lpc`)."""
+        x = x.clamp(-1.0, 1.0)
+        if self.name == "linear":
+            return x
+        mu = float(self.num_codes - 1)
+        return torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)
+
     def bin_edges(self, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> torch.Tensor:
         """The ``num_codes + 1`` finite bin edges in the model's domain: code ``k``'s bin is
         ``[edges[k], edges[k + 1]]``.  The DMoL leaves the first and last bins open (``edges[0]`` counts as ``-inf``,

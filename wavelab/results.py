@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .runs import CONFIG, atomic_write_json, git_commit, hardware_info, read_run_config
+from .runs import atomic_write_json, git_commit, hardware_info, read_run_config
 
 BUDGETS = ("cpu-budget", "cpu-equal", "gpu")
 
@@ -358,6 +358,23 @@ PAPER_BPF: dict[tuple[str, str], PaperFigure] = {
 }
 
 
+# The authors' DMoL models on linear 16-bit PCM TIMIT (Havtorn's PhD thesis, supplementary table; figures as issue 12
+# quotes them: the thesis is not among ../shared/papers, whose Table 4 on linear PCM uses Gaussian outputs in nats).
+# Keyed by record_label() as PAPER_BPF; the latent models' figures are bounds.
+def _thesis(bpf, bound=False, setting=""):
+    return PaperFigure(bpf, bound, "Havtorn's thesis (TIMIT test, linear 16-bit PCM, DMoL)", setting)
+
+
+THESIS_LINEAR_BPF: dict[tuple[str, str], PaperFigure] = {
+    ("wavenet", "timit"): _thesis(7.246),
+    ("lstm", "timit"): _thesis(7.295),
+    ("vrnn", "timit"): _thesis(7.316, True),
+    ("srnn", "timit"): _thesis(7.501, True),
+    ("cwvae s=64", "timit"): _thesis(7.989, True, "s=64; the number of layers L is not in the quote"),
+    ("flac", "timit"): _thesis(8.582),
+}
+
+
 def record_label(model: str, config: dict[str, Any] | None) -> str:
     """The label that matches a record to :data:`PAPER_BPF`: ``model``, then ``" s=<s>"`` when the config's stack size
     ``s`` (or ``s1``) is not 1, then ``" L=<L>"`` when the config has ``L`` latent layers.  E.g. ``"wavenet"``,
@@ -385,6 +402,6 @@ def results_table(records: list[ResultRecord], paper: dict[tuple[str, str], Pape
     return results_tables(records, paper=paper, provenance=provenance, digits=digits)
 
 
-__all__ = ["BUDGETS", "PAPER_BPF", "PaperFigure", "ResultRecord", "git_commit", "hardware_info",
+__all__ = ["BUDGETS", "PAPER_BPF", "THESIS_LINEAR_BPF", "PaperFigure", "ResultRecord", "git_commit", "hardware_info",
            "record_from_run", "record_run_dir", "select",
            "load_records", "read_record", "record_label", "results_table", "utc_now", "write_record"]

@@ -314,6 +314,19 @@ def _spread_over_speakers(utterances: list, n: int) -> list:
     return ordered[:n]
 
 
+def curve_utterances(dataset: str = "timit", n: int = 2) -> list:
+    """The utterances a run's periodic validation (``eval_every``, ``eval_every_minutes``) reads by default: the
+    first ``n`` (``TrainConfig.eval_subset``) of ``dataset``'s valid split, round-robin over its speakers.  Figures
+    that draw a reference beside learning curves (FLAC, a histogram) measure it on these.
+
+    Raises:
+        wavelab.data errors when the split cannot be loaded.
+    """
+    from . import data as wdata
+
+    return _spread_over_speakers(wdata.load_split(dataset, "valid"), n)
+
+
 def _check_resumable(cfg: TrainConfig, saved: dict[str, Any], run_dir: Path) -> None:
     diffs = [
         f"{k}: checkpoint has {saved.get(k)!r}, this run asks for {getattr(cfg, k)!r}"
@@ -443,13 +456,11 @@ def _training_data(cfg: TrainConfig, utterances) -> tuple[list, str]:
 def _validation_data(cfg: TrainConfig, eval_utterances) -> tuple[list | None, str]:
     """The utterances of the periodic evaluation and their split's name: ``cfg.eval_subset`` utterances of the
     dataset's ``valid`` split, round-robin over its speakers (never the test split), unless the caller gives some."""
-    from . import data as wdata
-
     if cfg.eval_every is None and cfg.eval_every_minutes is None:
         return None, ""
     if eval_utterances is not None:
         return list(eval_utterances), "given"
-    return _spread_over_speakers(wdata.load_split(cfg.dataset, "valid"), cfg.eval_subset), "valid"
+    return curve_utterances(cfg.dataset, cfg.eval_subset), "valid"
 
 
 def _restore(ckpt_path: Path, cfg: TrainConfig, model, optimizer, scaler, use_scaler: bool, D: _Dist,
@@ -526,6 +537,8 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     run = _restore(ckpt_path, cfg, model, optimizer, scaler, use_scaler, D, device)
+    if run.resumed_from is None:
+        model.fit_to_data(utterances)  # data-fitted parts (e.g. a linear predictor); a resume restores them
     ddp_model = model
     if D.enabled:
         ddp_model = torch.nn.parallel.DistributedDataParallel(

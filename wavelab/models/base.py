@@ -16,9 +16,9 @@ A model subclasses :class:`WavelabModel` (an ``nn.Module``) and is built from a 
   input values and the output bins (see :mod:`wavelab.representations`).
 
 Optional capabilities are methods of :class:`WavelabModel` with documented defaults, so call sites never probe with
-``hasattr``: :meth:`~WavelabModel.evaluate_long` (default: ``forward``), :meth:`~WavelabModel.set_train_step` (default:
-nothing to schedule), :meth:`~WavelabModel.estimator` (default: from :attr:`~WavelabModel.is_bound`),
-:meth:`~WavelabModel.iw_bound` and :meth:`~WavelabModel.posterior_latents` (default: :class:`CapabilityError`, with
+``hasattr``: :meth:`~WavelabModel.evaluate_long` (default: ``forward``), :meth:`~WavelabModel.fit_to_data` (default:
+nothing fitted before training), :meth:`~WavelabModel.set_train_step` (default: nothing to schedule),
+:meth:`~WavelabModel.estimator` (default: from :attr:`~WavelabModel.is_bound`), :meth:`~WavelabModel.iw_bound` and :meth:`~WavelabModel.posterior_latents` (default: :class:`CapabilityError`, with
 :attr:`~WavelabModel.has_iw_bound` / :attr:`~WavelabModel.has_posterior_latents` saying which models have them) and
 :attr:`~WavelabModel.latent_strides` (default ``None``: no latent hierarchy).
 """
@@ -146,6 +146,11 @@ class WavelabModel(nn.Module):
         """As :meth:`forward`, for utterances too long for one pass (e.g. in segments with the recurrent state
         carried).  Default: :meth:`forward` itself.  :func:`wavelab.evaluate.evaluate` always calls this."""
         return self(codes, lengths)
+
+    def fit_to_data(self, utterances) -> None:
+        """Called by :func:`wavelab.train.train` once before the first step of a fresh run (not on resume) with the
+        training utterances, for anything fitted to the data rather than learnt (the linear predictor of
+        ``WaveNetConfig.lpc_order``).  Must not draw random numbers.  Default: nothing."""
 
     def set_train_step(self, step: int | None) -> None:
         """Tell the model the optimizer steps done so far (called by the training loop before every step), for

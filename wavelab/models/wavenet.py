@@ -16,6 +16,12 @@ Network, for input ``u [B, 1, T]`` (companded codes shifted right by one sample,
         h = h + Conv1x1(z)                               residual, Dc -> Dc (absent on the last layer: unused)
     params = Conv1x1(ReLU(Conv1x1(ReLU(skip))))          skip_channels -> skip_channels -> 3 M DMoL parameters
 
+With ``lpc_order = p > 0`` (issue 12; LPCNet's idea, :mod:`wavelab.models.lpc`) a linear predictor
+``x_hat_t = sum_j a_j x_{t-j}`` of the linear amplitudes runs beside the stack and every component's mean becomes
+``mu_m = net_m + g(x_hat_t)`` (``g`` the representation's map into the DMoL's domain), so the network models the
+residual around the prediction; ``a`` is fitted on the training split before the first step
+(:meth:`WaveNet.fit_to_data`).
+
 Receptive field: the initial conv sees ``k`` inputs and every dilated layer adds ``(k - 1) d``, so
 ``R = k + blocks (k - 1) (2^layers_per_block - 1)``; for the paper config ``R = 2 + 5 * 1023 = 5117`` samples.
 """
@@ -32,6 +38,7 @@ from ..audio import SUPPORTED_BITS, num_bins
 from ..distributions import DiscretizedMixtureLogistics, float32_head
 from ..representations import check_representation, get_representation
 from .base import ModelConfig, ModelOutput, WavelabModel, length_mask
+from .lpc import LinearPrediction
 
 
 @dataclass
@@ -50,9 +57,12 @@ class WaveNetConfig(ModelConfig):
         representation: the waveform representation (:mod:`wavelab.representations`): ``"mulaw"`` (the paper's
             16-bit mu-law codes, default), ``"linear"`` (16-bit linear PCM) or ``"pcm16"`` (companded int16 input, pmf
             over the int16 values); it sets the network's input values and the DMoL's bins.
+        lpc_order: order ``p`` of the linear-prediction path (see the module docstring); 0 (the default, the
+            paper's model) means none.  Needs a lossless representation (``"linear"`` or ``"pcm16"``).
 
     Raises:
-        ValueError: a non-positive size, ``kernel_size < 2``, unsupported ``bits`` or an unknown representation.
+        ValueError: a non-positive size, ``kernel_size < 2``, unsupported ``bits``, an unknown representation, or a
+            negative ``lpc_order`` or one with ``"mulaw"``.
     """
 
     Dc: int = 96
@@ -63,6 +73,7 @@ class WaveNetConfig(ModelConfig):
     num_components: int = 10
     bits: int = 16
     representation: str = "mulaw"
+    lpc_order: int = 0
 
     def __post_init__(self):
         if self.skip_channels is None:
@@ -76,6 +87,11 @@ class WaveNetConfig(ModelConfig):
         if self.bits not in SUPPORTED_BITS:
             raise ValueError(f"WaveNetConfig.bits must be one of {SUPPORTED_BITS}, got {self.bits!r}")
         check_representation("WaveNetConfig", self.representation, self.bits)
+        if not isinstance(self.lpc_order, int) or self.lpc_order < 0:
+            raise ValueError(f"WaveNetConfig.lpc_order must be an integer >= 0, got {self.lpc_order!r}")
+        if self.lpc_order and self.representation == "mulaw":
+            raise ValueError("WaveNetConfig.lpc_order needs a lossless representation ('linear' or 'pcm16'): a linear "
+                             "predictor of mu-law codes' amplitudes is not defined by the paper's setting")
 
     @property
     def dilations(self) -> tuple[int, ...]:
@@ -101,7 +117,7 @@ class WaveNetConfig(ModelConfig):
         skip = n_layers * (dc * s + s)
         residual = (n_layers - 1) * (dc * dc + dc)  # the last layer has no residual 1x1 conv
         head = (s * s + s) + (s * p + p)
-        return initial + dilated + skip + residual + head
+        return initial + dilated + skip + residual + head + self.lpc_order
 
 
 class ResidualLayer(nn.Module):
@@ -145,6 +161,8 @@ class WaveNetState:
             state, the last prompt code after a prompt.
         weights: the model's weights laid out as matrices for single-step matmuls, taken when the state was made
             (a state made before an optimizer step keeps the old weights).
+        lpc_history: ``[B, p]`` the last ``p`` linear amplitudes (oldest first, zeros before the first sample) for
+            the linear-prediction path; ``None`` without one.
     """
 
     t: int
@@ -152,6 +170,7 @@ class WaveNetState:
     queues: list[torch.Tensor]
     x_prev: torch.Tensor
     weights: tuple
+    lpc_history: torch.Tensor | None = None
 
 
 class WaveNet(WavelabModel):
@@ -186,6 +205,25 @@ class WaveNet(WavelabModel):
         self.head = nn.Sequential(
             nn.ReLU(), nn.Conv1d(s, s, 1), nn.ReLU(), nn.Conv1d(s, self.distribution.num_params, 1)
         )
+        self.lpc = LinearPrediction(config.lpc_order) if config.lpc_order else None
+
+    def fit_to_data(self, utterances) -> None:
+        """Before the first training step: fit the linear-prediction path's coefficients on ``utterances`` (their
+        ``audio()``, or int16 arrays; :func:`wavelab.models.lpc.fit_lpc`, whose errors it raises); nothing without
+        ``lpc_order``."""
+        if self.lpc is not None:
+            self.lpc.fit(u.audio() if hasattr(u, "audio") else u for u in utterances)
+
+    def _mean_offset(self, codes: torch.Tensor) -> torch.Tensor:
+        """``g(x_hat_t)`` ``[B, T]``: the linear prediction of each sample from the codes before it, on the DMoL's
+        axis (float32)."""
+        return self.representation.model_value(self.lpc(self.representation.to_linear(codes)))
+
+    def _add_offset(self, params: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        """``params`` (``[B, 3M, ...]``) with ``offset`` (``[B, ...]``) added to the M means."""
+        M = self.distribution.num_components
+        return torch.cat([params[:, :M], params[:, M:2 * M] + offset.unsqueeze(1).to(params.dtype),
+                          params[:, 2 * M:]], dim=1)
 
     # ------------------------------------------------------------------ training / likelihood
 
@@ -244,7 +282,8 @@ class WaveNet(WavelabModel):
             ValueError: ``codes`` is not an int64 ``[B, T]`` tensor.
         """
         self._check_codes(codes)
-        return self.network(self.network_input(codes))
+        params = self.network(self.network_input(codes))
+        return params if self.lpc is None else self._add_offset(params, self._mean_offset(codes))
 
     def forward(self, codes: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
         """Exact negative log-likelihood of each sequence, ``-sum_{t < T_b} log p(x_t | x_{<t})`` in nats.
@@ -318,7 +357,9 @@ class WaveNet(WavelabModel):
         queues = [torch.zeros(layer.queue_length, batch_size, self.config.Dc, device=device, dtype=dtype)
                   for layer in self.layers]
         x_prev = torch.full((batch_size,), self.silence_code, dtype=torch.int64, device=device)
-        state = WaveNetState(0, input_queue, queues, x_prev, self._step_weights())
+        history = None if self.lpc is None else torch.zeros(batch_size, self.lpc.order, device=device,
+                                                             dtype=self.lpc.a.dtype)
+        state = WaveNetState(0, input_queue, queues, x_prev, self._step_weights(), history)
         if prompt is None:
             return state
         prompt = torch.as_tensor(prompt, device=device)
@@ -336,6 +377,10 @@ class WaveNet(WavelabModel):
             rows = torch.arange(P - n, P, device=device) % buffer.shape[0]
             buffer[rows] = tail.permute(2, 0, 1)
         state.t, state.x_prev = P, prompt[:, -1].clone()
+        if history is not None:  # the last p - 1 prompt samples; step() shifts x_{P-1} in
+            n = min(history.shape[1] - 1, P - 1)
+            if n:
+                history[:, -n:] = self.representation.to_linear(prompt[:, P - 1 - n:P - 1], dtype=history.dtype)
         return state
 
     @torch.inference_mode()
@@ -386,6 +431,10 @@ class WaveNet(WavelabModel):
                 s = rs
             skip = s.clone() if skip is None else skip.add_(s)
         out = torch.addmm(b2, torch.addmm(b1, skip.relu_(), w1).relu_(), w2)
+        if state.lpc_history is not None:  # shift x_{t-1} in, predict x_t
+            x_lin = self.representation.to_linear(x_prev, dtype=state.lpc_history.dtype).unsqueeze(1)
+            state.lpc_history = torch.cat([state.lpc_history[:, 1:], x_lin], dim=1)  # x_prev is silence at t = 0
+            out = self._add_offset(out, self.representation.model_value(self.lpc.step(state.lpc_history)))
         state.t = t + 1
         return out
 
@@ -449,6 +498,10 @@ class WaveNet(WavelabModel):
         R = self.receptive_field
         for i in _steps(num_samples, progress, "WaveNet (naive)"):
             params = self.network(u[:, :, max(0, i + 1 - R): i + 1])[:, :, -1:]
+            if self.lpc is not None:  # the prediction of sample i from the codes before it
+                so_far = torch.cat([out[:, :i], torch.full_like(out[:, :1], self.silence_code)], dim=1)
+                offset = self._mean_offset(so_far)[:, -1:]
+                params = self._add_offset(params, offset)
             x = self.distribution.sample(params, temperature, generator).squeeze(-1)
             out[:, i] = x
             u[:, 0, i + 1] = self.representation.model_input(x, dtype=dtype)
