@@ -33,7 +33,8 @@ def test_lattice_figure_titles_the_counts():
 
 class _Curve:
     def __init__(self, bpf, is_bound=False):
-        self.cpu_minutes = np.arange(len(bpf), dtype=float)
+        self.cpu_minutes = np.arange(len(bpf), dtype=float) + 1e-5  # the step-0 point lies just after 0 minutes
+        self.steps = np.arange(len(bpf)) * 10
         self.bpf = np.asarray(bpf, dtype=float)
         self.is_bound = is_bound
 
@@ -49,7 +50,7 @@ def test_representation_curves_figure_lays_out_panels_and_hides_the_rest():
     assert scales == {"model 0": "linear", "model 1": "linear", "model 2": "linear", "model 3": "log"}
     # the initial model's point (0 minutes) cannot sit on a log axis: it is left out there
     drawn = [line for line in fig.axes[3].get_lines() if line.get_label() in ("mulaw", "pcm16")]
-    assert len(drawn) == 2 and all(list(line.get_xdata()) == [1.0] for line in drawn)
+    assert len(drawn) == 2 and all(list(line.get_xdata()) == [1.0 + 1e-5] for line in drawn)
 
 
 def test_pmf_figure_reports_the_bits_of_the_sample():

@@ -64,13 +64,14 @@ def representation_curves_figure(panels: dict[str, dict[str, object]], reference
     """Validation bpf against training CPU-minutes, one panel per model, one line per representation (or variant).
 
     Args:
-        panels: ``{panel title: {line label: LearningCurve}}`` (:mod:`wavelab.curves`); latent models' curves are
+        panels: ``{panel title: {line label: LearningCurve}}`` (:mod:`wavelab.curves`: ``cpu_minutes``, ``bpf``,
+            ``steps``, ``is_bound``); latent models' curves are
             upper bounds, drawn hollow.
         reference: ``{label: bpf}`` horizontal lines drawn in every panel (e.g. FLAC and the histogram on the same
             validation utterances).
         ncols: panels per row.
         log_minutes: titles of panels drawn with a logarithmic time axis (runs of very different lengths); the
-            initial model's point (0 minutes) is left out there.
+            initial model's point (step 0) is left out there.
     Returns:
         the Figure.
     """
@@ -86,7 +87,7 @@ def representation_curves_figure(panels: dict[str, dict[str, object]], reference
         log = title in log_minutes
         for i, (label, c) in enumerate(lines.items()):
             colour = colours.get(label, f"C{4 + i}")
-            k = c.cpu_minutes > 0 if log else slice(None)
+            k = c.steps > 0 if log else slice(None)  # the initial model's point sits at ~0 minutes
             ax.plot(c.cpu_minutes[k], c.bpf[k], "-o", ms=3, lw=1.2, color=colour,
                     mfc="none" if c.is_bound else colour, label=label)
         if log:
