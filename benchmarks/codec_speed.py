@@ -21,7 +21,8 @@ Committed outputs (``benchmarks/results/``): ``codec_speed.json`` (the LSTM, s =
 the lossless ``pcm16`` runs of issue 12, ``codec_speed_pcm16.json`` (``--runs results/equal/runs/eq-lstm-s64-pcm16``:
 the whole test split), ``codec_speed_pcm16_s1.json`` (``--runs results/equal/runs/eq-lstm-s1-pcm16 --limit
 eq-lstm-s1-pcm16=3``: one LSTM step per sample, the first 3 test utterances) and ``codec_speed_pcm16_wavenet.json``
-(``--runs results/compression/runs/wavenet-dc32-b2-pcm16-long --limit wavenet-dc32-b2-pcm16-long=3``).
+(``--runs results/compression/runs/wavenet-dc32-b2-pcm16-long --limit wavenet-dc32-b2-pcm16-long=40``: the
+whole test split, run as ``--shard 0/2`` and ``--shard 1/2`` in two processes, one per core, joined with ``--merge``).
 
 Encode and decode are timed end to end per utterance (``compress_pcm`` / ``decompress_bytes``: the model's incremental
 steps, the pmfs and the coder), on one thread as the codec always runs, and reported in samples per second.  The JSON
