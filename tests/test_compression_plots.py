@@ -7,15 +7,16 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from wavelab.baselines import code_histogram  # noqa: E402
 from wavelab.plots import compression as cplots  # noqa: E402
 from wavelab.representations import get_representation  # noqa: E402
 
 
-def test_used_codes_counts_every_sample_once():
+def test_the_lattice_counts_every_sample_once():
     pcm = [np.array([0, 1, 1, -1], np.int16), np.array([1, 5], np.int16)]
     for name in ("mulaw", "linear"):
         rep = get_representation(name)
-        counts = cplots.used_codes(rep.codes_from_pcm16(x) for x in pcm)
+        counts = code_histogram(rep.codes_from_pcm16(x) for x in pcm)
         assert counts.shape == (2**16,) and counts.sum() == 6
         assert counts[int(rep.codes_from_pcm16(np.array([1], np.int16))[0])] == 3
     # near zero one int16 step is one linear code but thousands of mu-law codes: the lattice the figure draws

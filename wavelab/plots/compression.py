@@ -8,15 +8,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ..baselines import code_histogram
 from ..representations import get_representation
-
-
-def used_codes(code_arrays, num_codes: int = 2**16) -> np.ndarray:
-    """``[num_codes]`` int64 counts of each code over ``code_arrays`` (int64 tensors or arrays of codes)."""
-    counts = np.zeros(num_codes, dtype=np.int64)
-    for c in code_arrays:
-        counts += np.bincount(np.asarray(c).ravel(), minlength=num_codes)
-    return counts
 
 
 def lattice_figure(pcm_arrays, window: int = 12, figsize: tuple[float, float] = (10, 5.6)) -> Figure:
@@ -47,7 +40,7 @@ def lattice_figure(pcm_arrays, window: int = 12, figsize: tuple[float, float] = 
     ax.legend(fontsize=8, loc="upper left")
     axes = bottom.subplots(1, 2, sharey=True)
     for ax, rep, colour in ((axes[0], mulaw, "C3"), (axes[1], linear, "C0")):
-        counts = used_codes(rep.codes_from_pcm16(x) for x in pcm_arrays)
+        counts = code_histogram(rep.codes_from_pcm16(x) for x in pcm_arrays).numpy()
         k = np.nonzero(counts)[0]
         ax.vlines(k - 32768, 0.8, counts[k], color=colour, lw=0.4)
         ax.set_yscale("log")
