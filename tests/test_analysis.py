@@ -23,8 +23,8 @@ from wavelab.analysis import (LDA_FITS, PROTOCOL_KEYS, LatentExplorer, chance_ac
                               make_reducer, mel_features, mel_offset, phone_dataset, protocol_table,
                               run_latent_study, save_study, span_average, step_centres, time_average,
                               utterance_dataset)
-from tests.helpers import PCMUtterance  # noqa: E402
 from wavelab.audio import codes_to_companded  # noqa: E402
+from wavelab.data import Recording  # noqa: E402
 from wavelab.data.utterance import Segment, Speaker  # noqa: E402
 from wavelab.models import WavelabModel, build_model, quick_config  # noqa: E402
 
@@ -76,7 +76,7 @@ class FakeCWVAE(WavelabModel):
 
 
 @dataclass(eq=False)
-class FakeUtt(PCMUtterance):
+class FakeUtt(Recording):
     """A PCM utterance with the speaker and phone segments the latent study reads."""
 
     speaker: Speaker | None = None

@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from tests.helpers import PCMUtterance
 from wavelab.baselines import (code_histogram, fit_dmol, flac_bits, flac_encode, flac_tool_overhead_bytes,
                                run_baselines, uniform_nll)
+from wavelab.data import Recording
 from wavelab.distributions import DiscretizedMixtureLogistics
 from wavelab.likelihood import bits_per_frame
 
@@ -83,7 +83,7 @@ def test_run_baselines_end_to_end_orders_the_baselines():
             x[i] = 1.8 * x[i - 1] - 0.85 * x[i - 2] + e[i]
         return np.clip(x, -32768, 32767).astype(np.int16)
 
-    train, test = [PCMUtterance("u", ar_speech(6000)) for _ in range(3)], [PCMUtterance("u", ar_speech(4000)), PCMUtterance("u", ar_speech(2500))]
+    train, test = [Recording("u", ar_speech(6000)) for _ in range(3)], [Recording("u", ar_speech(4000)), Recording("u", ar_speech(2500))]
     res = {r.name: r for r in run_baselines(train, test)}
     assert list(res) == ["uniform", "dmol", "flac", "flac+padding", "histogram", "flac-codes"]
     assert res["uniform"].bpf.weighted == pytest.approx(16.0)

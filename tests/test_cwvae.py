@@ -10,8 +10,9 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 import wavelab.models.cwvae  # noqa: F401  (registers "cwvae")
-from tests.helpers import PCMUtterance, check_iw_bound_against_elbo, mean_se, seeded
+from tests.helpers import check_iw_bound_against_elbo, mean_se, seeded
 from wavelab.audio import mu_law_encode
+from wavelab.data import Recording
 from wavelab.models import build_model, config_for
 from wavelab.models.cwvae import CWVAE, CWVAEConfig, stride_factors
 
@@ -416,7 +417,7 @@ def test_train_loop_and_evaluate_drive_the_model(tmp_path):
     from wavelab.train import TrainConfig, train
 
     rng = np.random.default_rng(0)
-    utts = [PCMUtterance(f"u{i}", np.clip(8000 * np.sin(0.2 * np.arange(n)) + rng.normal(0, 300, n), -32768,
+    utts = [Recording(f"u{i}", np.clip(8000 * np.sin(0.2 * np.arange(n)) + rng.normal(0, 300, n), -32768,
                                           32767).astype(np.int16)) for i, n in enumerate([90, 131, 160])]
     cfg = TrainConfig(model="cwvae", model_overrides=dict(TINY), segment_length=64, batch_size=2, lr=1e-2,
                       max_steps=2, seed=0, device="cpu", log_every=1, checkpoint_every=None,

@@ -119,16 +119,16 @@ def test_config_refuses_mulaw_and_negative_orders():
 def test_training_fits_the_predictor_once_and_a_resume_keeps_it(tmp_path):
     from wavelab.train import TrainConfig, load_run, train
 
-    from helpers import PCMUtterance
+    from wavelab.data import Recording
 
-    utts = [PCMUtterance(f"ar{seed}", ar2(6000, seed)) for seed in range(3)]
+    utts = [Recording(f"ar{seed}", ar2(6000, seed)) for seed in range(3)]
     overrides = dict(Dc=8, blocks=1, layers_per_block=3, num_components=2, representation="pcm16", lpc_order=2)
     cfg = TrainConfig(model="wavenet", model_overrides=overrides, run_dir=str(tmp_path / "run"), max_steps=2,
                       segment_length=500, batch_size=2, device="cpu", lr=1e-12)
     train(cfg, utterances=utts, progress=False)
     a = load_run(tmp_path / "run")[0].lpc.a.detach().double().numpy()
     np.testing.assert_allclose(a, fit_lpc([u.pcm for u in utts], 2), atol=1e-6)  # a tiny lr: the fitted coefficients
-    other = [PCMUtterance("other", ar2(6000, 9))]
+    other = [Recording("other", ar2(6000, 9))]
     train(dataclasses.replace(cfg, max_steps=3), utterances=other, progress=False)  # a resume: not refitted
     np.testing.assert_allclose(load_run(tmp_path / "run")[0].lpc.a.detach().double().numpy(), a, atol=1e-6)
 

@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from tests.helpers import PCMUtterance, check_iw_bound_against_elbo, mean_se, seeded
+from tests.helpers import check_iw_bound_against_elbo, mean_se, seeded
 from wavelab.audio import mu_law_encode
+from wavelab.data import Recording
 from wavelab.models import ModelOutput, build_model, config_for
 from wavelab.models.latent import free_nats_at, free_nats_kl, gaussian_kl, gaussian_log_prob, kl_weight
 from wavelab.models.lstm import LSTMConfig, LSTMModel
@@ -414,11 +415,11 @@ def test_tiny_model_learns_a_sine_below_16_bpf(name):
     assert np.isfinite(after) and after < 15.0 and after < before - 2.0
 
 
-def sine_utterance(uid: str, T: int, seed: int) -> PCMUtterance:
+def sine_utterance(uid: str, T: int, seed: int) -> Recording:
     """A noisy sine in int16, as an utterance."""
     rng = np.random.default_rng(seed)
     x = 8000 * np.sin(2 * np.pi * np.arange(T) * rng.uniform(0.01, 0.05)) + rng.normal(0, 500, T)
-    return PCMUtterance(uid, np.clip(x, -32768, 32767).astype(np.int16))
+    return Recording(uid, np.clip(x, -32768, 32767).astype(np.int16))
 
 
 def test_train_loop_drives_a_latent_model_and_tells_it_the_step(tmp_path):

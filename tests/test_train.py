@@ -24,7 +24,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.helpers import PCMUtterance
+from wavelab.data import Recording
 from wavelab.models import REGISTRY, ModelConfig, ModelOutput, WavelabModel, length_mask
 from wavelab.train import CHECKPOINT, METRICS, NonFiniteLossError, TrainConfig, load_run, read_metrics, train
 
@@ -101,14 +101,14 @@ def tiny_in_registry(monkeypatch):
     monkeypatch.setitem(REGISTRY, TINY, (TinyConfig, TinyModel))
 
 
-def fake_utterances(n: int = 4, seed: int = 0, min_len: int = 300, max_len: int = 600) -> list[PCMUtterance]:
+def fake_utterances(n: int = 4, seed: int = 0, min_len: int = 300, max_len: int = 600) -> list[Recording]:
     rng = np.random.default_rng(seed)
     utts = []
     for i in range(n):
         T = int(rng.integers(min_len, max_len))
         t = np.arange(T)
         x = 8000 * np.sin(2 * np.pi * t * rng.uniform(0.01, 0.05)) + rng.normal(0, 500, T)
-        utts.append(PCMUtterance(f"utt{i}", np.clip(x, -32768, 32767).astype(np.int16)))
+        utts.append(Recording(f"utt{i}", np.clip(x, -32768, 32767).astype(np.int16)))
     return utts
 
 
@@ -307,7 +307,7 @@ def test_bf16_autocast_trains_a_wavenet_on_cpu(tmp_path):
                       checkpoint_every=None, checkpoint_minutes=None, run_dir=str(tmp_path), lr=3e-3)
     t = torch.arange(4000)
     tone = (3000 * torch.sin(2 * math.pi * 300 * t / 16000)).to(torch.int16).numpy()
-    summary = train(cfg, [PCMUtterance("tone", tone)], progress=False)
+    summary = train(cfg, [Recording("tone", tone)], progress=False)
     curve = [r["bpf"] for r in read_metrics(tmp_path)]
     assert all(math.isfinite(b) for b in curve) and curve[-1] < curve[0]
 

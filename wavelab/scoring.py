@@ -17,8 +17,6 @@ import math
 import os
 from pathlib import Path
 
-import numpy as np
-import torch
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".sph", ".nist")
 SAMPLE_RATE = 16_000  # Hz, the rate of every corpus the models are trained on
@@ -52,13 +50,15 @@ class ScoreReport:
 
     Attributes:
         model: the run's model name; representation: the run's representation name.
-        is_bound: True when the figures are upper bounds (negative ELBO).
+        is_bound: True when the figures are upper bounds (a latent model's negative ELBO, a flow's dequantization
+            bound); estimator: how they are computed (the model's ``estimator()``, as in results records).
         scores: the scored files; failures: the files that could not be scored.
     """
 
     model: str
     representation: str
     is_bound: bool
+    estimator: str
     scores: list[FileScore]
     failures: list[ScoreFailure]
 
@@ -100,21 +100,6 @@ def collect_audio_files(paths) -> tuple[list[Path], list[ScoreFailure]]:
     return files, failures
 
 
-@dataclasses.dataclass(eq=False)
-class _Recording:
-    """What :func:`wavelab.evaluate.evaluate` needs of an utterance: ``id``, ``num_samples``, ``codes(bits)``."""
-
-    id: str
-    codes_: torch.Tensor
-
-    @property
-    def num_samples(self) -> int:
-        return len(self.codes_)
-
-    def codes(self, bits: int = 16) -> torch.Tensor:
-        return self.codes_
-
-
 def score_files(model, paths, run_config: dict | None = None, model_name: str | None = None,
                 max_frames: int = 200_000, seed: int = 0) -> ScoreReport:
     """Score audio files with a model.
@@ -134,6 +119,7 @@ def score_files(model, paths, run_config: dict | None = None, model_name: str | 
     from .audio import AudioError, read_audio
     from .coding import model_name as _name
     from .coding import representation_for
+    from .data import Recording
     from .evaluate import evaluate
 
     rep = representation_for(model, run_config)
@@ -147,21 +133,20 @@ def score_files(model, paths, run_config: dict | None = None, model_name: str | 
             failures.append(ScoreFailure(path, str(e)))
             continue
         try:
-            ev = evaluate(model, [_Recording(str(path), rep.codes_from_pcm16(np.asarray(pcm)))], max_frames=max_frames,
-                          seed=seed)
+            ev = evaluate(model, [Recording(str(path), pcm)], max_frames=max_frames, seed=seed)
         except ValueError as e:  # e.g. a recording too short for the model
             failures.append(ScoreFailure(path, f"cannot score {path}: {e}"))
             continue
         is_bound = is_bound or ev.is_bound
         scores.append(FileScore(path, int(ev.lengths[0]), float(ev.nll[0]) / math.log(2)))
-    return ScoreReport(model_name or _name(model), rep.name, is_bound, scores, failures)
+    return ScoreReport(model_name or _name(model), rep.name, is_bound, model.estimator(), scores, failures)
 
 
 def format_report(report: ScoreReport, run_dir: str | os.PathLike | None = None) -> str:
     """The report as the command line prints it: a header naming model and representation, one line per file
     (bpf, bits, frames, path) and the total (eq. 11)."""
     le = "<= " if report.is_bound else ""
-    what = "upper bounds (negative ELBO)" if report.is_bound else "exact likelihoods"
+    what = f"upper bounds ({report.estimator})" if report.is_bound else "exact likelihoods"
     where = f" ({run_dir})" if run_dir is not None else ""
     lines = [(f"{report.model}{where}, representation {report.representation}: {what}, bits of the "
               f"{report.representation} codes of each file"),

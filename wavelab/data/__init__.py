@@ -19,11 +19,11 @@ from .splits import (
     load_split,
 )
 from .timit import TIMIT_PHONES, load_timit
-from .utterance import Segment, Speaker, Utterance
+from .utterance import Recording, Segment, Speaker, Utterance, codes_of
 
 __all__ = [
     "CORPORA", "SPLITS", "TIMIT_PHONES", "TIMIT_PHONEME_STUDY_SPEAKER", "TIMIT_TEST_SPEAKERS",
-    "Batch", "CorpusError", "DataNotFoundError", "DownloadError", "Segment", "Speaker", "Utterance",
-    "bucket_batches", "bucket_indices", "cache_dir", "data_root", "download_corpus", "load_corpus",
+    "Batch", "CorpusError", "DataNotFoundError", "DownloadError", "Recording", "Segment", "Speaker", "Utterance",
+    "bucket_batches", "bucket_indices", "cache_dir", "codes_of", "data_root", "download_corpus", "load_corpus",
     "load_librispeech", "load_split", "load_timit", "random_segments", "silence_code",
 ]

@@ -1,4 +1,5 @@
-"""The records every reader returns: segments, speakers and utterances (audio read lazily, cached in memory)."""
+"""The records every reader returns: segments, speakers and utterances (audio read lazily, cached in memory); and
+:class:`Recording`, audio already in memory that evaluation reads the same way."""
 
 from __future__ import annotations
 
@@ -97,20 +98,63 @@ class Utterance:
         return self._audio
 
     def codes(self, bits: int = 16, representation="mulaw") -> torch.Tensor:
-        """Codes of the whole utterance, int64 ``[T]`` in ``[0, 2**bits - 1]``: mu-law codes by default (see
-        :mod:`wavelab.audio`), or those of another representation (``"linear"``, ``"pcm16"``: ``int16 + 32768``; a
-        name or a :class:`wavelab.representations.Representation`).
+        """Codes of the whole utterance, int64 ``[T]``: see :func:`codes_of`.
 
         Raises:
             ValueError: unknown representation, or one without a ``bits``-bit form.
+            wavelab.audio.AudioError: the audio file cannot be read.
         """
-        if isinstance(representation, str) and representation == "mulaw":
-            return pcm16_to_codes(self.audio(), bits)
-        from ..representations import get_representation
-
-        return get_representation(representation, bits).codes_from_pcm16(self.audio())
+        return codes_of(self.audio(), bits, representation)
 
     def clear_cache(self) -> None:
         """Drop the cached audio (to free memory)."""
         self._audio = None
 
+
+
+def codes_of(pcm: np.ndarray, bits: int = 16, representation="mulaw") -> torch.Tensor:
+    """The codes a model of ``representation`` reads for int16 PCM ``[T]``: int64 ``[T]`` in ``[0, 2**bits - 1]``.
+
+    ``"mulaw"`` (the default, Havtorn et al.'s input) gives mu-law codes (:func:`wavelab.audio.pcm16_to_codes`);
+    ``"linear"`` and ``"pcm16"`` give ``int16 + 32768`` (a name or a :class:`wavelab.representations.Representation`).
+
+    Raises:
+        ValueError: unknown representation, or one without a ``bits``-bit form.
+    """
+    if isinstance(representation, str) and representation == "mulaw":
+        return pcm16_to_codes(pcm, bits)
+    from ..representations import get_representation
+
+    return get_representation(representation, bits).codes_from_pcm16(pcm)
+
+
+@dataclass(eq=False)
+class Recording:
+    """Audio held in memory, with what evaluation, batching and the baselines read of an :class:`Utterance`
+    (``id``, ``num_samples``, ``audio()``, ``codes(bits, representation)``): a file scored by
+    :mod:`wavelab.scoring`, or a synthetic signal.
+
+    Attributes:
+        id: a name for reports (a file's path, say).
+        pcm: int16 ``[T]`` samples at 16 kHz.
+    """
+
+    id: str
+    pcm: np.ndarray
+
+    @property
+    def num_samples(self) -> int:
+        """Length T in samples."""
+        return len(self.pcm)
+
+    def audio(self) -> np.ndarray:
+        """The int16 ``[T]`` samples."""
+        return self.pcm
+
+    def codes(self, bits: int = 16, representation="mulaw") -> torch.Tensor:
+        """Codes of the recording, int64 ``[T]``: see :func:`codes_of`.
+
+        Raises:
+            ValueError: unknown representation, or one without a ``bits``-bit form.
+        """
+        return codes_of(self.pcm, bits, representation)
