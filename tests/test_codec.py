@@ -268,3 +268,89 @@ def test_corrupt_payload_with_a_valid_crc_is_caught_by_the_pcm_checksum(runs, co
     forged = Container.from_bytes(Container(**{**c.__dict__, "words": words}).to_bytes())
     with pytest.raises(CodecError, match="checksum|corrupt"):
         decompress_bytes(codec, forged, "forged.wlc")
+
+
+# offsets of the header's fields (see the layout in wavelab.coding's docstring)
+_FIELDS = {"version": (8, "<H"), "flags": (10, "<H"), "sample_rate": (76, "<I"), "frames": (80, "<Q"),
+           "words": (120, "<Q")}
+
+
+def _mutations(container: bytes, other_headers: list[bytes], rng: np.random.Generator, count: int):
+    """``count`` corrupted versions of ``container`` (name, bytes), drawn with ``rng``: changed payload or header
+    bytes with the CRC recomputed or not, random bytes, truncated or extended words (length field and CRC made
+    consistent), headers of other runs and files, header fields set to extreme values, cut or padded files."""
+    body = container[:-TRAILER_BYTES]
+    payload = body[HEADER_BYTES:]
+    kinds = ["payload", "anywhere", "random", "fewer-words", "more-words", "field", "header", "cut", "padded"]
+    for i in range(count):
+        kind = kinds[i % len(kinds)]
+        if kind == "payload":  # changed payload, valid CRC
+            b = bytearray(body)
+            for _ in range(int(rng.integers(1, 4))):
+                b[HEADER_BYTES + int(rng.integers(len(payload)))] ^= int(rng.integers(1, 256))
+            data = _with_crc(bytes(b))
+        elif kind == "anywhere":  # changed bytes anywhere, CRC kept or recomputed
+            b = bytearray(container)
+            for _ in range(int(rng.integers(1, 4))):
+                b[int(rng.integers(len(b)))] ^= int(rng.integers(1, 256))
+            data = bytes(b) if rng.random() < 0.5 else _with_crc(bytes(b[:-TRAILER_BYTES]))
+        elif kind == "random":  # random bytes, some of them behind the right magic
+            data = rng.bytes(int(rng.integers(0, 2 * len(container))))
+            if rng.random() < 0.5:
+                data = b"WAVELABC" + data[8:]
+        elif kind in ("fewer-words", "more-words"):  # whole words removed or added, the length field agreeing
+            k = int(rng.integers(1, 8))
+            words = payload[: len(payload) - 4 * k] if kind == "fewer-words" else payload + rng.bytes(4 * k)
+            head = bytearray(body[:HEADER_BYTES])
+            struct.pack_into("<Q", head, _FIELDS["words"][0], len(words) // 4)
+            data = _with_crc(bytes(head) + words)
+        elif kind == "field":  # one header field set to a boundary or random value, valid CRC
+            name = str(rng.choice(sorted(_FIELDS)))
+            offset, fmt = _FIELDS[name]
+            top = 2 ** (8 * struct.calcsize(fmt)) - 1
+            value = int(rng.choice([0, 1, top, int(rng.integers(0, min(top, 2 ** 62)))]))
+            if name == "frames" and rng.random() < 0.5:
+                value = struct.unpack_from(fmt, body, offset)[0] + int(rng.integers(-50, 50))
+            b = bytearray(body)
+            struct.pack_into(fmt, b, offset, max(0, min(value, top)))
+            data = _with_crc(bytes(b))
+        elif kind == "header":  # another run's or another file's header on this payload
+            head = other_headers[int(rng.integers(len(other_headers)))]
+            head = bytearray(head)
+            struct.pack_into("<Q", head, _FIELDS["words"][0], len(payload) // 4)
+            data = _with_crc(bytes(head) + payload)
+        elif kind == "cut":
+            data = container[: int(rng.integers(0, len(container)))]
+        else:
+            data = container + rng.bytes(int(rng.integers(1, 64)))
+        yield f"{i:03d}-{kind}", data
+
+
+def test_fuzzed_containers_end_in_a_codec_error_and_write_nothing(runs, container, tmp_path, capsys, shared_data):
+    """Three hundred seeded corruptions of a valid file: ``decompress`` exits with status 2 and a one-line error that
+    names the file, and leaves no output (or temporary) file; no other exception escapes.  The only exceptions are
+    changes that lose nothing, which give back exactly the original audio (its checksum verified): a field the
+    decoder does not read (the encoder's torch version), or a word or two appended after the end of the range
+    coder's stream, which constriction's range decoder by design cannot tell from its own last words."""
+    codec = load_codec_model(runs["lstm"])
+    original = decompress_bytes(codec, Container.from_bytes(container))
+    others = [compress_pcm(load_codec_model(runs[name]), speech_pcm(n, index=i))[0][:HEADER_BYTES]
+              for name, n, i in (("lstm-other", 700, 3), ("lstm", 650, 3), ("lstm", 900, 4), ("wavenet", 50, 3))]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    refused = 0
+    for name, data in _mutations(container, others, np.random.default_rng(2026), 300):
+        path = tmp_path / f"{name}.wlc"
+        path.write_bytes(data)
+        out = out_dir / f"{name}.wav"
+        code, _, err = run_cli(capsys, "decompress", "--run-dir", runs["lstm"], path, out)
+        if code == 0:
+            decoded, _ = sf.read(out, dtype="int16")
+            assert np.array_equal(decoded, original), name
+            out.unlink()
+            continue
+        refused += 1
+        assert code == 2, (name, err)
+        assert err.count("\n") == 1 and err.startswith("error: ") and str(path) in err, (name, err)
+        assert list(out_dir.iterdir()) == [], name
+    assert refused >= 280  # nearly every mutation is refused; the rest decode to the original

@@ -358,7 +358,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
         codec = load_codec_model(args.run_dir)
         c = decompress_file(codec, args.input, args.output)
     except CodecError as e:
-        raise CLIError(str(e)) from e
+        raise CLIError(" ".join(str(e).split())) from e  # one line, whatever the range coder's message held
     kind = "the input's int16 samples" if c.lossless else f"the {c.representation} codes (mu-law-decoded audio)"
     print(f"wrote {args.output}: {c.frames:,} samples at {c.sample_rate} Hz, checksum verified ({kind})")
     return 0

@@ -320,30 +320,66 @@ def encode_codes(model, codes: torch.Tensor) -> tuple[np.ndarray, float]:
 def decode_codes(model, words: np.ndarray, frames: int) -> torch.Tensor:
     """Inverse of :func:`encode_codes`: ``frames`` int64 codes ``[frames]`` from the coder's words (uint32 ``[W]``).
 
+    A range decoder that has consumed all its words goes on decoding from zeros without complaint, so a corrupt
+    ``frames`` or payload could make it run for hours.  A valid stream cannot: the coder emits a word whenever its
+    range has shrunk by 2**32, so the information of the symbols decoded after the last word was read is at most the
+    decoder's 64-bit state plus a word (about 96 bits).  Past :data:`MAX_BITS_AFTER_END` bits (each symbol's
+    ``-log2 p``, capped at the coder's 24-bit precision), counted over the blocks that start after the last word was
+    read, the data is declared corrupt.  Likewise a valid stream ends
+    with every word consumed.
+
     Raises:
-        CodecError: unsupported model, or the coder fails on the data.
+        CodecError: unsupported model; the data runs out long before ``frames`` samples, or words are left over
+            after them; or the range decoder rejects the data.
     """
     import constriction
 
     _, fb = split_bits(model.bits)
     family = constriction.stream.model.Categorical(perfect=False)
     decoder = constriction.stream.queue.RangeDecoder(np.ascontiguousarray(words, dtype=np.uint32))
-    out = torch.empty(frames, dtype=torch.int64)
+    chunks: list[torch.Tensor] = []  # not preallocated: a corrupt ``frames`` may be absurdly large
+    bits_after_end, ended = 0.0, False
     with _deterministic():
         stepper = _stepper(model)
         dist = model.distribution
         for t0 in range(0, frames, stepper.block):
             n = min(stepper.block, frames - t0)
             params = stepper.params()[:n]
-            c = torch.from_numpy(np.asarray(decoder.decode(family, _probs(coarse_log_pmf(dist, params))),
-                                            dtype=np.int64))
-            f = torch.from_numpy(np.asarray(decoder.decode(family, _probs(fine_log_pmf(dist, params, c))),
-                                            dtype=np.int64))
+            lc = coarse_log_pmf(dist, params)
+            c = _decode(decoder, family, lc)
+            lf = fine_log_pmf(dist, params, c)
+            f = _decode(decoder, family, lf)
+            if ended:  # blocks decoded wholly after the last word was read
+                bits_after_end += _capped_bits(lc, c) + _capped_bits(lf, f)
+                if bits_after_end > MAX_BITS_AFTER_END:
+                    raise CodecError(f"the payload ends after about {t0:,} of the {frames:,} samples it should hold")
+            ended = ended or decoder.maybe_exhausted()
             x = (c << fb) | f
-            out[t0:t0 + n] = x
+            chunks.append(x)
             if t0 + n < frames:
                 stepper.push(x)
-    return out
+    if not decoder.maybe_exhausted():
+        raise CodecError(f"words are left over after the {frames:,} samples the header announces")
+    return torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.int64)
+
+
+MAX_BITS_AFTER_END = 1024.0  # bits: ten times the ~96 a valid stream can hold once its words are consumed
+_MAX_SYMBOL_BITS = 24.0  # constriction's Categorical quantises to 24 bits: no symbol costs more
+
+
+def _decode(decoder, family, log_pmf: torch.Tensor) -> torch.Tensor:
+    """One block of symbols ``[n]`` (int64) from ``log_pmf`` ``[n, K]``; the coder's own complaints (it raises
+    ``AssertionError`` on data that is invalid for the pmf) become :class:`CodecError`."""
+    try:
+        return torch.from_numpy(np.asarray(decoder.decode(family, _probs(log_pmf)), dtype=np.int64))
+    except (AssertionError, RuntimeError, ValueError, OverflowError) as e:
+        raise CodecError(f"the range decoder rejects the data ({e})") from e
+
+
+def _capped_bits(log_pmf: torch.Tensor, symbols: torch.Tensor) -> float:
+    """``sum -log2 p(symbol)`` over a block, each term capped at :data:`_MAX_SYMBOL_BITS`."""
+    nats = -log_pmf.gather(1, symbols[:, None])
+    return float((nats / LN2).clamp(max=_MAX_SYMBOL_BITS).sum())
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -437,8 +473,8 @@ class Container:
         """Parse and check a container.
 
         Raises:
-            CodecError: too short, bad magic, unsupported version, truncated (or trailing bytes), CRC mismatch;
-                the message names ``path``.
+            CodecError: too short, bad magic, unsupported version, unknown flags, truncated (or trailing bytes),
+                CRC mismatch; the message names ``path``.
         """
         if len(data) < HEADER_BYTES + TRAILER_BYTES:
             if not data.startswith(MAGIC[: len(data)]) or len(data) == 0:
@@ -452,6 +488,8 @@ class Container:
         if version != FORMAT_VERSION:
             raise CodecError(f"{path} has container format version {version}; this wavelab reads version "
                              f"{FORMAT_VERSION}")
+        if flags & ~FLAG_LOSSLESS:
+            raise CodecError(f"{path} is corrupt: its header sets unknown flags ({flags:#06x})")
         expected = HEADER_BYTES + 4 * n_words + TRAILER_BYTES
         if len(data) < expected:
             raise CodecError(f"{path} is truncated: its header promises {expected} bytes, the file has {len(data)} "
@@ -555,7 +593,9 @@ def decompress_bytes(codec: CodecModel, container: Container, path: str | Path =
 
     Raises:
         CodecError: the container was made by another model or representation, has a sample rate other than
-            :data:`SAMPLE_RATE`, or its decoded PCM does not match the stored checksum; the message names ``path``.
+            :data:`SAMPLE_RATE`, a lossless flag its representation contradicts or no samples, its payload does not
+            decode to exactly ``frames`` samples (see :func:`decode_codes`), or its decoded PCM does not match the
+            stored checksum; the message names ``path``.
     """
     if container.fingerprint != codec.fingerprint:
         where = f" {codec.run_dir}" if codec.run_dir is not None else ""
@@ -568,16 +608,21 @@ def decompress_bytes(codec: CodecModel, container: Container, path: str | Path =
     if container.sample_rate != SAMPLE_RATE:
         raise CodecError(f"{path} says its audio is at {container.sample_rate} Hz; the model codes "
                          f"{SAMPLE_RATE} Hz audio, so the file is corrupt or not made by this codec")
+    if container.lossless != codec.representation.lossless:
+        raise CodecError(f"{path} is corrupt: its lossless flag ({container.lossless}) contradicts its "
+                         f"{container.representation} representation")
+    if container.frames < 1:
+        raise CodecError(f"{path} is corrupt: its header announces {container.frames} samples")
     try:
         codes = decode_codes(codec.model, container.words, container.frames)
-    except (RuntimeError, ValueError) as e:
-        raise CodecError(f"{path}: the range decoder failed ({e}); the file is corrupt") from e
+    except ValueError as e:  # CodecError is one
+        raise CodecError(f"{path} is corrupt: {e}") from e
     pcm = codec.representation.pcm16_from_codes(codes)
     if _pcm_sha256(pcm) != container.pcm_sha256:
         here = torch.__version__.split("+")[0]
         hint = (f" it was encoded with torch {container.torch_version}, this is torch {here}"
-                if container.torch_version != here else " the decoder computed different pmfs than the encoder "
-                                                        "(another CPU or library build?)")
+                if container.torch_version != here else " the file is corrupt, or this machine computed other pmfs "
+                                                        "than the encoder's (another CPU or library build)")
         raise CodecError(f"{path}: the decoded audio does not match the file's PCM checksum;{hint}")
     return pcm
 
