@@ -94,7 +94,7 @@ def missing_requirements() -> list[str]:
                        "scripts/setup.sh`; do not run `playwright install`: the system Chromium is used)")
     if not os.access(CHROMIUM, os.X_OK):
         missing.append(f"Chromium at {CHROMIUM} (install it with `apt-get install chromium`, or `bash "
-                       "scripts/browser_deps.sh` as root; or point WAVELAB_CHROMIUM at a Chromium executable)")
+                       "scripts/system_deps.sh` as root; or point WAVELAB_CHROMIUM at a Chromium executable)")
     return missing
 
 

@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: the real data roots (tests skip when absent) and an isolated data environment."""
+"""Shared pytest fixtures: the real data roots (tests skip when absent, and fail under ``CI=true``, see
+:mod:`tests.ci_plugin`) and an isolated data environment."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.ci_plugin import pytest_runtest_makereport  # noqa: F401  (under CI=true a skip is a failure)
 from wavelab.data.roots import shared_data_dir
 
 torch.set_num_threads(1)
