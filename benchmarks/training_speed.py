@@ -28,8 +28,8 @@ out) or those named by ``--models``, and for each precision:
 - ``flops_per_frame``: FLOPs of one forward + backward pass (no optimizer update) on the run's first batch, counted by
   ``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions: 2 FLOPs per multiply-add, backward
   included), divided by ``batch_size * segment_length``.  The LSTM's fused oneDNN kernel (``aten.mkldnn_rnn_layer``,
-  which the counter has no formula for) is counted here as its matmuls: ``2 * frames * (|W_ih| + |W_hh|)`` forward
-  and twice that backward.  Not counted: elementwise work, normalisations, the likelihood and Adam, and FFTs
+  which the counter has no formula for) is counted here as the unfused cell's matmuls: ``2 * frames * (|W_ih| +
+  |W_hh|)`` forward and twice that backward, less the gradient of the initial (zero) state.  Not counted: elementwise work, normalisations, the likelihood and Adam, and FFTs
   (SaShiMi's S4 kernels and convolutions): ops of that kind with no formula are listed in ``uncounted_ops``.  The
   count does not depend on the precision (same ops, same shapes).
 - ``gflops_per_s`` = FLOPs per step / ``seconds_per_step`` / 1e9, beside ``matmul_ceiling``: the best of
@@ -159,10 +159,15 @@ def _mkldnn_rnn_layer_flop(input_shape, w_ih_shape, w_hh_shape, *args, out_shape
     return _rnn_layer_forward_flops(input_shape, w_ih_shape, w_hh_shape)
 
 
-def _mkldnn_rnn_layer_backward_flop(input_shape, w_ih_shape, w_hh_shape, *args, out_shape=None, **kwargs) -> int:
-    """``aten.mkldnn_rnn_layer_backward``: the gradients with respect to the inputs and hidden states and to the
-    weights, each a matmul of the forward's size: twice the forward's FLOPs."""
-    return 2 * _rnn_layer_forward_flops(input_shape, w_ih_shape, w_hh_shape)
+def _mkldnn_rnn_layer_backward_flop(input_shape, w_ih_shape, w_hh_shape, b_ih_shape, b_hh_shape, hx_shape, *args,
+                                    out_shape=None, **kwargs) -> int:
+    """``aten.mkldnn_rnn_layer_backward``: the matmuls of the unfused cell's backward under autograd, so that the count
+    is the same whichever path torch takes (it falls back to the unfused cell where oneDNN lacks a kernel, e.g. bf16
+    without AVX-512): the gradients with respect to the weights and the inputs, each a matmul of the forward's size,
+    and to every hidden state but the initial one (the constant zero state training starts from), so twice the
+    forward's FLOPs less one step's ``2 * B * |W_hh|``."""
+    batch = math.prod(hx_shape[:-1])
+    return 2 * _rnn_layer_forward_flops(input_shape, w_ih_shape, w_hh_shape) - 2 * batch * math.prod(w_hh_shape)
 
 
 #: FLOP formulas the counter lacks (torch 2.x): the LSTM's fused oneDNN kernels

@@ -320,12 +320,11 @@ def test_training_speed_script_quick_run_writes_every_field(timit_root, tmp_path
         assert e["bpf_after_steps"] == e["train_bpf"][-1] and 10 < e["bpf_after_steps"] < 20  # untrained 16-bit audio
         assert e["non_finite_steps"] == 0 and e["uncounted_ops"] == [] and e["valid_utterances"] == 1
         assert e["autocast"] == (None if e["precision"] == "fp32" else "bfloat16")
-    lstm = next(e for e in entries if e["recipe"] == "lstm-s1")
-    assert lstm["flops_by_op"]["aten.mkldnn_rnn_layer"] > 0  # the fused LSTM kernel is counted
+    lstm = [e for e in entries if e["recipe"] == "lstm-s1"]
+    assert any(e["flops_by_op"].get("aten.mkldnn_rnn_layer", 0) > 0 for e in lstm)  # the fused kernel is counted
     for r in ("wavenet-dc32-b2", "lstm-s1"):
-        counts = {(e["flops_per_step"], json.dumps(e["flops_by_op"], sort_keys=True)) for e in entries
-                  if e["recipe"] == r}
-        assert len(counts) == 1  # the count does not depend on the precision
+        # the count does not depend on the precision, even where bf16 takes the unfused LSTM cell (ops differ)
+        assert len({e["flops_per_step"] for e in entries if e["recipe"] == r}) == 1
     table = bm.training_speed_table(bench)
     assert len(table.rows) == len(entries) and table.caption.startswith("SMOKE RUN")
 
@@ -368,15 +367,20 @@ def test_flop_count_covers_the_fused_lstm_and_does_not_depend_on_the_precision()
     assert script.count_flops(lambda: lstm(x))["flops"] == expected_forward
     cell = torch.nn.LSTMCell(I, H)  # the same matmuls one step at a time, counted by torch's own formulas
 
-    def unrolled():
+    def unrolled(inputs=x):
         h = c = torch.zeros(B, H)
         for t in range(T):
-            h, c = cell(x[:, t], (h, c))
+            h, c = cell(inputs[:, t], (h, c))
+        return h
 
     assert script.count_flops(unrolled)["flops"] == expected_forward
-    counted = script.count_flops(lambda: lstm(x)[0].sum().backward())
-    assert counted["by_op"] == {"aten.mkldnn_rnn_layer": expected_forward,
-                                "aten.mkldnn_rnn_layer_backward": 2 * expected_forward}
+    # backward (inputs that need their gradient, as the encoder's output does in training): the fused kernel is
+    # counted as the unfused cell's matmuls, so the count does not depend on which path torch takes
+    x_grad = x.clone().requires_grad_()
+    fused = script.count_flops(lambda: lstm(x_grad)[0][:, -1].sum().backward())
+    assert set(fused["by_op"]) == {"aten.mkldnn_rnn_layer", "aten.mkldnn_rnn_layer_backward"}
+    assert fused["by_op"]["aten.mkldnn_rnn_layer"] == expected_forward
+    assert fused["flops"] == script.count_flops(lambda: unrolled(x_grad).sum().backward())["flops"]
 
     import wavelab.models.sashimi  # noqa: F401
 
@@ -393,7 +397,9 @@ def test_flop_count_covers_the_fused_lstm_and_does_not_depend_on_the_precision()
                         loss = model(codes, lengths).loss()
                     loss.backward()
                 counts.append(script.count_flops(step))
-        assert counts[0] == counts[1] and counts[0]["flops"] > 0, name
+        # the same total whichever kernels run (without AVX-512, bf16 takes the unfused LSTM cell: other ops)
+        assert counts[0]["flops"] == counts[1]["flops"] > 0, name
+        assert counts[0]["uncounted_ops"] == counts[1]["uncounted_ops"], name
         fft = [op for op in counts[0]["uncounted_ops"] if "fft" in op]
         assert bool(fft) == (name == "sashimi") and counts[0]["uncounted_ops"] == fft, (name, counts[0])
 
