@@ -129,8 +129,10 @@ def test_recipe_settings_equal_the_recorded_train_config(path, record, results):
     assert theirs["model_overrides"].items() <= ours["model_overrides"].items()
     resolved = _as_json(dataclasses.asdict(config_for(r.model, **r.model_overrides)))
     assert {k: resolved.get(k) for k in rec.config} == rec.config
-    assert rec.model == r.model and rec.budget == r.budget and rec.dataset == r.dataset
-    iw = next(e.iw_samples for e in r.evaluations if e.record == record)
+    evaluation = next(e for e in r.evaluations if e.record == record)
+    assert rec.model == r.model and rec.budget == r.budget and rec.train_config["dataset"] == r.dataset
+    assert rec.dataset == (evaluation.dataset or r.dataset)  # an evaluation may hear another corpus's test split
+    iw = evaluation.iw_samples
     assert rec.estimator.startswith("importance-weighted") == (iw is not None)
     if iw is not None:
         assert rec.estimator == f"importance-weighted bound, K={iw}"
@@ -229,6 +231,7 @@ BAD = [  # (change, value, key named in the error, words of the problem)
     ("train.max_minutes", _DELETE, "train", "needs a budget"),
     ("evaluations.0.record", "x/y", "evaluations[0].record", "plain file name"),
     ("evaluations.0.iw_samples", 10, "evaluations[0].iw_samples", "no importance-weighted bound"),
+    ("evaluations.0.dataset", "wsj", "evaluations[0].dataset", "unknown dataset 'wsj'"),
     ("evaluations", [], "evaluations", "at least one"),
 ]
 
@@ -305,6 +308,46 @@ def test_quick_campaign_writes_records_with_provenance_and_does_not_retrain(timi
     ckpt = torch.load(runs / "vrnn-s64" / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert ckpt["step"] == QUICK_TRAIN["max_steps"]
     assert again.bpf == out.bpf and read_record(out.records[0]).steps == out.steps
+
+
+def test_an_evaluation_on_another_corpus_added_later_is_evaluated_without_training(timit_root, librispeech_root,
+                                                                                    tmp_path, capsys):
+    """An evaluation may read another corpus's test split (the record names it; its train_config the training
+    corpus), and ``campaign --evaluate-missing`` evaluates the export for the records that are missing only: no
+    training, no export, the existing records untouched."""
+    d = _base()
+    recipe_path = _write(tmp_path, d)
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    argv = ["campaign", str(recipe_path), "--quick", "--device", "cpu", "--runs-dir", str(runs), "--results-dir",
+            str(results), "--no-progress"]
+    code = main(argv + ["--evaluate-missing"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no readable export" in err and not results.exists()  # nothing to evaluate yet
+    assert main(argv) == 0
+    timit = results / "lstm-timit-s64.json"
+    before = timit.read_bytes()
+    metrics = (runs / "lstm-s64" / "metrics.jsonl").read_bytes()
+    export = (results / "runs" / "lstm-s64" / "checkpoint.pt").read_bytes()
+
+    d["evaluations"].append({"record": "lstm-librispeech-s64", "dataset": "librispeech"})
+    recipe_path = _write(tmp_path, d)
+    capsys.readouterr()
+    assert main(argv + ["--evaluate-missing"]) == 0
+    out = capsys.readouterr().out
+    assert "no training" in out and "lstm-timit-s64.json exists; kept" in out
+    libri = read_record(results / "lstm-librispeech-s64.json")
+    assert libri.dataset == "librispeech" and libri.split == "test" and libri.train_config["dataset"] == "timit"
+    assert libri.utterances == QUICK_LIMIT and "trained on timit, evaluated on librispeech" in libri.notes
+    assert timit.read_bytes() == before and (runs / "lstm-s64" / "metrics.jsonl").read_bytes() == metrics
+    assert (results / "runs" / "lstm-s64" / "checkpoint.pt").read_bytes() == export
+    # the LibriSpeech figure is the export's own on that split
+    from wavelab.data import load_split
+    from wavelab.evaluate import evaluate
+    from wavelab.train import load_run
+
+    model, _, _ = load_run(results / "runs" / "lstm-s64")
+    ev = evaluate(model, load_split("librispeech", "test")[:QUICK_LIMIT], seed=0)
+    assert libri.bpf_weighted == ev.bpf.weighted
 
 
 def test_a_killed_run_resumes_from_its_checkpoint(timit_root, tmp_path):

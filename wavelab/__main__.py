@@ -308,7 +308,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     device = None if args.device == "auto" else args.device
     try:
         recipes = load_recipes(args.recipes)
-        plans = [plan_recipe(r, args.runs_dir, args.results_dir, quick=args.quick, device=device) for r in recipes]
+        plans = [plan_recipe(r, args.runs_dir, args.results_dir, quick=args.quick, device=device,
+                             evaluate_missing=args.evaluate_missing) for r in recipes]
     except (RecipeError, ValueError) as e:
         raise CLIError(str(e)) from e
     print(f"campaign: {len(plans)} recipe(s){' (quick dry run)' if args.quick else ''}")
@@ -475,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "to replace another run's export or records")
     c.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
                    help="training and evaluation device (default auto: CUDA when available)")
+    c.add_argument("--evaluate-missing", action="store_true",
+                   help="neither train nor export: evaluate each recipe's export (RESULTS_DIR/runs/NAME) for the "
+                        "evaluations whose record is missing, e.g. one added to a finished recipe")
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(func=cmd_campaign)
 

@@ -34,6 +34,9 @@ The format (every key below is required unless marked optional; unknown keys are
     [[evaluations]]
     record = "vrnn-timit-s64-iw"
     iw_samples = 10                # optional: the importance-weighted bound with K samples (latent models)
+    [[evaluations]]
+    record = "vrnn-librispeech-s64"
+    dataset = "librispeech"        # optional: the test split of another corpus (default: the recipe's dataset)
 
     [gpu]                          # optional: read only by the GPU campaign (wavelab.gpu, scripts/gpu_campaign.sh)
     max_batch = 64                 # on CUDA, train with the largest batch that fits (wavelab.gpu.largest_batch),
@@ -113,7 +116,7 @@ _TOP_KEYS: dict[str, tuple[type, bool]] = {
     "budget": (str, True), "model_overrides": (dict, False), "train": (dict, True), "evaluations": (list, True),
     "gpu": (dict, False),
 }
-_EVAL_KEYS: dict[str, tuple[type, bool]] = {"record": (str, True), "iw_samples": (int, False)}
+_EVAL_KEYS: dict[str, tuple[type, bool]] = {"record": (str, True), "iw_samples": (int, False), "dataset": (str, False)}
 _GPU_KEYS: dict[str, tuple[type, bool]] = {"max_batch": (int, True), "export_dtype": (str, False)}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", dict: "a table", list: "an array of tables"}
@@ -132,16 +135,19 @@ class RecipeError(ValueError):
 
 @dataclass
 class RecipeEvaluation:
-    """One evaluation of a recipe's trained run on the test split of its dataset.
+    """One evaluation of a recipe's trained run on the test split of a corpus.
 
     Attributes:
         record: file name of the record without ``.json``, written as ``results_dir/<record>.json``.
         iw_samples: the importance-weighted bound with this many posterior samples (latent variable models) instead
             of the model's own figure (``None``).
+        dataset: the corpus whose test split is evaluated (``None``: the recipe's own): a model heard on speech of
+            another corpus.  The record's ``dataset`` is this one; its ``train_config`` names the training corpus.
     """
 
     record: str
     iw_samples: int | None = None
+    dataset: str | None = None
 
 
 @dataclass
@@ -392,6 +398,9 @@ def load_recipe(path: str | Path) -> Recipe:
                                                                 f"(letters, digits, '.', '_', '-'), got {ev.record!r}")
         if ev.record in [e.record for e in evaluations]:
             raise RecipeError(path, f"evaluations[{i}].record", f"{ev.record!r} is written by an earlier evaluation")
+        if ev.dataset is not None and ev.dataset not in CORPORA:
+            raise RecipeError(path, f"evaluations[{i}].dataset", f"unknown dataset {ev.dataset!r}; known datasets: "
+                                                                 f"{', '.join(CORPORA)}")
         if ev.iw_samples is not None:
             if ev.iw_samples < 1:
                 raise RecipeError(path, f"evaluations[{i}].iw_samples", f"must be >= 1, got {ev.iw_samples}")
@@ -468,6 +477,8 @@ class RecipePlan:
         after_export: called with the export directory after the export and before any evaluation (``None``:
             nothing); it may rewrite the export (the evaluations read what it leaves) and raise to stop the run
             before any record is written.
+        evaluate_missing: neither train nor export: evaluate the existing export for the evaluations whose record
+            file is missing (the others are kept as they are).
     """
 
     recipe: Recipe
@@ -481,6 +492,7 @@ class RecipePlan:
     limit: int | None
     notes: str = ""
     after_export: Callable[[Path], None] | None = None
+    evaluate_missing: bool = False
 
     def describe(self) -> str:
         """One line: the run, its model and data, the budget, what happens to the run directory, and the outputs."""
@@ -490,6 +502,10 @@ class RecipePlan:
         state = ("fresh run" if self.checkpoint_step is None else
                  f"finished at step {self.checkpoint_step}, not retrained" if self.finished else
                  f"resumes from step {self.checkpoint_step}")
+        if self.evaluate_missing:
+            missing = [str(p) for p in self.records if not p.exists()]
+            return (f"{self.recipe.name}: evaluate the export {self.export_dir} (no training) -> "
+                    f"{', '.join(missing) or 'nothing: every record exists'}")
         return (f"{self.recipe.name}{' (quick)' if self.quick else ''}: {cfg.model} on {cfg.dataset} "
                 f"({self.recipe.representation}), budget {budget}, {self.run_dir} ({state}) -> {self.export_dir} -> "
                 f"{', '.join(str(p) for p in self.records)}")
@@ -497,15 +513,17 @@ class RecipePlan:
 
 def plan_recipe(recipe: Recipe, runs_dir: str | Path = "runs", results_dir: str | Path = "results",
                 quick: bool = False, device: str | None = None,
-                records_dir: str | Path | None = None) -> RecipePlan:
+                records_dir: str | Path | None = None, evaluate_missing: bool = False) -> RecipePlan:
     """Work out and check what :func:`run_recipe` will do, without training: reads the checkpoint in
     ``runs_dir/NAME`` when there is one.  The export goes to ``results_dir/runs/NAME`` and the records to
-    ``records_dir`` (``None``: ``results_dir``).
+    ``records_dir`` (``None``: ``results_dir``).  With ``evaluate_missing`` the plan neither trains nor exports: it
+    evaluates the existing export for the evaluations whose record is missing (one added to a finished recipe).
 
     Raises:
         ValueError: ``runs_dir/NAME`` holds a checkpoint of a different run (other model, overrides, data, segment
             length, batch size, lr or seed); ``device`` is ``"cuda"`` without CUDA; in quick mode, the export
-            directory or a record file holds a different run's output (quick mode does not replace it).
+            directory or a record file holds a different run's output (quick mode does not replace it); with
+            ``evaluate_missing``, the export is missing or holds a different run.
     """
     import torch
 
@@ -528,8 +546,23 @@ def plan_recipe(recipe: Recipe, runs_dir: str | Path = "runs", results_dir: str 
     records = recipe.record_paths(results_dir if records_dir is None else records_dir)
     if quick:
         _check_quick_targets(recipe, cfg, export_dir, records)
+    if evaluate_missing:
+        _check_export(recipe, cfg, export_dir)
     return RecipePlan(recipe=recipe, train_config=cfg, run_dir=run_dir, export_dir=export_dir, records=records,
-                      checkpoint_step=step, finished=finished, quick=quick, limit=QUICK_LIMIT if quick else None)
+                      checkpoint_step=step, finished=finished, quick=quick, limit=QUICK_LIMIT if quick else None,
+                      evaluate_missing=evaluate_missing)
+
+
+def _check_export(recipe: Recipe, cfg: TrainConfig, export_dir: Path) -> None:
+    """The export that ``evaluate_missing`` reads exists and is this recipe's run."""
+    try:
+        saved = json.loads((export_dir / CONFIG).read_text()).get("train_config") or {}
+    except (OSError, json.JSONDecodeError, AttributeError) as e:
+        raise ValueError(f"{recipe.source}: no readable export at {export_dir} to evaluate ({e}); run the recipe "
+                         f"without --evaluate-missing to train and export it") from e
+    diffs = _identity_diffs(saved, cfg)
+    if diffs:
+        raise ValueError(f"{export_dir} holds an export of a different run than {recipe.source} ({'; '.join(diffs)})")
 
 
 def _check_quick_targets(recipe: Recipe, cfg: TrainConfig, export_dir: Path, records: list[Path]) -> None:
@@ -559,7 +592,7 @@ class RecipeOutcome:
         trained: False when the run had already finished (no step was taken).
         steps: optimizer steps of the run in total.
         stopped_by: ``"max_steps"`` or ``"max_minutes"`` when it trained, else ``None``.
-        records: the record files written, one per evaluation.
+        records: the record files written, one per evaluation (with ``evaluate_missing``: the ones written).
         bpf: the weighted bits per frame of each record, in order.
     """
 
@@ -582,7 +615,8 @@ def run_recipe(recipe: Recipe, runs_dir: str | Path = "runs", results_dir: str |
        there (a killed run continues where its checkpoint left it); a run whose checkpoint has reached the budget is
        not trained again.
     2. Export it (without optimizer state) into ``results_dir/runs/NAME`` (:func:`wavelab.runs.export_run`).
-    3. For every evaluation, evaluate the export on the dataset's test split (all utterances; the first
+    3. For every evaluation, evaluate the export on the test split of the dataset (the recipe's, or the
+       evaluation's own ``dataset``; all utterances; the first
        :data:`QUICK_LIMIT` in quick mode) with seed :data:`EVAL_SEED`, and write ``results_dir/<record>.json``
        atomically (:func:`wavelab.results.record_from_run`, budget from the recipe); the record's ``notes`` name the
        recipe file (:attr:`Recipe.source`).
@@ -614,7 +648,7 @@ def execute_plan(plan: RecipePlan, progress: bool = False, log: Callable[[str], 
     from .data import load_split
     from .evaluate import evaluate
     from .results import record_from_run, write_record
-    from .runs import export_run
+    from .runs import export_run, hardware_info
     from .train import load_run, train
 
     say = log or (lambda line: None)
@@ -624,45 +658,58 @@ def execute_plan(plan: RecipePlan, progress: bool = False, log: Callable[[str], 
         torch.set_num_threads(recipe.train.threads)
     try:
         trained, stopped_by, steps = False, None, plan.checkpoint_step
-        if plan.finished:
-            say(f"  {plan.run_dir}: finished at step {steps}; not trained again")
+        if plan.evaluate_missing:
+            say(f"  {plan.export_dir}: evaluating the export for the records that are missing")
         else:
-            summary = train(cfg, progress=progress)
-            trained, stopped_by, steps = True, summary.stopped_by, summary.steps
-            say(f"  trained {plan.run_dir}: {summary.steps} steps, {summary.frames_seen:,} frames, "
-                f"{summary.wall_s:.0f} s, last loss {summary.final_bpf:.3f} bpf (stopped by {summary.stopped_by})")
-        export_run(plan.run_dir, plan.export_dir)
-        say(f"  exported {plan.run_dir} to {plan.export_dir}")
-        if plan.after_export is not None:
-            plan.after_export(plan.export_dir)
+            if plan.finished:
+                say(f"  {plan.run_dir}: finished at step {steps}; not trained again")
+            else:
+                summary = train(cfg, progress=progress)
+                trained, stopped_by, steps = True, summary.stopped_by, summary.steps
+                say(f"  trained {plan.run_dir}: {summary.steps} steps, {summary.frames_seen:,} frames, "
+                    f"{summary.wall_s:.0f} s, last loss {summary.final_bpf:.3f} bpf (stopped by {summary.stopped_by})")
+            export_run(plan.run_dir, plan.export_dir)
+            say(f"  exported {plan.run_dir} to {plan.export_dir}")
+            if plan.after_export is not None:
+                plan.after_export(plan.export_dir)
 
         eval_device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         model, run_cfg, meta = load_run(plan.export_dir, device=eval_device)
-        utterances = load_split(recipe.dataset, EVAL_SPLIT)
-        if plan.limit is not None:
-            utterances = utterances[: plan.limit]
+        steps = meta["step"] if plan.evaluate_missing else steps
         base_notes = f"recipe {recipe.source}" + (" (quick dry run, wavelab.recipes.QUICK_TRAIN)" if plan.quick else "")
         if plan.notes:
             base_notes += f"; {plan.notes}"
-        bpfs = []
+        bpfs, written = [], []
         for ev_spec, path in zip(recipe.evaluations, plan.records):
+            if plan.evaluate_missing and path.exists():
+                say(f"  {path} exists; kept")
+                continue
+            dataset = ev_spec.dataset or recipe.dataset
+            utterances = load_split(dataset, EVAL_SPLIT)
+            if plan.limit is not None:
+                utterances = utterances[: plan.limit]
             estimator = model.estimator(ev_spec.iw_samples)
             ev = evaluate(model, utterances, device=eval_device, progress=progress, iw_samples=ev_spec.iw_samples,
                           seed=EVAL_SEED)
             notes = base_notes
             if plan.limit is not None:
                 notes += f"; first {len(utterances)} utterances of the split only"
+            if dataset != recipe.dataset:
+                notes += f"; trained on {recipe.dataset}, evaluated on {dataset}"
+            if plan.evaluate_missing:  # the record's hardware is the training machine's
+                notes += f"; evaluated after training, on {hardware_info()['cpu']}"
             record = record_from_run(plan.export_dir, ev, model_name=run_cfg.model,
-                                     model_config=meta["model_config"], meta=meta, dataset=recipe.dataset,
+                                     model_config=meta["model_config"], meta=meta, dataset=dataset,
                                      split=EVAL_SPLIT, estimator=estimator, eval_seed=EVAL_SEED,
                                      budget=recipe.budget, notes=notes)
             write_record(record, path)
             bpfs.append(ev.bpf.weighted)
-            say(f"  wrote {path}: {run_cfg.model} on {recipe.dataset} {EVAL_SPLIT} ({estimator}): {ev.bpf}")
+            written.append(path)
+            say(f"  wrote {path}: {run_cfg.model} on {dataset} {EVAL_SPLIT} ({estimator}): {ev.bpf}")
     finally:
         torch.set_num_threads(threads_before)
     return RecipeOutcome(name=recipe.name, run_dir=plan.run_dir, export_dir=plan.export_dir, trained=trained,
-                         steps=int(steps or 0), stopped_by=stopped_by, records=list(plan.records), bpf=bpfs)
+                         steps=int(steps or 0), stopped_by=stopped_by, records=written, bpf=bpfs)
 
 
 __all__ = ["EVAL_SEED", "EVAL_SPLIT", "EXPORT_DTYPES", "NOT_TRAIN_KEYS", "QUICK_LIMIT", "QUICK_TRAIN",
