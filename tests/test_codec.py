@@ -260,6 +260,16 @@ def test_bad_inputs_to_compress_are_refused(runs, tmp_path, capsys, shared_data)
     assert code == 2 and "does not exist" in err
 
 
+def test_the_decoders_output_grows_past_its_first_buffer(runs, container, monkeypatch, shared_data):
+    """The decoder does not trust the header's sample count with memory: its buffer starts small and doubles."""
+    from wavelab import coding
+
+    codec = load_codec_model(runs["lstm"])
+    whole = decompress_bytes(codec, Container.from_bytes(container))
+    monkeypatch.setattr(coding, "_FIRST_OUT", 7)  # 700 samples in blocks of 64: grown four times
+    assert np.array_equal(decompress_bytes(codec, Container.from_bytes(container)), whole)
+
+
 def test_corrupt_payload_with_a_valid_crc_is_caught_by_the_pcm_checksum(runs, container, shared_data):
     codec = load_codec_model(runs["lstm"])
     c = Container.from_bytes(container)

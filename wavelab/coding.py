@@ -325,8 +325,7 @@ def decode_codes(model, words: np.ndarray, frames: int) -> torch.Tensor:
     range has shrunk by 2**32, so the information of the symbols decoded after the last word was read is at most the
     decoder's 64-bit state plus a word (about 96 bits).  Past :data:`MAX_BITS_AFTER_END` bits (each symbol's
     ``-log2 p``, capped at the coder's 24-bit precision), counted over the blocks that start after the last word was
-    read, the data is declared corrupt.  Likewise a valid stream ends
-    with every word consumed.
+    read, the data is declared corrupt; so is a stream with words still unread after its last sample.
 
     Raises:
         CodecError: unsupported model; the data runs out long before ``frames`` samples, or words are left over
@@ -337,7 +336,7 @@ def decode_codes(model, words: np.ndarray, frames: int) -> torch.Tensor:
     _, fb = split_bits(model.bits)
     family = constriction.stream.model.Categorical(perfect=False)
     decoder = constriction.stream.queue.RangeDecoder(np.ascontiguousarray(words, dtype=np.uint32))
-    chunks: list[torch.Tensor] = []  # not preallocated: a corrupt ``frames`` may be absurdly large
+    out = torch.empty(min(frames, _FIRST_OUT), dtype=torch.int64)  # grown by doubling: ``frames`` may be absurd
     bits_after_end, ended = 0.0, False
     with _deterministic():
         stepper = _stepper(model)
@@ -355,15 +354,18 @@ def decode_codes(model, words: np.ndarray, frames: int) -> torch.Tensor:
                     raise CodecError(f"the payload ends after about {t0:,} of the {frames:,} samples it should hold")
             ended = ended or decoder.maybe_exhausted()
             x = (c << fb) | f
-            chunks.append(x)
+            if t0 + n > len(out):
+                out = torch.cat([out, torch.empty(max(len(out), t0 + n), dtype=torch.int64)])
+            out[t0:t0 + n] = x
             if t0 + n < frames:
                 stepper.push(x)
     if not decoder.maybe_exhausted():
         raise CodecError(f"words are left over after the {frames:,} samples the header announces")
-    return torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.int64)
+    return out[:frames]
 
 
 MAX_BITS_AFTER_END = 1024.0  # bits: ten times the ~96 a valid stream can hold once its words are consumed
+_FIRST_OUT = 1 << 20  # samples the decoder's output buffer starts with
 _MAX_SYMBOL_BITS = 24.0  # constriction's Categorical quantises to 24 bits: no symbol costs more
 
 

@@ -443,15 +443,17 @@ def _load_study(results_dir: Path) -> dict | None:
 
 def chapter_finding(chapter: str, records: list[ResultRecord] | None = None, *, study: dict | None = None,
                     results_dir: str | Path | None = None) -> Finding:
-    """The measured answer of one chapter, from the records of the whole TIMIT test split.
+    """The measured answer of one chapter, from the records of the whole TIMIT test split (and, for
+    ``"compression"``, of every test split of :data:`COMPRESSION_TEST_SETS`).
 
     Args:
         chapter: a key of :data:`TITLES` (the chapter's notebook name).
         records: the records to read (default: :func:`wavelab.results.load_records` of ``results_dir``); only those
             on the whole TIMIT test split are used.  ``"standing"`` reads the equal-budget records among them (budget
             ``"cpu-equal"``), or when there are none those of ``<results_dir>/equal/``; ``"compression"`` reads
-            every representation, and adds the records of ``<results_dir>/equal/`` and ``<results_dir>/compression/``
-            when ``records`` hold no trained ``pcm16`` run.
+            every representation and the whole test split of each corpus, and adds the records of
+            ``<results_dir>/equal/`` and ``<results_dir>/compression/`` when ``records`` hold no trained ``pcm16``
+            run.
         study: the latent study (``"latents"`` only; default: ``<results_dir>/studies/latent-study.json``).
         results_dir: default :func:`wavelab.settings.results_dir`.
     Returns:
@@ -493,5 +495,5 @@ def summary(records: list[ResultRecord] | None = None, results_dir: str | Path |
     return Summary(chapter_finding(c, records, results_dir=root) for c in TITLES)
 
 
-__all__ = ["COMPRESSION_TEST_SETS", "Finding", "LATENT_STUDY_RUN_PREFIX", "MARGINAL_MARGIN", "REPRODUCED_WITHIN", "Summary", "TITLES", "VERDICTS",
-           "beyond_marginal", "chapter_finding", "summary"]
+__all__ = ["COMPRESSION_TEST_SETS", "Finding", "LATENT_STUDY_RUN_PREFIX", "MARGINAL_MARGIN", "REPRODUCED_WITHIN",
+           "Summary", "TITLES", "VERDICTS", "beyond_marginal", "chapter_finding", "summary"]

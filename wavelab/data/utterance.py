@@ -111,7 +111,6 @@ class Utterance:
         self._audio = None
 
 
-
 def codes_of(pcm: np.ndarray, bits: int = 16, representation="mulaw") -> torch.Tensor:
     """The codes a model of ``representation`` reads for int16 PCM ``[T]``: int64 ``[T]`` in ``[0, 2**bits - 1]``.
 
