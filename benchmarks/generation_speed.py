@@ -28,7 +28,7 @@ Models, all untrained (generation cost does not depend on the weights' values) a
 
 Flows are timed as the best of ``--repeats`` runs after a short warm-up; the autoregressive models (one run each, a
 minute or more) without.  SaShiMi's recurrent times include the one-time set-up of its discrete state-space systems
-(``init_state``, seconds), amortised over the samples.  ``--threads`` defaults to all cores: on a machine busy with
+(``default_state``, seconds), amortised over the samples.  ``--threads`` defaults to all cores: on a machine busy with
 other work the threads contend for the cores and the flows' numbers collapse, so run it on a quiet machine (or pass
 ``--threads 1`` and say so).  The JSON records the thread count, the load average before and after, the hardware and the
 commit; :func:`wavelab.benchmarking.generation_speed_table` renders it.  The issue's claims are checked at the end and

@@ -29,9 +29,10 @@ out) or those named by ``--models``, and for each precision:
   ``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions: 2 FLOPs per multiply-add, backward
   included), divided by ``batch_size * segment_length``.  The LSTM's fused oneDNN kernel (``aten.mkldnn_rnn_layer``,
   which the counter has no formula for) is counted here as the unfused cell's matmuls: ``2 * frames * (|W_ih| +
-  |W_hh|)`` forward and twice that backward, less the gradient of the initial (zero) state.  Not counted: elementwise work, normalisations, the likelihood and Adam, and FFTs
-  (SaShiMi's S4 kernels and convolutions): ops of that kind with no formula are listed in ``uncounted_ops``.  The
-  count does not depend on the precision (same ops, same shapes).
+  |W_hh|)`` forward and twice that backward, less the gradient of the initial (zero) state.  Not counted:
+  elementwise work, normalisations, the likelihood and Adam, and FFTs (SaShiMi's S4 kernels and convolutions): ops of
+  that kind with no formula are listed in ``uncounted_ops``.  The count does not depend on the precision, even where
+  bf16 takes the unfused LSTM cell (other ops, the same matmuls).
 - ``gflops_per_s`` = FLOPs per step / ``seconds_per_step`` / 1e9, beside ``matmul_ceiling``: the best of
   ``--matmul-repeats`` ``torch.mm`` of two ``--matmul-n`` square matrices (default 2048) at the same thread count, in
   float32 and in bfloat16, as ``2 n^3 / seconds / 1e9`` GFLOP/s.

@@ -83,7 +83,8 @@ def test_run_baselines_end_to_end_orders_the_baselines():
             x[i] = 1.8 * x[i - 1] - 0.85 * x[i - 2] + e[i]
         return np.clip(x, -32768, 32767).astype(np.int16)
 
-    train, test = [Recording("u", ar_speech(6000)) for _ in range(3)], [Recording("u", ar_speech(4000)), Recording("u", ar_speech(2500))]
+    train = [Recording("u", ar_speech(6000)) for _ in range(3)]
+    test = [Recording("u", ar_speech(4000)), Recording("u", ar_speech(2500))]
     res = {r.name: r for r in run_baselines(train, test)}
     assert list(res) == ["uniform", "dmol", "flac", "flac+padding", "histogram", "flac-codes"]
     assert res["uniform"].bpf.weighted == pytest.approx(16.0)

@@ -116,10 +116,13 @@ def runs(tmp_path_factory):
     return {"lstm": make_run(root / "lstm", "lstm", seed=0, s=64),
             "wavenet": make_run(root / "wavenet", "wavenet", seed=0),
             "lstm-other": make_run(root / "lstm-other", "lstm", seed=1, s=64),
-            "lstm-8bit": make_run(root / "lstm-8bit", "lstm", seed=2, s=16, bits=8)}
+            "lstm-8bit": make_run(root / "lstm-8bit", "lstm", seed=2, s=16, bits=8),
+            "sashimi-8bit": make_run(root / "sashimi-8bit", "sashimi", seed=3),  # categorical head, 8-bit mu-law
+            "sashimi-dmol": make_run(root / "sashimi-dmol", "sashimi", seed=4, head="dmol")}
 
 
-@pytest.mark.parametrize("name,n", [("lstm", N_LSTM), ("wavenet", N_WAVENET), ("lstm-8bit", 1000)])
+@pytest.mark.parametrize("name,n", [("lstm", N_LSTM), ("wavenet", N_WAVENET), ("lstm-8bit", 1000),
+                                    ("sashimi-8bit", 500), ("sashimi-dmol", 500)])
 def test_round_trip_is_bit_exact_and_the_size_is_the_models_bits(runs, name, n, shared_data):
     codec = load_codec_model(runs[name])
     pcm = speech_pcm(n)

@@ -110,3 +110,61 @@ def test_evaluate_long_equals_forward(name):
     codes, lengths = speech_like(model.bits), torch.tensor(LENGTHS)
     torch.testing.assert_close(nll(model, codes, lengths, long=True), nll(model, codes, lengths),
                                rtol=1e-4, atol=1e-2)
+
+
+# the incremental interface: every model that has one, checked against its own full pass
+STEPPED = [name for name in NAMES if model_of(name).has_step]
+
+
+def test_the_exact_autoregressive_models_have_the_incremental_interface_and_the_others_say_so():
+    assert set(STEPPED) >= {"wavenet", "lstm", "sashimi"}
+    for name in NAMES:
+        model = model_of(name)
+        if model.has_step:
+            assert not model.is_bound and model.step_size >= 1
+            continue
+        assert model.step_size is None
+        with pytest.raises(CapabilityError, match="incremental step"):
+            model.default_state(1)
+        with pytest.raises(CapabilityError, match="incremental step"):
+            model.step(torch.zeros(1, 1, dtype=torch.int64), None)
+
+
+@pytest.mark.parametrize("name", STEPPED)
+def test_each_step_predicts_what_the_full_pass_predicts(name):
+    """Run every row through ``default_state`` / ``step`` block by block (a short last block completed with
+    silence): the log-likelihood of the codes under the stepped parameters is the full pass's NLL, row by row."""
+    model = model_of(name).double()
+    codes, lengths = speech_like(model.bits), torch.tensor(LENGTHS)
+    n = model.step_size
+    B, T = codes.shape
+    blocks = -(-T // n)
+    padded = torch.full((B, blocks * n), model.silence_code, dtype=torch.int64)
+    padded[:, :T] = codes
+    state, prev, log_p = model.default_state(B), model.silence_block(B), []
+    for t in range(blocks):
+        params, state = model.step(prev, state)
+        assert params.shape == (B, model.distribution.num_params, n)
+        prev = padded[:, t * n:(t + 1) * n]
+        log_p.append(model.distribution.log_prob(params, prev))
+    log_p = torch.cat(log_p, dim=1)[:, :T].double()
+    stepped = -torch.where(torch.arange(T)[None, :] < lengths[:, None], log_p, torch.zeros_like(log_p)).sum(1)
+    # float64 models, but heads that compute in float32 (SaShiMi's): agreement to a millionth of the NLL
+    torch.testing.assert_close(stepped, nll(model, codes, lengths), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", STEPPED)
+def test_sample_is_the_one_generation_loop_over_the_steps(name):
+    """``sample`` draws exactly what :meth:`generate` draws from ``default_state`` and ``silence_block`` with the
+    same generator, in whole blocks cut to length."""
+    model = model_of(name)
+    num = 2 * model.step_size + 3
+    a = model.sample(num, batch_size=2, generator=torch.Generator().manual_seed(7))
+    b = model.generate(num, model.default_state(2), model.silence_block(2),
+                       generator=torch.Generator().manual_seed(7))
+    assert a.shape == (2, num) and a.dtype == torch.int64 and torch.equal(a, b)
+    assert int(a.min()) >= 0 and int(a.max()) < num_bins(model.bits)
+    with pytest.raises(ValueError, match="num_samples"):
+        model.sample(-1)
+    with pytest.raises(ValueError, match="temperature"):
+        model.sample(4, temperature=-1.0)

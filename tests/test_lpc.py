@@ -84,16 +84,17 @@ def test_pmf_still_sums_to_one_and_cached_steps_equal_the_full_pass(representati
     codes = torch.from_numpy(ar2(T, seed=3).astype(np.int64) + 32768).view(1, T).repeat(2, 1)
     codes[1] = torch.randint(0, 2**16, (T,))
     full = model.logits(codes).detach()
-    state = model.init_state(2)
-    steps, x = [], state.x_prev
+    state = model.default_state(2)
+    steps, x = [], model.silence_block(2)
     for t in range(T):
-        steps.append(model.step(state, x))
-        x = codes[:, t]
-    torch.testing.assert_close(torch.stack(steps, dim=-1), full, rtol=1e-7, atol=1e-7)
+        params, state = model.step(x, state)
+        steps.append(params)
+        x = codes[:, t:t + 1]
+    torch.testing.assert_close(torch.cat(steps, dim=-1), full, rtol=1e-7, atol=1e-7)
     P = 9  # a prompt fills the predictor's history too
-    state = model.init_state(2, prompt=codes[:, :P])
-    steps = [model.step(state, state.x_prev)] + [model.step(state, codes[:, t]) for t in range(P, T - 1)]
-    torch.testing.assert_close(torch.stack(steps, dim=-1), full[:, :, P:], rtol=1e-7, atol=1e-7)
+    state = model.default_state(2, prompt=codes[:, :P])
+    steps = [model.step(codes[:, t - 1:t], state)[0] for t in range(P, T)]
+    torch.testing.assert_close(torch.cat(steps, dim=-1), full[:, :, P:], rtol=1e-7, atol=1e-7)
     # the shifted mixture is still a pmf over the 65,536 int16 values
     all_codes = torch.arange(2**16).view(1, -1)
     log_p = model.distribution.log_prob(full[:1, :, -1:].expand(-1, -1, 2**16), all_codes)

@@ -445,7 +445,7 @@ def test_train_loop_drives_a_latent_model_and_tells_it_the_step(tmp_path):
 
 def test_lstm_with_three_layers_carries_every_layer_state():
     model = tiny("lstm", s=3, num_layers=3).eval()
-    assert model.lstm.num_layers == 3 and model.init_state(2)[0].shape == (3, 2, 12)
+    assert model.lstm.num_layers == 3 and model.default_state(2)[0].shape == (3, 2, 12)
     codes, lengths = sine_batch(2, 40, seed=9), torch.tensor([40, 25])
     with torch.no_grad():
         torch.testing.assert_close(model.evaluate_long(codes, lengths, segment_steps=2).nll,

@@ -71,14 +71,14 @@ def test_recurrent_steps_reproduce_the_convolution_mode(head, layer):
     codes = torch.randint(0, 2**model.bits, (2, T))
     full = model.logits(codes)
     assert full.shape == (2, model.distribution.num_params, T)
-    state = model.init_state(2)
-    x, steps = torch.full((2,), model.silence_code), []
+    state = model.default_state(2)
+    x, steps = model.silence_block(2), []
     for t in range(T):
         params, state = model.step(x, state)
         steps.append(params)
-        x = codes[:, t]
+        x = codes[:, t:t + 1]
     assert state.t == T
-    torch.testing.assert_close(torch.stack(steps, -1), full, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(torch.cat(steps, -1), full, rtol=1e-9, atol=1e-9)
 
 
 def test_recurrent_steps_match_in_float32_with_the_paper_pooling():
@@ -86,12 +86,12 @@ def test_recurrent_steps_match_in_float32_with_the_paper_pooling():
     T = 70
     codes = torch.randint(0, 2**16, (1, T))
     full = model.logits(codes).detach()
-    state, x, steps = model.init_state(1), torch.full((1,), model.silence_code), []
+    state, x, steps = model.default_state(1), model.silence_block(1), []
     for t in range(T):
         params, state = model.step(x, state)
         steps.append(params)
-        x = codes[:, t]
-    torch.testing.assert_close(torch.stack(steps, -1), full, rtol=1e-4, atol=1e-4)
+        x = codes[:, t:t + 1]
+    torch.testing.assert_close(torch.cat(steps, -1), full, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("head", ["categorical", "dmol"])
@@ -147,13 +147,15 @@ def test_bad_input_is_rejected():
         model(codes + 256, torch.tensor([10, 10]))
     with pytest.raises(ValueError, match="lengths"):
         model(codes, torch.tensor([10, 11]))
-    state = model.init_state(2)
-    with pytest.raises(ValueError, match="code_prev"):
-        model.step(torch.zeros(3, dtype=torch.int64), state)
-    with pytest.raises(ValueError, match="code_prev"):
-        model.step(torch.full((2,), 300), state)
+    state = model.default_state(2)
+    with pytest.raises(ValueError, match="codes_prev"):
+        model.step(torch.zeros(3, 1, dtype=torch.int64), state)
+    with pytest.raises(ValueError, match="codes_prev"):
+        model.step(torch.zeros(2, dtype=torch.int64), state)
+    with pytest.raises(ValueError, match="codes_prev"):
+        model.step(torch.full((2, 1), 300), state)
     with pytest.raises(ValueError, match="batch_size"):
-        model.init_state(0)
+        model.default_state(0)
     with pytest.raises(ValueError, match="num_samples"):
         model.sample(-1)
 

@@ -126,20 +126,22 @@ def test_cached_step_equals_full_forward_pass(kernel_size):
     T = model.receptive_field + 25  # long enough for every queue to wrap around
     codes = torch.randint(0, 2**16, (2, T))
     full = model.logits(codes).detach()
-    state = model.init_state(2)
+    state = model.default_state(2)
     assert state.x_prev.tolist() == [model.silence_code] * 2
-    steps, x = [], state.x_prev
+    assert torch.equal(model.silence_block(2)[:, 0], state.x_prev)
+    steps, x = [], model.silence_block(2)
     for t in range(T):
-        steps.append(model.step(state, x))
-        x = codes[:, t]
+        params, state = model.step(x, state)
+        steps.append(params)
+        x = codes[:, t:t + 1]
     assert state.t == T
-    torch.testing.assert_close(torch.stack(steps, dim=-1), full, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.cat(steps, dim=-1), full, rtol=1e-5, atol=1e-5)
     # a prompt primes the queues from one forward pass: continuing step by step gives the same params
     P = 20
-    state = model.init_state(2, prompt=codes[:, :P])
+    state = model.default_state(2, prompt=codes[:, :P])
     assert state.t == P and torch.equal(state.x_prev, codes[:, P - 1])
-    steps = [model.step(state, state.x_prev)] + [model.step(state, codes[:, t]) for t in range(P, T - 1)]
-    torch.testing.assert_close(torch.stack(steps, dim=-1), full[:, :, P:], rtol=1e-5, atol=1e-5)
+    steps = [model.step(codes[:, t - 1:t], state)[0] for t in range(P, T)]
+    torch.testing.assert_close(torch.cat(steps, dim=-1), full[:, :, P:], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("bits", [8, 16])

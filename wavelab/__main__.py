@@ -483,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_campaign)
 
     z = sub.add_parser("compress", help="compress a 16 kHz mono 16-bit audio file with a run's model (range coder)")
-    z.add_argument("--run-dir", required=True, help="a run with an lstm or wavenet model")
+    z.add_argument("--run-dir", required=True,
+                   help="a run of a model with an exact likelihood and an incremental step (lstm, wavenet, sashimi)")
     z.add_argument("input", metavar="IN.wav")
     z.add_argument("output", metavar="OUT.wlc")
     z.set_defaults(func=cmd_compress)

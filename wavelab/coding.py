@@ -9,24 +9,26 @@ the coder's fixed-point precision and keep every symbol's probability above zero
 (``.wlc``).
 
 **The pmf of a sample** comes from the model's own output distribution (its ``distribution`` attribute, a
-:class:`~wavelab.distributions.DiscretizedMixtureLogistics`).  A 2^16-symbol pmf is not materialised per sample: the
+:class:`~wavelab.distributions.DiscretizedMixtureLogistics` or a :class:`~wavelab.distributions.Categorical`).  A
+2^16-symbol pmf is not materialised per sample: the
 code ``k`` is split into a coarse part ``c = k >> 8`` and a fine part ``f = k & 255``, and two exact categorical pmfs of
-256 symbols each are coded, ``P(c) = P(codes 256c .. 256c + 255)`` (the mixture CDF over the run, from
-:meth:`~wavelab.distributions.DiscretizedMixtureLogistics.runs_log_prob`) and ``P(f | c) = P(256c + f) / P(c)``
+256 symbols each are coded, ``P(c) = P(codes 256c .. 256c + 255)`` (the mass of the run, from the distribution's
+``runs_log_prob``: the mixture CDF for the DMoL) and ``P(f | c) = P(256c + f) / P(c)``
 (bin masses).  ``P(c) P(f | c) = P(k)``, so nothing is lost: the code length is the full pmf's
 (:func:`coarse_fine_log_pmf`; tested against the full pmf).  For 8-bit models the split is 16 x 16.
 
 **Determinism.**  The decoder must compute bit for bit the same pmfs as the encoder, or it decodes garbage.  Both run
-one code path (:class:`_Stepper` for the network, :func:`coarse_fine_log_pmf` for the pmfs) with the same tensor
-shapes, in inference mode, on one CPU thread: the decoder necessarily runs incrementally (one recurrent step per frame
-of ``s`` samples for the LSTM, one cached WaveNet step per sample), so the encoder runs exactly the same incremental
-computation instead of one fast forward pass.  A decoder on another machine or torch version could still round
-differently; the container records the torch version, and a checksum of the decoded PCM catches any disagreement.
+one code path (the model's own incremental ``step``, see :mod:`wavelab.models.base`, and :func:`coarse_fine_log_pmf`
+for the pmfs) with the same tensor shapes, in inference mode, on one CPU thread: the decoder necessarily runs
+incrementally (one recurrent step per frame of ``s`` samples for the LSTM, one cached WaveNet or recurrent SaShiMi
+step per sample), so the encoder runs exactly the same incremental computation instead of one fast forward pass.
+A decoder on another machine or torch version could still round differently; the container records the torch
+version, and a checksum of the decoded PCM catches any disagreement.
 
-**Supported models**: ``lstm`` (any stack size ``s``: each step emits ``s`` conditionally independent DMoLs, so
-decoding costs one recurrent step per ``s`` samples) and ``wavenet`` (cached generation, Paine et al. 2016).  Latent
-variable models (VRNN, SRNN, CW-VAE) have only a bound on the likelihood and need bits-back coding; flows and SaShiMi
-are not wired up; they raise :class:`CodecError`.
+**Supported models**: every model with an exact likelihood and the incremental interface (:func:`supported_models`:
+the LSTM at any stack size ``s``, whose step emits ``s`` conditionally independent DMoLs, WaveNet and SaShiMi).
+Latent variable models (VRNN, SRNN, CW-VAE) have only a bound on the likelihood and would need bits-back coding, and
+the flows no incremental step; they raise :class:`CodecError`.
 
 **Representations.**  :func:`representation_for` picks the run's :mod:`wavelab.representations` object, the one
 mapping between int16 PCM and a run's codes.  For a ``mulaw`` run (16-bit mu-law codes) the codec is lossless on the
@@ -78,7 +80,6 @@ _HEADER = struct.Struct("<8sHH16s32s16sIQ32sQ")
 HEADER_BYTES = _HEADER.size
 TRAILER_BYTES = 4
 FLAG_LOSSLESS = 1
-SUPPORTED_MODELS = ("lstm", "wavenet")
 LN2 = math.log(2.0)
 
 
@@ -184,55 +185,23 @@ def coarse_fine_log_pmf(distribution, params: torch.Tensor, codes: torch.Tensor)
 
 
 class _Stepper:
-    """Runs a model incrementally: :meth:`params` gives the distribution parameters ``[n, P]`` of the next ``block``
-    samples given everything pushed so far; :meth:`push` feeds those samples' codes back."""
-
-    block: int
-
-    def params(self) -> torch.Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def push(self, codes: torch.Tensor) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class _LSTMStepper(_Stepper):
-    """One LSTM step per frame of ``s`` samples, as :meth:`wavelab.models.lstm.LSTMModel.sample` runs it."""
+    """Runs a model through its incremental interface (:meth:`~wavelab.models.base.WavelabModel.step`):
+    :meth:`params` gives the distribution parameters ``[n, P]`` of the next block of ``block`` samples given
+    everything pushed so far; :meth:`push` feeds those samples' codes back."""
 
     def __init__(self, model):
-        from .models.stacking import frame_params
-
-        self.model, self.block, self._frame_params = model, model.s, frame_params
-        self.state = model.init_state(1)
-        self.x_prev = model.silence_frame(1)  # [1, s]
+        self.model, self.block = model, model.step_size
+        self.state = model.default_state(1)
+        self.prev = model.silence_block(1)  # [1, block]
 
     def params(self) -> torch.Tensor:
-        m = self.model
-        d, self.state = m.lstm(m.encoder(self.x_prev).unsqueeze(1), self.state)
-        p = self._frame_params(m.decoder(d[:, 0]).unsqueeze(1), m.s, m.distribution.num_params)  # [1, P, s]
+        p, self.state = self.model.step(self.prev, self.state)  # [1, P, block]
         return p[0].t()
 
     def push(self, codes: torch.Tensor) -> None:
-        frame = torch.full((1, self.block), self.model.silence_code, dtype=torch.int64)
-        frame[0, : len(codes)] = codes
-        self.x_prev = self.model.companded(frame)
-
-
-class _WaveNetStepper(_Stepper):
-    """One cached WaveNet step per sample (:meth:`wavelab.models.wavenet.WaveNet.step`)."""
-
-    block = 1
-
-    def __init__(self, model):
-        self.model = model
-        self.state = model.init_state(1)
-        self.x = self.state.x_prev
-
-    def params(self) -> torch.Tensor:
-        return self.model.step(self.state, self.x)  # [1, P]
-
-    def push(self, codes: torch.Tensor) -> None:
-        self.x = codes.reshape(1).to(torch.int64)
+        """``codes`` int64 ``[<= block]``; a short last block is completed with silence (never coded)."""
+        self.prev = self.model.silence_block(1)
+        self.prev[0, : len(codes)] = codes
 
 
 def model_name(model) -> str:
@@ -245,23 +214,30 @@ def model_name(model) -> str:
     return type(model).__name__
 
 
+def supported_models() -> list[str]:
+    """The registry names of the models the codec can use: those with an incremental step and an exact likelihood
+    (see :func:`check_supported`)."""
+    from .models import REGISTRY, WavelabModel
+
+    return [name for name, (_, cls) in REGISTRY.items()
+            if cls.step is not WavelabModel.step and not cls.is_bound]
+
+
 def check_supported(model) -> str:
-    """The model's registry name if the codec supports it.
+    """The model's registry name if the codec can use it: an exact likelihood (a bound would need bits-back coding)
+    and the incremental interface (:attr:`~wavelab.models.base.WavelabModel.has_step`).
 
     Raises:
-        CodecError: the model is not one of :data:`SUPPORTED_MODELS`, with the reason.
+        CodecError: the model cannot be used, with the reason and the models that can.
     """
     name = model_name(model)
-    if name not in SUPPORTED_MODELS:
-        why = ("its likelihood is a bound (negative ELBO); a latent variable model needs bits-back coding"
-               if model.is_bound else "no incremental pmf path is wired up for it")
-        raise CodecError(f"the codec does not support {name} models ({why}); supported: {', '.join(SUPPORTED_MODELS)}")
-    return name
-
-
-def _stepper(model) -> _Stepper:
-    name = check_supported(model)
-    return _LSTMStepper(model) if name == "lstm" else _WaveNetStepper(model)
+    if model.is_bound:
+        why = "its likelihood is a bound (negative ELBO); a latent variable model needs bits-back coding"
+    elif not model.has_step:
+        why = "it has no incremental step (default_state / step) to rebuild each pmf from the samples decoded"
+    else:
+        return name
+    raise CodecError(f"the codec does not support {name} models ({why}); supported: {', '.join(supported_models())}")
 
 
 @contextlib.contextmanager
@@ -300,7 +276,8 @@ def encode_codes(model, codes: torch.Tensor) -> tuple[np.ndarray, float]:
     encoder = constriction.stream.queue.RangeEncoder()
     ideal = 0.0
     with _deterministic():
-        stepper = _stepper(model)
+        check_supported(model)
+        stepper = _Stepper(model)
         dist = model.distribution
         T = len(codes)
         for t0 in range(0, T, stepper.block):
@@ -339,7 +316,8 @@ def decode_codes(model, words: np.ndarray, frames: int) -> torch.Tensor:
     out = torch.empty(min(frames, _FIRST_OUT), dtype=torch.int64)  # grown by doubling: ``frames`` may be absurd
     bits_after_end, ended = 0.0, False
     with _deterministic():
-        stepper = _stepper(model)
+        check_supported(model)
+        stepper = _Stepper(model)
         dist = model.distribution
         for t0 in range(0, frames, stepper.block):
             n = min(stepper.block, frames - t0)
@@ -682,7 +660,6 @@ __all__ = [
     "HEADER_BYTES",
     "MAGIC",
     "SAMPLE_RATE",
-    "SUPPORTED_MODELS",
     "CodecError",
     "CodecModel",
     "CompressionStats",
@@ -702,4 +679,5 @@ __all__ = [
     "read_container",
     "representation_for",
     "split_bits",
+    "supported_models",
 ]

@@ -44,6 +44,33 @@ class Categorical:
         with torch.autocast(device_type=params.device.type, enabled=False):  # float32 also under mixed precision
             return F.log_softmax(params.float(), dim=1).gather(1, codes.unsqueeze(1)).squeeze(1)
 
+    def runs_log_prob(self, params: torch.Tensor, start: torch.Tensor, width: int, count: int) -> torch.Tensor:
+        """Log-masses of ``count`` consecutive runs of ``width`` codes each (the interface of
+        :meth:`wavelab.distributions.DiscretizedMixtureLogistics.runs_log_prob`, which :mod:`wavelab.coding` uses):
+        run ``j`` of row ``(b, n)`` holds codes ``start + j width .. start + (j + 1) width - 1``.
+
+        Args:
+            params: logits ``[B, 2**bits, N]``.
+            start: int64 ``[B, N]``, the first code of run 0.
+            width, count: codes per run (``>= 1``) and number of runs (``>= 1``); every run must lie in the codes.
+        Returns:
+            ``[B, N, count]`` log-masses in nats (float32; float64 for float64 ``params``).
+        Raises:
+            ValueError: wrong parameter channels, ``width`` or ``count`` below 1, or runs outside the codes.
+        """
+        self._check(params)
+        if width < 1 or count < 1:
+            raise ValueError(f"runs_log_prob needs width >= 1 and count >= 1, got width={width}, count={count}")
+        if start.numel() and (int(start.min()) < 0 or int(start.max()) + width * count > self.num_bins):
+            raise ValueError(f"runs_log_prob: runs of {count} x {width} codes from start in [{int(start.min())}, "
+                             f"{int(start.max())}] leave the codes [0, {self.num_bins - 1}]")
+        with torch.autocast(device_type=params.device.type, enabled=False):
+            logits = params if params.dtype == torch.float64 else params.float()
+            log_p = F.log_softmax(logits, dim=1).transpose(1, 2)  # [B, N, 2**bits]
+            codes = start.unsqueeze(-1) + torch.arange(width * count, device=start.device)  # [B, N, count width]
+            per_code = log_p.gather(2, codes).reshape(*start.shape, count, width)
+            return torch.logsumexp(per_code, dim=-1)
+
     def sample(self, params: torch.Tensor, temperature: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw codes ``[B, ...]`` from ``softmax(logits / temperature)`` (argmax when ``temperature == 0``)."""

@@ -9,7 +9,8 @@ A model subclasses :class:`WavelabModel` (an ``nn.Module``) and is built from a 
 * ``forward(codes, lengths) -> ModelOutput``: ``codes`` is an int64 tensor ``[B, T]`` of mu-law codes in
   ``[0, 2**bits - 1]`` (right-padded), ``lengths`` an int64 tensor ``[B]`` of valid samples per row;
 * ``sample(num_samples, batch_size=1, temperature=1.0, generator=None, progress=False) -> codes [B, num_samples]``,
-  unconditional generation through the model's fast path;
+  unconditional generation through the model's fast path (for a model with an incremental step, the default runs
+  that step: see below);
 * ``bits``: the mu-law bit depth of its inputs and outputs;
 * ``representation``: its :class:`~wavelab.representations.Representation` (from the config field
   ``representation``, ``"mulaw"`` by default): which codes ``forward`` takes and ``sample`` returns, the network's
@@ -21,6 +22,17 @@ nothing fitted before training), :meth:`~WavelabModel.set_train_step` (default: 
 :meth:`~WavelabModel.estimator` (default: from :attr:`~WavelabModel.is_bound`), :meth:`~WavelabModel.iw_bound` and :meth:`~WavelabModel.posterior_latents` (default: :class:`CapabilityError`, with
 :attr:`~WavelabModel.has_iw_bound` / :attr:`~WavelabModel.has_posterior_latents` saying which models have them) and
 :attr:`~WavelabModel.latent_strides` (default ``None``: no latent hierarchy).
+
+**The incremental interface** (as state-spaces gives every sequence block ``forward``, ``step`` and
+``default_state``): an autoregressive model with an exact likelihood predicts its codes in blocks of
+:attr:`~WavelabModel.step_size` samples (1 for WaveNet and SaShiMi, the stack size ``s`` for the LSTM).
+:meth:`~WavelabModel.default_state` gives the state before the first block, and :meth:`~WavelabModel.step` consumes
+the codes of the last block (a block of :attr:`~WavelabModel.silence_code` before the first) and returns the output
+distribution's parameters for the next block.  The block's samples are conditionally independent given the state,
+so a block is drawn (``sample``), coded (:mod:`wavelab.coding`) or scored from those parameters alone.  One loop,
+:meth:`~WavelabModel.generate`, serves every such model; ``tests/test_contract.py`` checks each step against the
+full pass.  Models without one (latent variable models, flows) keep ``step_size = None`` and raise
+:class:`CapabilityError` from the two methods.
 """
 
 from __future__ import annotations
@@ -64,6 +76,23 @@ class ModelOutput:
 def length_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
     """Boolean mask ``[B, T]`` that is True for the first ``lengths[b]`` positions of row ``b``."""
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def progress_steps(n: int, progress: bool, desc: str, samples_per_step: int = 1):
+    """``range(n)``, or with ``progress`` the same steps under a tqdm bar that counts samples (``samples_per_step``
+    each), so that it shows samples per second and the time left."""
+    if not progress:
+        return range(n)
+    from tqdm.auto import tqdm
+
+    return _counted(n, tqdm(total=n * samples_per_step, desc=desc, unit="sample", unit_scale=True), samples_per_step)
+
+
+def _counted(n: int, bar, samples_per_step: int):
+    with bar:
+        for i in range(n):
+            yield i
+            bar.update(samples_per_step)
 
 
 def check_batch(codes: torch.Tensor, lengths: torch.Tensor, bits: int, where: str) -> torch.Tensor:
@@ -138,9 +167,107 @@ class WavelabModel(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement forward(codes, lengths)")
 
     def sample(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
-               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:  # pragma: no cover
-        """Unconditional generation: int64 codes ``[batch_size, num_samples]`` in ``[0, 2**bits - 1]``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement sample(num_samples, ...)")
+               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+        """Unconditional generation: int64 codes ``[batch_size, num_samples]`` in ``[0, 2**bits - 1]``.  Default:
+        :meth:`generate` from :meth:`default_state` and :meth:`silence_block`; models without a step override it.
+
+        Raises:
+            ValueError: ``num_samples < 0``, ``batch_size < 1`` or ``temperature < 0``.
+        """
+        self._check_sample_args(num_samples, batch_size, temperature)
+        return self.generate(num_samples, self.default_state(batch_size), self.silence_block(batch_size),
+                             temperature, generator, progress)
+
+    # ------------------------------------------------------------------ the incremental interface
+
+    @property
+    def step_size(self) -> int | None:
+        """Samples each :meth:`step` consumes and predicts; ``None`` (default): no incremental interface."""
+        return None
+
+    @property
+    def has_step(self) -> bool:
+        """Whether the model has the incremental interface (:meth:`default_state`, :meth:`step`)."""
+        return self.step_size is not None
+
+    def silence_block(self, batch_size: int = 1) -> torch.Tensor:
+        """The block :meth:`step` consumes before the first: int64 ``[batch_size, step_size]`` codes of silence
+        (``silence_code``, linear amplitude 0.0) on the model's device.
+
+        Raises:
+            CapabilityError: the model has no incremental interface.
+        """
+        if not self.has_step:
+            self.default_state(batch_size)  # raises the standard CapabilityError
+        device = next(self.parameters()).device
+        return torch.full((batch_size, self.step_size), self.silence_code, dtype=torch.int64, device=device)
+
+    def default_state(self, batch_size: int = 1) -> Any:
+        """The state before the first :meth:`step` of ``batch_size`` sequences.
+
+        Raises:
+            CapabilityError: the model has no incremental interface (default); see :attr:`has_step`.
+        """
+        raise CapabilityError(f"{type(self).__name__} has no incremental step (default_state / step): generation "
+                              f"and the codec need an autoregressive model with an exact likelihood")
+
+    def step(self, codes_prev: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """Consume the last block of codes and predict the next block.
+
+        Args:
+            codes_prev: int64 ``[B, step_size]``, the codes of the previous block (:meth:`silence_block` first).
+            state: from :meth:`default_state` or the previous step (it may be updated in place).
+        Returns:
+            ``(params [B, P, step_size], state)``: the output distribution's parameters of each sample of the next
+            block (``model.distribution`` reads them: ``sample``, ``log_prob``), and the new state.
+        Raises:
+            CapabilityError: the model has no incremental interface (default); see :attr:`has_step`.
+        """
+        return self.default_state(codes_prev.shape[0]), None  # default_state raises
+
+    @torch.inference_mode()
+    def generate(self, num_samples: int, state: Any, codes_prev: torch.Tensor, temperature: float = 1.0,
+                 generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+        """The one generation loop of every model with a step: draw a block from :meth:`step`'s parameters
+        (``distribution.sample``), feed it back, until ``num_samples`` samples are drawn.
+
+        Args:
+            num_samples: samples to draw (a whole number of blocks is drawn, then cut).
+            state, codes_prev: where to start: :meth:`default_state` and :meth:`silence_block` for unconditional
+                generation, or the state after a prompt and the prompt's last block.
+            temperature: the distribution's sampling temperature (1.0: the model's distribution).
+            generator: optional ``torch.Generator`` on the model's device.
+            progress: a tqdm bar over blocks, with samples per second.
+        Returns:
+            int64 codes ``[B, num_samples]``.
+        Raises:
+            ValueError: ``num_samples < 0`` or ``temperature < 0``.
+            CapabilityError: the model has no incremental interface.
+        """
+        self._check_sample_args(num_samples, codes_prev.shape[0], temperature)
+        n = self.step_size
+        blocks = -(-num_samples // n)
+        out = torch.empty(codes_prev.shape[0], blocks * n, dtype=torch.int64, device=codes_prev.device)
+        for t in progress_steps(blocks, progress, type(self).__name__, n):
+            params, state = self.step(codes_prev, state)
+            codes_prev = self.distribution.sample(params, temperature, generator)
+            out[:, t * n:(t + 1) * n] = codes_prev
+        return out[:, :num_samples]
+
+    def _check_sample_args(self, num_samples: int, batch_size: int, temperature: float) -> None:
+        """The checks of :meth:`sample`'s arguments.
+
+        Raises:
+            ValueError: ``num_samples`` not an integer ``>= 0``, ``batch_size`` not an integer ``>= 1``, or
+                ``temperature < 0``; the message names the model.
+        """
+        where = f"{type(self).__name__}.sample"
+        if not isinstance(num_samples, int) or num_samples < 0:
+            raise ValueError(f"{where}: num_samples must be an integer >= 0, got {num_samples!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"{where}: batch_size must be an integer >= 1, got {batch_size!r}")
+        if temperature < 0:
+            raise ValueError(f"{where}: temperature must be >= 0, got {temperature!r}")
 
     def evaluate_long(self, codes: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
         """As :meth:`forward`, for utterances too long for one pass (e.g. in segments with the recurrent state

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .base import ModelOutput
-from .stacking import StackedFrameConfig, StackedFrameModel, frame_params, mlp, progress_steps, segments
+from .stacking import StackedFrameConfig, StackedFrameModel, frame_params, mlp, segments
 
 
 @dataclass
@@ -62,11 +62,30 @@ class LSTMModel(StackedFrameModel):
         self.lstm = nn.LSTM(Dd, Dd, num_layers=config.num_layers, batch_first=True)
         self.decoder = mlp(Dd, Dd, self.frame_out_features, config.mlp_layers, float32_output=True)
 
-    def init_state(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def step_size(self) -> int:
+        """One step per frame of ``s`` samples."""
+        return self.s
+
+    def default_state(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """Zero state ``(d, c)``, each ``[num_layers, B, Dd]``."""
         shape = (self.config.num_layers, batch_size, self.config.Dd)
         zeros = torch.zeros(shape, device=self._device(), dtype=self._dtype())
         return zeros, zeros.clone()
+
+    @torch.inference_mode()
+    def step(self, codes_prev: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+        """One recurrent step: consume frame ``x_{t-1}`` and predict the ``s`` samples of frame ``x_t``.
+
+        Args:
+            codes_prev: int64 ``[B, s]``, the previous frame's codes (a frame of silence for ``t = 0``).
+            state: ``(d, c)`` from :meth:`default_state` or the previous step.
+        Returns:
+            ``(params [B, 3M, s], state)``: equal to columns ``t s .. t s + s - 1`` of :meth:`logits` up to float
+            rounding.
+        """
+        d, state = self.lstm(self.encoder(self.companded(codes_prev)).unsqueeze(1), state)
+        return frame_params(self.decoder(d), self.s, self.distribution.num_params), state
 
     def step_params(self, x_prev: torch.Tensor, state=None):
         """DMoL parameters of steps ``0 .. S-1`` from their input frames.
@@ -78,7 +97,7 @@ class LSTMModel(StackedFrameModel):
             ``(params [B, 3M, S s], state)``.
         """
         if state is None:
-            state = self.init_state(x_prev.shape[0])
+            state = self.default_state(x_prev.shape[0])
         d, state = self.lstm(self.encoder(x_prev), state)
         return frame_params(self.decoder(d), self.s, self.distribution.num_params), state
 
@@ -119,34 +138,6 @@ class LSTMModel(StackedFrameModel):
             params, state = self.step_params(prep.x_prev[:, t0:t1], state)
             log_p = log_p + self.log_px(params, prep.codes[:, t0 * s:t1 * s], prep.lengths, t0)
         return ModelOutput(nll=-log_p, frames=prep.lengths, is_bound=False)
-
-    @torch.inference_mode()
-    def sample(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
-               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
-        """Generate audio autoregressively, frame by frame: each step's ``s`` samples are drawn from the DMoL
-        parameters given the state, then fed back as the next input frame.
-
-        Args:
-            num_samples: samples to generate (rounded up to whole frames, then cut).
-            batch_size: independent sequences.
-            temperature: DMoL sampling temperature (1.0 = the model's distribution).
-            generator: optional ``torch.Generator`` on the model's device.
-            progress: tqdm bar over frames.
-        Returns:
-            int64 codes ``[batch_size, num_samples]``.
-        Raises:
-            ValueError: negative ``num_samples`` or temperature, ``batch_size < 1``.
-        """
-        n = self._check_sample_args(num_samples, batch_size, temperature)
-        state = self.init_state(batch_size)
-        x_prev = self.silence_frame(batch_size)
-        out = torch.empty(batch_size, n * self.s, dtype=torch.int64, device=x_prev.device)
-        for t in progress_steps(n, progress, "LSTM"):
-            d, state = self.lstm(self.encoder(x_prev).unsqueeze(1), state)
-            codes = self.sample_frame(self.decoder(d[:, 0]), temperature, generator)
-            out[:, t * self.s:(t + 1) * self.s] = codes
-            x_prev = self.companded(codes)
-        return out[:, :num_samples]
 
 
 __all__ = ["LSTMConfig", "LSTMModel"]

@@ -44,7 +44,7 @@ from torch import nn
 from ..audio import num_bins
 from ..distributions import Categorical, DiscretizedMixtureLogistics, float32_head
 from ..representations import check_representation, get_representation
-from .base import ModelConfig, ModelOutput, WavelabModel, length_mask
+from .base import ModelConfig, ModelOutput, WavelabModel, length_mask, progress_steps
 from .s4 import LAYERS, S4Layer, S4State
 
 HEADS = {"categorical": 8, "dmol": 16}  # head -> the mu-law bit depth it goes with
@@ -378,8 +378,13 @@ class SaShiMi(WavelabModel):
 
     # ------------------------------------------------------------------ recurrent mode (generation)
 
+    @property
+    def step_size(self) -> int:
+        """One sample per step."""
+        return 1
+
     @torch.no_grad()
-    def init_state(self, batch_size: int = 1) -> SaShiMiState:
+    def default_state(self, batch_size: int = 1) -> SaShiMiState:
         """A fresh recurrent state: empty pooling windows, up-pool queues of ``p`` zeros (the delayed first window),
         zero S4 states with the discrete systems set up from the current weights.
 
@@ -387,7 +392,7 @@ class SaShiMi(WavelabModel):
             ValueError: ``batch_size < 1``.
         """
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"SaShiMi.init_state: batch_size must be a positive integer, got {batch_size!r}")
+            raise ValueError(f"SaShiMi.default_state: batch_size must be a positive integer, got {batch_size!r}")
         w = self.head.weight
         queues = [[torch.zeros(batch_size, up.H, dtype=w.dtype, device=w.device) for _ in range(up.p)]
                   for up in self.up]
@@ -401,35 +406,31 @@ class SaShiMi(WavelabModel):
         )
 
     @torch.no_grad()
-    def step(self, code_prev: torch.Tensor, state: SaShiMiState) -> tuple[torch.Tensor, SaShiMiState]:
+    def step(self, codes_prev: torch.Tensor, state: SaShiMiState) -> tuple[torch.Tensor, SaShiMiState]:
         """One recurrent step: consume ``x_{t-1}`` and return the parameters of ``p(x_t | x_{<t})``.
 
-        Equals ``logits(x)[:, :, t]`` of the convolution mode up to float rounding when ``code_prev`` is ``x_{t-1}``
-        (``silence_code`` for ``t = 0``).  Level ``l`` runs only when its pooling window completes.
+        Equals ``logits(x)[:, :, t]`` of the convolution mode up to float rounding when ``codes_prev`` is
+        ``x_{t-1}`` (``silence_code`` for ``t = 0``).  Level ``l`` runs only when its pooling window completes.
 
         Args:
-            code_prev: int64 ``[B]``.
-            state: from :meth:`init_state`; updated in place and returned.
+            codes_prev: int64 ``[B, 1]``.
+            state: from :meth:`default_state`; updated in place and returned.
         Returns:
-            ``(params [B, num_params], state)``.
+            ``(params [B, num_params, 1], state)``.
         Raises:
-            ValueError: ``code_prev`` of the wrong shape, dtype or range.
+            ValueError: ``codes_prev`` of the wrong shape, dtype or range.
         """
         B = state.batch_size
-        if not isinstance(code_prev, torch.Tensor) or code_prev.dtype != torch.int64 or code_prev.shape != (B,):
-            if isinstance(code_prev, torch.Tensor):
-                desc = f"{code_prev.dtype} tensor of shape {tuple(code_prev.shape)}"
+        if not isinstance(codes_prev, torch.Tensor) or codes_prev.dtype != torch.int64 or codes_prev.shape != (B, 1):
+            if isinstance(codes_prev, torch.Tensor):
+                desc = f"{codes_prev.dtype} tensor of shape {tuple(codes_prev.shape)}"
             else:
-                desc = type(code_prev).__name__
-            raise ValueError(f"SaShiMi.step: code_prev must be an int64 tensor [{B}] (the state's batch), got {desc}")
-        self._check_codes(code_prev[:, None], "code_prev")
-        return self._step(code_prev, state)
-
-    @torch.no_grad()
-    def _step(self, code_prev: torch.Tensor, state: SaShiMiState) -> tuple[torch.Tensor, SaShiMiState]:
-        """:meth:`step` without the input checks (no device synchronisation), for :meth:`sample`."""
+                desc = type(codes_prev).__name__
+            raise ValueError(f"SaShiMi.step: codes_prev must be an int64 tensor [{B}, 1] (the state's batch), got "
+                             f"{desc}")
+        self._check_codes(codes_prev, "codes_prev")
         S = len(self.down)
-        inputs = [self.embed_codes(code_prev)]  # level-l value produced at this step, l = 0 .. top
+        inputs = [self.embed_codes(codes_prev[:, 0])]  # level-l value produced at this step, l = 0 .. top
         for level, down in enumerate(self.down):
             window = state.windows[level]
             window.append(inputs[-1])
@@ -448,35 +449,7 @@ class SaShiMi(WavelabModel):
                 state.queues[level] = self.up[level].unpool_step(h)
             h = self.up_stages[level].step(g, state.up_states[level]) + g
         state.t += 1
-        return float32_head((self.norm, self.head), h), state
-
-    @torch.no_grad()
-    def sample(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
-               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
-        """Generate in recurrent mode (constant cost per sample).
-
-        Args:
-            num_samples: samples to generate (16,000 = 1 s at 16 kHz).
-            batch_size: independent sequences ``B``.
-            temperature: passed to the output distribution's ``sample`` (1.0 = the model's distribution).
-            generator: optional ``torch.Generator`` for reproducible draws.
-            progress: show a tqdm progress bar.
-        Returns:
-            int64 codes ``[B, num_samples]``.
-        Raises:
-            ValueError: ``num_samples < 0``.
-        """
-        if not isinstance(num_samples, int) or num_samples < 0:
-            raise ValueError(f"SaShiMi.sample: num_samples must be an integer >= 0, got {num_samples!r}")
-        state = self.init_state(batch_size)
-        device = self.head.weight.device
-        out = torch.empty(batch_size, num_samples, dtype=torch.int64, device=device)
-        x = torch.full((batch_size,), self.silence_code, dtype=torch.int64, device=device)
-        for i in _steps(num_samples, progress, "SaShiMi (recurrent)"):
-            params, state = self._step(x, state)
-            x = self.distribution.sample(params.unsqueeze(-1), temperature, generator).squeeze(-1)
-            out[:, i] = x
-        return out
+        return float32_head((self.norm, self.head), h).unsqueeze(-1), state
 
     @torch.no_grad()
     def sample_recompute(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
@@ -485,22 +458,13 @@ class SaShiMi(WavelabModel):
         per sample, slow; for the speed benchmark and as a check of :meth:`sample`).  Draws from ``generator`` in the
         same order as :meth:`sample`, so both give the same codes up to float rounding.  Same arguments and return
         value as :meth:`sample`."""
-        if not isinstance(num_samples, int) or num_samples < 0:
-            raise ValueError(f"SaShiMi.sample_recompute: num_samples must be an integer >= 0, got {num_samples!r}")
+        self._check_sample_args(num_samples, batch_size, temperature)
         device = self.head.weight.device
         seq = torch.full((batch_size, num_samples + 1), self.silence_code, dtype=torch.int64, device=device)
-        for i in _steps(num_samples, progress, "SaShiMi (recompute)"):
+        for i in progress_steps(num_samples, progress, "SaShiMi (recompute)"):
             params = self.logits(seq[:, : i + 1])[:, :, i:]  # position i only sees seq[:, :i]
             seq[:, i] = self.distribution.sample(params, temperature, generator).squeeze(-1)
         return seq[:, :num_samples]
-
-
-def _steps(n: int, progress: bool, desc: str):
-    if not progress:
-        return range(n)
-    from tqdm.auto import trange
-
-    return trange(n, desc=desc, unit="sample")
 
 
 __all__ = ["DownPool", "FFBlock", "S4Block", "SaShiMi", "SaShiMiConfig", "SaShiMiState", "Stage", "UpPool"]

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .base import progress_steps
 from .latent import LatentFrameConfig, LatentFrameModel, SegmentOutput, gaussian_params
-from .stacking import Prepared, frame_params, mlp, progress_steps, segments
+from .stacking import Prepared, frame_params, mlp, segments
 
 
 @dataclass
@@ -122,12 +123,12 @@ class SRNN(LatentFrameModel):
         """Ancestral sampling from the prior, frame by frame: ``d_t`` from the previous frame,
         ``z_t ~ p(z_t | z_{t-1}, d_t)``, then the frame's ``s`` samples from the DMoL ``phi_dec([z_t, d_t])``, fed
         back.  Same arguments and return value as :meth:`VRNN.sample <wavelab.models.vrnn.VRNN.sample>`."""
-        n = self._check_sample_args(num_samples, batch_size, temperature)
+        n = self._sample_frames(num_samples, batch_size, temperature)
         z = self.init_state(batch_size)
         h = None
         x_prev = self.silence_frame(batch_size)
         out = torch.empty(batch_size, n * self.s, dtype=torch.int64, device=z.device)
-        for t in progress_steps(n, progress, "SRNN"):
+        for t in progress_steps(n, progress, "SRNN", self.s):
             d, h = self.forward_rnn(self.phi_x(x_prev).unsqueeze(1), h)
             d = d[:, 0]
             mu_p, sd_p = gaussian_params(self.phi_prior(torch.cat([z, d], dim=-1)), self.config.min_sd)

@@ -294,14 +294,9 @@ class StackedFrameModel(WavelabModel):
         y = self.representation.model_input(torch.tensor(self.silence_code, device=self._device()), dtype=self._dtype())
         return y.expand(batch_size, self.s).clone()
 
-    def _check_sample_args(self, num_samples: int, batch_size: int, temperature: float) -> int:
-        where = f"{type(self).__name__}.sample"
-        if not isinstance(num_samples, int) or num_samples < 0:
-            raise ValueError(f"{where}: num_samples must be an integer >= 0, got {num_samples!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"{where}: batch_size must be an integer >= 1, got {batch_size!r}")
-        if temperature < 0:
-            raise ValueError(f"{where}: temperature must be >= 0, got {temperature!r}")
+    def _sample_frames(self, num_samples: int, batch_size: int, temperature: float) -> int:
+        """Frames that cover ``num_samples`` after the argument checks of :meth:`sample`."""
+        self._check_sample_args(num_samples, batch_size, temperature)
         return -(-num_samples // self.s)
 
 
@@ -313,14 +308,5 @@ def segments(n: int, size: int) -> list[tuple[int, int]]:
     return [(t0, min(t0 + size, n)) for t0 in range(0, n, size)]
 
 
-def progress_steps(n: int, progress: bool, desc: str):
-    """``range(n)``, with a tqdm bar over frames when ``progress``."""
-    if not progress:
-        return range(n)
-    from tqdm.auto import trange
-
-    return trange(n, desc=desc, unit="frame")
-
-
 __all__ = ["Prepared", "StackedFrameConfig", "StackedFrameModel", "frame_params", "mlp", "num_steps",
-           "previous_frames", "progress_steps", "segments", "stack_frames", "unstack_frames"]
+           "previous_frames", "segments", "stack_frames", "unstack_frames"]

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .base import progress_steps
 from .latent import LatentFrameConfig, LatentFrameModel, SegmentOutput, gaussian_params
-from .stacking import Prepared, frame_params, mlp, progress_steps
+from .stacking import Prepared, frame_params, mlp
 
 
 @dataclass
@@ -108,12 +109,12 @@ class VRNN(LatentFrameModel):
         Raises:
             ValueError: negative ``num_samples`` or temperature, ``batch_size < 1``.
         """
-        n = self._check_sample_args(num_samples, batch_size, temperature)
+        n = self._sample_frames(num_samples, batch_size, temperature)
         state = self.init_state(batch_size)
         d, fz = state.d, state.phi_z
         x_prev = self.silence_frame(batch_size)
         out = torch.empty(batch_size, n * self.s, dtype=torch.int64, device=d.device)
-        for t in progress_steps(n, progress, "VRNN"):
+        for t in progress_steps(n, progress, "VRNN", self.s):
             d = self.transition(torch.cat([self.phi_x(x_prev), fz], dim=-1), d)
             mu_p, sd_p = gaussian_params(self.phi_prior(d), self.config.min_sd)
             z = mu_p + sd_p * torch.randn(mu_p.shape, generator=generator, device=d.device, dtype=d.dtype)

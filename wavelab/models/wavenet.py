@@ -37,7 +37,7 @@ from torch import nn
 from ..audio import SUPPORTED_BITS, num_bins
 from ..distributions import DiscretizedMixtureLogistics, float32_head
 from ..representations import check_representation, get_representation
-from .base import ModelConfig, ModelOutput, WavelabModel, length_mask
+from .base import ModelConfig, ModelOutput, WavelabModel, length_mask, progress_steps
 from .lpc import LinearPrediction
 
 
@@ -157,7 +157,7 @@ class WaveNetState:
         input_queue: ``[k - 1, B, 1]`` ring buffer of the last network inputs (companded values).
         queues: per dilated layer, ``[(k - 1) d, B, Dc]`` ring buffer of its last inputs; the input of time ``s`` sits
             at row ``s mod ((k - 1) d)``.  Times before 0 hold zeros, as the zero padding of the causal convs.
-        x_prev: int64 ``[B]``, the code to feed to the next :meth:`WaveNet.step`: the code of silence for a fresh
+        x_prev: int64 ``[B]``, the code the first :meth:`WaveNet.step` consumes: the code of silence for a fresh
             state, the last prompt code after a prompt.
         weights: the model's weights laid out as matrices for single-step matmuls, taken when the state was made
             (a state made before an optimizer step keeps the old weights).
@@ -256,7 +256,7 @@ class WaveNet(WavelabModel):
         ``[B, 3M, T]``.
 
         With ``keep=True`` also return, for the input conv and every dilated layer, the last ``(k-1) d`` columns of
-        its input (``[B, C, <= (k-1) d]``), which :meth:`init_state` puts in the generation queues.
+        its input (``[B, C, <= (k-1) d]``), which :meth:`default_state` puts in the generation queues.
         """
         k = self.config.kernel_size
         tails = [u[:, :, -(k - 1):]] if keep else None
@@ -333,23 +333,28 @@ class WaveNet(WavelabModel):
         head = (head1.weight[:, :, 0].t().contiguous(), head1.bias, head2.weight[:, :, 0].t().contiguous(), head2.bias)
         return (taps(self.input_conv), self.input_conv.bias), tuple(layers), head
 
+    @property
+    def step_size(self) -> int:
+        """One sample per step."""
+        return 1
+
     @torch.inference_mode()
-    def init_state(self, batch_size: int = 1, prompt: torch.Tensor | None = None) -> WaveNetState:
+    def default_state(self, batch_size: int = 1, prompt: torch.Tensor | None = None) -> WaveNetState:
         """A fresh generation state, optionally primed with a prompt.
 
         Args:
             batch_size: ``B``.
             prompt: optional int64 codes ``[B, P]`` (or ``[P]``, shared by the batch), ``P >= 1``.  The prompt's
                 network inputs (silence, ``x_0 .. x_{P-2}``) are run through the full forward pass at once and the
-                queues are filled from it; ``state.x_prev`` is then ``x_{P-1}``, so the next :meth:`step` predicts
-                sample ``P``.
+                queues are filled from it; ``state.x_prev`` is then ``x_{P-1}``, the code the next :meth:`step`
+                consumes to predict sample ``P``.
         Returns:
             :class:`WaveNetState` on the model's device and dtype, with ``t = P`` (0 without a prompt).
         Raises:
             ValueError: ``batch_size < 1`` or a prompt of the wrong shape, dtype or batch size.
         """
         if batch_size < 1:
-            raise ValueError(f"WaveNet.init_state: batch_size must be >= 1, got {batch_size}")
+            raise ValueError(f"WaveNet.default_state: batch_size must be >= 1, got {batch_size}")
         weight = self.input_conv.weight
         device, dtype = weight.device, weight.dtype
         k = self.config.kernel_size
@@ -384,26 +389,26 @@ class WaveNet(WavelabModel):
         return state
 
     @torch.inference_mode()
-    def step(self, state: WaveNetState, x_prev: torch.Tensor) -> torch.Tensor:
-        """One generation step with the queues: consume ``x_prev`` and return the params of the next sample.
+    def step(self, codes_prev: torch.Tensor, state: WaveNetState) -> tuple[torch.Tensor, WaveNetState]:
+        """One generation step with the queues: consume ``x_{t-1}`` and return the params of sample ``t``.
 
         Costs ``k`` matmuls for each dilated layer plus one fused residual+skip matmul, independent of the
         receptive field (Paine et al. 2016).  Equals ``logits(x)[:, :, t]`` of the full forward pass up to float
-        rounding, when ``x_prev`` is ``x_{t-1}`` (the silence code for ``t = 0``).
+        rounding, when ``codes_prev`` is ``x_{t-1}`` (the silence code for ``t = 0``).
 
         Args:
-            state: from :meth:`init_state`; updated in place (queues pushed, ``t`` incremented).
-            x_prev: int64 ``[B]``, the code of the previous sample.
+            codes_prev: int64 ``[B, 1]``, the code of the previous sample.
+            state: from :meth:`default_state`; updated in place (queues pushed, ``t`` incremented) and returned.
         Returns:
-            ``[B, 3M]`` DMoL parameters of ``p(x_t | x_{<t})``.
+            ``(params [B, 3M, 1], state)``: the DMoL parameters of ``p(x_t | x_{<t})``.
         Raises:
-            ValueError: ``x_prev`` does not have shape ``[B]``.
+            ValueError: ``codes_prev`` does not have shape ``[B, 1]``.
         """
         B = state.x_prev.shape[0]
-        if x_prev.shape != (B,):
-            raise ValueError(
-                f"WaveNet.step: x_prev must have shape [{B}] (the state's batch), got {tuple(x_prev.shape)}"
-            )
+        if codes_prev.shape != (B, 1):
+            raise ValueError(f"WaveNet.step: codes_prev must have shape [{B}, 1] (the state's batch), got "
+                             f"{tuple(codes_prev.shape)}")
+        x_prev = codes_prev[:, 0]
         t = state.t
         (in_taps, in_bias), layers, (w1, b1, w2, b2) = state.weights
         dtype = state.input_queue.dtype
@@ -436,7 +441,7 @@ class WaveNet(WavelabModel):
             state.lpc_history = torch.cat([state.lpc_history[:, 1:], x_lin], dim=1)  # x_prev is silence at t = 0
             out = self._add_offset(out, self.representation.model_value(self.lpc.step(state.lpc_history)))
         state.t = t + 1
-        return out
+        return out.unsqueeze(-1), state
 
     @torch.inference_mode()
     def sample(
@@ -448,7 +453,8 @@ class WaveNet(WavelabModel):
         progress: bool = False,
         prompt: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Generate audio with the fast queue method (Paine et al. 2016): O(layers) work per sample.
+        """Generate audio with the fast queue method (Paine et al. 2016): O(layers) work per sample, through
+        :meth:`step` and the one generation loop (:meth:`~wavelab.models.base.WavelabModel.generate`).
 
         Args:
             num_samples: samples to generate (16,000 = 1 s at 16 kHz).
@@ -456,22 +462,15 @@ class WaveNet(WavelabModel):
             temperature: passed to :meth:`DiscretizedMixtureLogistics.sample` (1.0 = the model's distribution).
             generator: optional ``torch.Generator`` (on the model's device) for reproducible draws.
             progress: show a tqdm progress bar.
-            prompt: optional int64 codes ``[B, P]`` or ``[P]`` to continue (see :meth:`init_state`).
+            prompt: optional int64 codes ``[B, P]`` or ``[P]`` to continue (see :meth:`default_state`).
         Returns:
             int64 codes ``[B, num_samples]``: the generated samples only (without the prompt).
         Raises:
-            ValueError: ``num_samples < 0`` or a bad prompt.
+            ValueError: ``num_samples < 0``, ``batch_size < 1``, ``temperature < 0`` or a bad prompt.
         """
-        if num_samples < 0:
-            raise ValueError(f"WaveNet.sample: num_samples must be >= 0, got {num_samples}")
-        state = self.init_state(batch_size, prompt)
-        out = torch.empty(batch_size, num_samples, dtype=torch.int64, device=state.x_prev.device)
-        x = state.x_prev
-        for i in _steps(num_samples, progress, "WaveNet (fast)"):
-            params = self.step(state, x)
-            x = self.distribution.sample(params.unsqueeze(-1), temperature, generator).squeeze(-1)
-            out[:, i] = x
-        return out
+        self._check_sample_args(num_samples, batch_size, temperature)
+        state = self.default_state(batch_size, prompt)
+        return self.generate(num_samples, state, state.x_prev[:, None], temperature, generator, progress)
 
     @torch.inference_mode()
     def sample_naive(
@@ -489,14 +488,13 @@ class WaveNet(WavelabModel):
         per sample.  Draws from the generator in the same order as :meth:`sample`, so both give the same codes up
         to float rounding.  Same arguments and return value as :meth:`sample` (no prompt).
         """
-        if num_samples < 0:
-            raise ValueError(f"WaveNet.sample_naive: num_samples must be >= 0, got {num_samples}")
+        self._check_sample_args(num_samples, batch_size, temperature)
         device, dtype = self.input_conv.weight.device, self.input_conv.weight.dtype
         u = torch.empty(batch_size, 1, num_samples + 1, device=device, dtype=dtype)
         u[:, 0, 0] = float(self.representation.model_input(torch.tensor(self.silence_code), torch.float32))
         out = torch.empty(batch_size, num_samples, dtype=torch.int64, device=device)
         R = self.receptive_field
-        for i in _steps(num_samples, progress, "WaveNet (naive)"):
+        for i in progress_steps(num_samples, progress, "WaveNet (naive)"):
             params = self.network(u[:, :, max(0, i + 1 - R): i + 1])[:, :, -1:]
             if self.lpc is not None:  # the prediction of sample i from the codes before it
                 so_far = torch.cat([out[:, :i], torch.full_like(out[:, :1], self.silence_code)], dim=1)
@@ -506,14 +504,6 @@ class WaveNet(WavelabModel):
             out[:, i] = x
             u[:, 0, i + 1] = self.representation.model_input(x, dtype=dtype)
         return out
-
-
-def _steps(n: int, progress: bool, desc: str):
-    if not progress:
-        return range(n)
-    from tqdm.auto import trange
-
-    return trange(n, desc=desc, unit="sample")
 
 
 __all__ = ["ResidualLayer", "WaveNet", "WaveNetConfig", "WaveNetState"]
