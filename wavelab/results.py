@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .models import run_label
 from .runs import atomic_write_json, git_commit, hardware_info, read_run_config
 
 BUDGETS = ("cpu-budget", "cpu-equal", "gpu")
@@ -376,17 +377,11 @@ THESIS_LINEAR_BPF: dict[tuple[str, str], PaperFigure] = {
 
 
 def record_label(model: str, config: dict[str, Any] | None) -> str:
-    """The label that matches a record to :data:`PAPER_BPF`: ``model``, then ``" s=<s>"`` when the config's stack size
-    ``s`` (or ``s1``) is not 1, then ``" L=<L>"`` when the config has ``L`` latent layers.  E.g. ``"wavenet"``,
-    ``"lstm s=64"``, ``"cwvae s=64 L=2"``."""
-    config = config or {}
-    label = model
-    s = config.get("s", config.get("s1", 1))
-    if s not in (None, 1):
-        label += f" s={s}"
-    if config.get("L") is not None:
-        label += f" L={config['L']}"
-    return label
+    """The label that matches a record to :data:`PAPER_BPF`: :func:`wavelab.models.run_label`, the registry name
+    and what the model's config class adds for the settings that tell the paper's rows apart (the stack size ``s``
+    when it is not 1, the CW-VAE's latent layers ``L``).  E.g. ``"wavenet"``, ``"lstm s=64"``,
+    ``"cwvae s=64 L=2"``; a baseline's name as it is."""
+    return run_label(model, config)
 
 
 def results_table(records: list[ResultRecord], paper: dict[tuple[str, str], PaperFigure] | None = None,

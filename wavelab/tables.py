@@ -17,6 +17,9 @@ import html
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from .baselines import BASELINE_NAMES
+from .models import REGISTRY, display_name, key_fields
+
 # the widest a table may render: the theme's content column holds about this many characters of table text at the
 # table font size (sphinx-book-theme, 0.85em); the browser test checks the real width of every rendered table
 _STYLE = ("<style>table.wavelab-table{font-size:0.85em;border-collapse:collapse;margin:0.5em 0 1em 0;max-width:100%}"
@@ -162,20 +165,22 @@ def table(rows: Iterable[Sequence[Any]] | Iterable[dict[str, Any]], columns: Seq
 # results records
 
 DATASET_NAMES = {"timit": "TIMIT", "librispeech": "LibriSpeech"}
-MODEL_NAMES = {"wavenet": "WaveNet", "lstm": "LSTM", "vrnn": "VRNN", "srnn": "SRNN", "cwvae": "CW-VAE",
-               "waveflow": "WaveFlow", "waveglow": "WaveGlow", "sashimi": "SaShiMi", "uniform": "uniform",
-               "dmol": "DMoL (fitted)", "flac": "FLAC", "flac+padding": "FLAC (with padding)",
-               "histogram": "histogram (fitted)", "flac-codes": "FLAC (codes as PCM)"}
+
+
+def name_of(model: str) -> str:
+    """How tables name a record's ``model``: a registry model's ``display_name`` (its config class says it), a
+    baseline's name from :data:`wavelab.baselines.BASELINE_NAMES`, anything else as it is."""
+    return BASELINE_NAMES.get(model) or display_name(model)
+
+
+#: :func:`name_of` of every model of the registry and every baseline, as the registry stands at import
+MODEL_NAMES = {name: name_of(name) for name in (*REGISTRY, *BASELINE_NAMES)}
 
 #: how tables name the waveform representations (:mod:`wavelab.representations`)
 REPRESENTATION_NAMES = {"mulaw": "16-bit mu-law", "linear": "16-bit linear PCM",
                         "pcm16": "pcm16 (int16 pmf, companded input)"}
 
 BUDGET_NAMES = {"cpu-budget": "CPU budget", "cpu-equal": "equal CPU budget", "gpu": "GPU"}
-
-# configuration fields worth a reader's eye, in this order (paper symbols); the rest is in the folded provenance
-_KEY_CONFIG = ("Dc", "blocks", "Dd", "Dz", "Dh", "c", "h", "n_flows", "n_layers", "residual_channels", "d_model",
-               "head")
 
 
 def unit(record) -> str:
@@ -196,15 +201,15 @@ def model_name(record) -> str:
     """A record's model in the papers' spelling with its stack size and latent layers, e.g. ``"CW-VAE s=64 L=2"``."""
     label = record.label
     head, _, rest = label.partition(" ")
-    return (MODEL_NAMES.get(head, head) + (" " + rest if rest else "")).strip()
+    return (name_of(head) + (" " + rest if rest else "")).strip()
 
 
 def configuration(record) -> str:
-    """The key configuration fields of a record (paper symbols), e.g. ``"Dc=96, blocks=5"``; ``""`` for a baseline.
-    Fields every model of a kind shares (10 layers per WaveNet block, 10 DMoL components) are left to the folded
-    provenance."""
+    """The key configuration fields of a record (paper symbols, the model config class's ``key_fields``), e.g.
+    ``"Dc=96, blocks=5"``; ``""`` for a baseline.  Fields every model of a kind shares (10 layers per WaveNet block,
+    10 DMoL components) are left to the folded provenance."""
     cfg = record.config or {}
-    return ", ".join(f"{k}={cfg[k]}" for k in _KEY_CONFIG if cfg.get(k) is not None)
+    return ", ".join(f"{k}={cfg[k]}" for k in key_fields(record.model) if cfg.get(k) is not None)
 
 
 def bpf_text(value: float | None, is_bound: bool, digits: int = 2) -> str:
@@ -425,6 +430,7 @@ def results_tables(records: Sequence, *, caption: str = "Results", provenance: b
     return out
 
 
-__all__ = ["BUDGET_NAMES", "REPRESENTATION_NAMES", "Html", "Strong", "Table", "Tables", "bpf_text", "configuration", "duration_text",
-           "estimator_text", "group_records", "representation_text", "hardware_text", "model_name", "paper_config_mismatch", "paper_text", "records_table", "results_tables", "table",
+__all__ = ["BUDGET_NAMES", "REPRESENTATION_NAMES", "Html", "Strong", "Table", "Tables", "bpf_text", "configuration",
+           "duration_text", "estimator_text", "group_records", "hardware_text", "model_name", "name_of",
+           "paper_config_mismatch", "paper_text", "records_table", "representation_text", "results_tables", "table",
            "training_text", "unit"]

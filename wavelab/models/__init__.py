@@ -60,6 +60,24 @@ def quick_config(name: str, **overrides: Any):
     return config_for(name, **{**_entry(name)[0].quick_overrides(), **overrides})
 
 
+def display_name(name: str) -> str:
+    """How tables and findings name registry model ``name`` (its config class's ``display_name``); any other name
+    (a baseline's) is returned as it is."""
+    return REGISTRY[name][0].display_name if name in REGISTRY else name
+
+
+def run_label(name: str, config: dict[str, Any] | None) -> str:
+    """The label that tells a run's row of the papers apart: the registry name and what its config class's
+    ``label_suffix`` adds (e.g. ``"wavenet"``, ``"lstm s=64"``, ``"cwvae s=64 L=2"``); a baseline's name as it is."""
+    return name + (REGISTRY[name][0].label_suffix(config or {}) if name in REGISTRY else "")
+
+
+def key_fields(name: str) -> tuple[str, ...]:
+    """The config fields a table shows for registry model ``name`` (its config class's ``key_fields``); ``()`` for
+    any other name."""
+    return REGISTRY[name][0].key_fields if name in REGISTRY else ()
+
+
 def build_model(name: str, config=None, **overrides: Any) -> WavelabModel:
     """Instantiate the model registered as ``name`` from ``config`` (or the paper's defaults plus ``overrides``).
 
@@ -71,4 +89,4 @@ def build_model(name: str, config=None, **overrides: Any) -> WavelabModel:
 
 
 __all__ = ["REGISTRY", "CapabilityError", "ModelConfig", "ModelOutput", "WavelabModel", "build_model", "config_for",
-           "length_mask", "quick_config"]
+           "display_name", "key_fields", "length_mask", "quick_config", "run_label"]

@@ -132,7 +132,23 @@ class CapabilityError(ValueError):
 
 
 class ModelConfig:
-    """Base of every registered model's config dataclass: its fields are the paper's configuration."""
+    """Base of every registered model's config dataclass: its fields are the paper's configuration, and its class
+    attributes the facts tables, records and findings need about the model, so that they name no model themselves.
+
+    Class attributes:
+        display_name: how tables and findings name the model (``"WaveNet"``, ``"CW-VAE"``).
+        key_fields: the config fields a table shows beside the name (paper symbols, in this order); the rest is in
+            the folded provenance.
+    """
+
+    display_name: ClassVar[str] = ""
+    key_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def label_suffix(cls, config: dict[str, Any]) -> str:
+        """What a run's label (:func:`wavelab.models.run_label`) adds to the registry name for the settings that
+        tell the paper's rows apart, e.g. ``" s=64"``, from a config dict (a record's ``config``).  Default: ``""``."""
+        return ""
 
     @classmethod
     def quick_overrides(cls) -> dict[str, Any]:

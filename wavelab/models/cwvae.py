@@ -45,6 +45,7 @@ Hence ``evaluate_long`` with the same noise equals ``forward`` up to float round
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -115,6 +116,17 @@ class CWVAEConfig(ModelConfig):
     Raises:
         ValueError: any invalid field (the message names it).
     """
+
+    display_name: ClassVar[str] = "CW-VAE"
+    key_fields: ClassVar[tuple[str, ...]] = ("Dz", "Dh", "c")
+
+    @classmethod
+    def label_suffix(cls, config: dict) -> str:
+        """``" s=<s1>"`` when the lowest layer's stride ``s1`` (or ``s``) is not 1, then ``" L=<L>"``: the rows of
+        Havtorn et al.'s Table 1, e.g. ``"cwvae s=64 L=2"``."""
+        s = config.get("s1", config.get("s", 1))
+        suffix = f" s={s}" if s not in (None, 1) else ""
+        return suffix + (f" L={config['L']}" if config.get("L") is not None else "")
 
     s1: int = 64
     c: int = 8

@@ -18,6 +18,7 @@ The likelihood is exact: ``-log p(x) = -sum_t log p(x_t | x_{<t})`` in nats (``i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -36,6 +37,9 @@ class LSTMConfig(StackedFrameConfig):
     Raises:
         ValueError: a non-positive size or unsupported ``bits``.
     """
+
+    display_name: ClassVar[str] = "LSTM"
+    key_fields: ClassVar[tuple[str, ...]] = ("Dd",)
 
     num_layers: int = 1
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +81,9 @@ class SaShiMiConfig(ModelConfig):
             ``bits`` that do not match the head, ``l_max`` not divisible by ``prod(pool)``, dropout outside [0, 1),
             an unknown representation or one other than ``"mulaw"`` with the categorical head.
     """
+
+    display_name: ClassVar[str] = "SaShiMi"
+    key_fields: ClassVar[tuple[str, ...]] = ("n_layers", "d_model", "head")
 
     d_model: int = 64
     n_layers: int = 8

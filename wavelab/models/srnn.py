@@ -26,6 +26,7 @@ The result equals the whole-utterance pass exactly (up to float rounding).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -45,6 +46,9 @@ class SRNNConfig(LatentFrameConfig):
         (Dz, free nats, KL warm-up: see :class:`~wavelab.models.latent.LatentFrameConfig`; s, Dd, mlp_layers,
         num_components, bits, eval_segment_steps: see :class:`~wavelab.models.stacking.StackedFrameConfig`.)
     """
+
+    display_name: ClassVar[str] = "SRNN"
+    key_fields: ClassVar[tuple[str, ...]] = ("Dd", "Dz")
 
     residual_posterior: bool = True
 

@@ -161,6 +161,12 @@ class StackedFrameConfig(ModelConfig):
         ValueError: a non-positive size, unsupported ``bits`` or an unknown representation.
     """
 
+    @classmethod
+    def label_suffix(cls, config: dict) -> str:
+        """``" s=<s>"`` when the stack size is not 1 (the rows of Havtorn et al.'s Table 1, e.g. ``"lstm s=64"``)."""
+        s = config.get("s", 1)
+        return f" s={s}" if s not in (None, 1) else ""
+
     s: int = 64
     Dd: int = 256
     mlp_layers: int = 3

@@ -20,6 +20,7 @@ importance-weighted bound.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -34,6 +35,9 @@ class VRNNConfig(LatentFrameConfig):
     """VRNN hyper-parameters; see :class:`~wavelab.models.latent.LatentFrameConfig` and
     :class:`~wavelab.models.stacking.StackedFrameConfig` for the fields (defaults: Havtorn et al., ``Dz = Dd = 256``,
     ``s = 64``, DMoL with 10 components over 16-bit mu-law, free nats 2 annealed over 100k steps)."""
+
+    display_name: ClassVar[str] = "VRNN"
+    key_fields: ClassVar[tuple[str, ...]] = ("Dd", "Dz")
 
 
 @dataclass

@@ -79,6 +79,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -180,6 +181,9 @@ class WaveFlowConfig(ModelConfig):
         ValueError: any field out of range (the message names the field).
     """
 
+    display_name: ClassVar[str] = "WaveFlow"
+    key_fields: ClassVar[tuple[str, ...]] = ("h", "n_flows", "n_layers", "residual_channels")
+
     h: int = 16
     n_flows: int = 8
     n_layers: int = 8
@@ -262,6 +266,8 @@ class WaveGlowConfig(WaveFlowConfig):
     outputs, one channel count for residual and skip paths (WaveGlow: 512 / 256), no mel conditioning.
     Fields and errors as :class:`WaveFlowConfig`.
     """
+
+    display_name: ClassVar[str] = "WaveGlow"
 
     h: int = 8
     n_flows: int = 12

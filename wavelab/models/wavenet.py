@@ -29,6 +29,7 @@ Receptive field: the initial conv sees ``k`` inputs and every dilated layer adds
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +65,9 @@ class WaveNetConfig(ModelConfig):
         ValueError: a non-positive size, ``kernel_size < 2``, unsupported ``bits``, an unknown representation, or a
             negative ``lpc_order`` or one with ``"mulaw"``.
     """
+
+    display_name: ClassVar[str] = "WaveNet"
+    key_fields: ClassVar[tuple[str, ...]] = ("Dc", "blocks")
 
     Dc: int = 96
     blocks: int = 5
