@@ -27,6 +27,7 @@ from wavelab.audio import codes_to_companded  # noqa: E402
 from wavelab.data import Recording  # noqa: E402
 from wavelab.data.utterance import Segment, Speaker  # noqa: E402
 from wavelab.models import WavelabModel, build_model, quick_config  # noqa: E402
+from wavelab.representations import get_representation  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -45,6 +46,7 @@ class FakeCWVAE(WavelabModel):
         self.weight = torch.nn.Parameter(torch.zeros(1))
         self.strides = list(strides)
         self.bits = bits
+        self.representation = get_representation("mulaw", bits)  # the contract: every model has one
         self.noise = noise
         self.calls = []
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from wavelab.audio import mu_law_encode, num_bins
-from wavelab.models import REGISTRY, CapabilityError, ModelConfig, ModelOutput, WavelabModel, build_model, quick_config
+from wavelab.models import (REGISTRY, CapabilityError, ModelConfig, ModelOutput, UnknownModelError, WavelabModel,
+                            build_model, check_model_name, display_name, quick_config, registry_name)
 
 NAMES = sorted(REGISTRY)
 LENGTHS = (1024, 640)  # two utterances, the second right-padded by 384 samples
@@ -68,6 +69,8 @@ def test_registry_entries_follow_the_contract(name):
         assert all(s >= 1 for s in small.latent_strides)
     small.set_train_step(3)  # every model accepts the schedule hook
     small.set_train_step(None)
+    assert registry_name(small) == name  # WaveFlow and WaveGlow share a model class: the config tells them apart
+    assert check_model_name(name) == name and display_name(name) == config_cls.display_name != ""
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -168,3 +171,10 @@ def test_sample_is_the_one_generation_loop_over_the_steps(name):
         model.sample(-1)
     with pytest.raises(ValueError, match="temperature"):
         model.sample(4, temperature=-1.0)
+
+
+def test_an_unknown_model_name_is_refused_with_the_known_ones():
+    with pytest.raises(UnknownModelError, match="unknown model 'transformer'; known models: cwvae, lstm"):
+        check_model_name("transformer")
+    with pytest.raises(KeyError):  # an UnknownModelError is a KeyError
+        build_model("transformer")

@@ -26,6 +26,7 @@ from torch import nn
 
 from wavelab.data import Recording
 from wavelab.models import REGISTRY, ModelConfig, ModelOutput, WavelabModel, length_mask
+from wavelab.representations import get_representation
 from wavelab.train import CHECKPOINT, METRICS, NonFiniteLossError, TrainConfig, load_run, read_metrics, train
 
 torch.set_num_threads(1)
@@ -63,6 +64,7 @@ class TinyModel(WavelabModel):
     def __init__(self, config: TinyConfig):
         super().__init__()
         self.config, self.bits = config, config.bits
+        self.representation = get_representation("mulaw", config.bits)  # the contract: every model has one
         n = 2**config.bits
         self.embed = nn.Embedding(n + 1, config.hidden)  # index n: "no previous sample"
         self.drop = nn.Dropout(config.dropout)

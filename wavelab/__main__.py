@@ -62,10 +62,12 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
 
 
 def _model_config(name: str, overrides: dict[str, Any]):
-    from .models import REGISTRY, config_for
+    from .models import REGISTRY, UnknownModelError, check_model_name, config_for
 
-    if name not in REGISTRY:
-        raise CLIError(f"unknown model {name!r}; known models: {', '.join(sorted(REGISTRY))}")
+    try:
+        check_model_name(name)
+    except UnknownModelError as e:
+        raise CLIError(str(e)) from e
     fields = [f.name for f in dataclasses.fields(REGISTRY[name][0])]
     unknown = sorted(set(overrides) - set(fields))
     if unknown:

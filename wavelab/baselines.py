@@ -210,11 +210,6 @@ class BaselineResult:
     details: dict
 
 
-#: how tables name each baseline of :func:`run_baselines`
-BASELINE_NAMES = {"uniform": "uniform", "dmol": "DMoL (fitted)", "flac": "FLAC", "flac+padding": "FLAC (with padding)",
-                  "histogram": "histogram (fitted)", "flac-codes": "FLAC (codes as PCM)"}
-
-
 def run_baselines(train_utterances, test_utterances, bits: int = 16, dmol_components: int = 2,
                   progress: bool = False, representation="mulaw") -> list[BaselineResult]:
     """Uniform, fitted 2-component DMoL, fitted histogram and FLAC on a test set, in one representation.

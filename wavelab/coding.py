@@ -70,6 +70,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from .models import REGISTRY, WavelabModel, registry_name
+
 if TYPE_CHECKING:
     from .representations import Representation
 
@@ -204,21 +206,9 @@ class _Stepper:
         self.prev[0, : len(codes)] = codes
 
 
-def model_name(model) -> str:
-    """The registry name of ``model``'s class (``"lstm"``, ``"wavenet"``, ...)."""
-    from .models import REGISTRY
-
-    for name, (_, cls) in REGISTRY.items():
-        if type(model) is cls:
-            return name
-    return type(model).__name__
-
-
 def supported_models() -> list[str]:
     """The registry names of the models the codec can use: those with an incremental step and an exact likelihood
     (see :func:`check_supported`)."""
-    from .models import REGISTRY, WavelabModel
-
     return [name for name, (_, cls) in REGISTRY.items()
             if cls.step is not WavelabModel.step and not cls.is_bound]
 
@@ -230,7 +220,7 @@ def check_supported(model) -> str:
     Raises:
         CodecError: the model cannot be used, with the reason and the models that can.
     """
-    name = model_name(model)
+    name = registry_name(model)
     if model.is_bound:
         why = "its likelihood is a bound (negative ELBO); a latent variable model needs bits-back coding"
     elif not model.has_step:

@@ -109,7 +109,7 @@ def evaluate(model, utterances, max_frames: int = DEFAULT_MAX_FRAMES, device=Non
         with torch.random.fork_rng(devices=rng_devices), torch.inference_mode():
             torch.manual_seed(int(seed))
             batches = bucket_batches(utterances, max_frames=max_frames, bits=model.bits,
-                                     representation=getattr(model, "representation", "mulaw"))
+                                     representation=model.representation)
             total = sum(u.num_samples for u in utterances)
             bar = tqdm(total=total, unit="frame", unit_scale=True, disable=not progress, desc="evaluate",
                        mininterval=1.0)

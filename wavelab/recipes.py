@@ -76,7 +76,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .runs import CHECKPOINT, CONFIG
-from .train import _IDENTITY_FIELDS, TrainConfig
+from .train import TrainConfig, identity_diffs
 
 #: waveform representations a recipe can name (:data:`wavelab.representations.REPRESENTATIONS`): ``"mulaw"``, the
 #: corpus's 16-bit PCM mu-law companded to the model's ``bits`` (8 for SaShiMi's categorical head, 16 otherwise);
@@ -307,10 +307,12 @@ def _tuples(v: Any) -> Any:
 
 
 def _check_model(path: Path, model: str, overrides: dict[str, Any]) -> None:
-    from .models import REGISTRY, config_for
+    from .models import REGISTRY, UnknownModelError, check_model_name, config_for
 
-    if model not in REGISTRY:
-        raise RecipeError(path, "model", f"unknown model {model!r}; known models: {', '.join(sorted(REGISTRY))}")
+    try:
+        check_model_name(model)
+    except UnknownModelError as e:
+        raise RecipeError(path, "model", str(e)) from e
     fields = [f.name for f in dataclasses.fields(REGISTRY[model][0])]
     for k, v in overrides.items():
         if k not in fields:
@@ -451,14 +453,6 @@ def load_recipes(paths: list[str | Path]) -> list[Recipe]:
 # running
 
 
-def _identity_diffs(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
-    """The fields that define a run (model, overrides, data, segment length, batch size, lr, seed) on which the
-    saved ``train_config`` dict differs from ``cfg``, in words."""
-    as_json = lambda x: json.loads(json.dumps(x, default=str))  # noqa: E731  (tuples compare as lists)
-    return [f"{k}: {saved.get(k)!r} there, {getattr(cfg, k)!r} here" for k in _IDENTITY_FIELDS
-            if as_json(saved.get(k)) != as_json(getattr(cfg, k))]
-
-
 @dataclass
 class RecipePlan:
     """What :func:`run_recipe` will do for a recipe, worked out (and checked) before any training.
@@ -535,7 +529,7 @@ def plan_recipe(recipe: Recipe, runs_dir: str | Path = "runs", results_dir: str 
     step, finished = None, False
     if (run_dir / CHECKPOINT).exists():
         ckpt = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
-        diffs = _identity_diffs(ckpt["train_config"], cfg)
+        diffs = identity_diffs(ckpt["train_config"], cfg)
         if diffs:
             raise ValueError(f"{run_dir} holds a checkpoint of a different run than {recipe.source}"
                              f"{' (quick)' if quick else ''} ({'; '.join(diffs)}); use another runs directory")
@@ -560,7 +554,7 @@ def _check_export(recipe: Recipe, cfg: TrainConfig, export_dir: Path) -> None:
     except (OSError, json.JSONDecodeError, AttributeError) as e:
         raise ValueError(f"{recipe.source}: no readable export at {export_dir} to evaluate ({e}); run the recipe "
                          f"without --evaluate-missing to train and export it") from e
-    diffs = _identity_diffs(saved, cfg)
+    diffs = identity_diffs(saved, cfg)
     if diffs:
         raise ValueError(f"{export_dir} holds an export of a different run than {recipe.source} ({'; '.join(diffs)})")
 
@@ -576,7 +570,7 @@ def _check_quick_targets(recipe: Recipe, cfg: TrainConfig, export_dir: Path, rec
         except (json.JSONDecodeError, OSError, AttributeError) as e:
             raise ValueError(f"{target} exists and is not readable JSON ({e}); a quick run of {recipe.source} does "
                              f"not replace it: give another results directory") from e
-        diffs = _identity_diffs(saved, cfg)
+        diffs = identity_diffs(saved, cfg)
         if diffs:
             raise ValueError(f"{target} {what} of a different run ({'; '.join(diffs)}); a quick run of "
                              f"{recipe.source} does not replace it: give another results directory")

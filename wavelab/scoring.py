@@ -117,10 +117,10 @@ def score_files(model, paths, run_config: dict | None = None, model_name: str | 
         CodecError: the run's representation is unknown.
     """
     from .audio import AudioError, read_audio
-    from .coding import model_name as _name
     from .coding import representation_for
     from .data import Recording
     from .evaluate import evaluate
+    from .models import registry_name
 
     rep = representation_for(model, run_config)
     files, failures = collect_audio_files(paths)
@@ -139,7 +139,7 @@ def score_files(model, paths, run_config: dict | None = None, model_name: str | 
             continue
         is_bound = is_bound or ev.is_bound
         scores.append(FileScore(path, int(ev.lengths[0]), float(ev.nll[0]) / math.log(2)))
-    return ScoreReport(model_name or _name(model), rep.name, is_bound, model.estimator(), scores, failures)
+    return ScoreReport(model_name or registry_name(model), rep.name, is_bound, model.estimator(), scores, failures)
 
 
 def format_report(report: ScoreReport, run_dir: str | os.PathLike | None = None) -> str:

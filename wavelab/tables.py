@@ -17,7 +17,6 @@ import html
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .baselines import BASELINE_NAMES
 from .models import REGISTRY, display_name, key_fields
 
 # the widest a table may render: the theme's content column holds about this many characters of table text at the
@@ -165,11 +164,14 @@ def table(rows: Iterable[Sequence[Any]] | Iterable[dict[str, Any]], columns: Seq
 # results records
 
 DATASET_NAMES = {"timit": "TIMIT", "librispeech": "LibriSpeech"}
+#: how tables name each baseline of :func:`wavelab.baselines.run_baselines` (registry models name themselves)
+BASELINE_NAMES = {"uniform": "uniform", "dmol": "DMoL (fitted)", "flac": "FLAC", "flac+padding": "FLAC (with padding)",
+                  "histogram": "histogram (fitted)", "flac-codes": "FLAC (codes as PCM)"}
 
 
 def name_of(model: str) -> str:
     """How tables name a record's ``model``: a registry model's ``display_name`` (its config class says it), a
-    baseline's name from :data:`wavelab.baselines.BASELINE_NAMES`, anything else as it is."""
+    baseline's name from :data:`BASELINE_NAMES`, anything else as it is."""
     return BASELINE_NAMES.get(model) or display_name(model)
 
 

@@ -327,12 +327,16 @@ def curve_utterances(dataset: str = "timit", n: int = 2) -> list:
     return _spread_over_speakers(wdata.load_split(dataset, "valid"), n)
 
 
+def identity_diffs(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
+    """The fields that define a run (model, overrides, data, segment length, batch size, lr, seed) on which a saved
+    ``train_config`` dict (a checkpoint's, an export's, a record's) differs from ``cfg``, in words: ``[]`` when it is
+    the same run."""
+    return [f"{k}: {saved.get(k)!r} there, {getattr(cfg, k)!r} here" for k in _IDENTITY_FIELDS
+            if _as_json(saved.get(k)) != _as_json(getattr(cfg, k))]
+
+
 def _check_resumable(cfg: TrainConfig, saved: dict[str, Any], run_dir: Path) -> None:
-    diffs = [
-        f"{k}: checkpoint has {saved.get(k)!r}, this run asks for {getattr(cfg, k)!r}"
-        for k in _IDENTITY_FIELDS
-        if _as_json(saved.get(k)) != _as_json(getattr(cfg, k))
-    ]
+    diffs = identity_diffs(saved, cfg)
     if diffs:
         raise ValueError(
             f"{run_dir} holds a checkpoint of a different run ({'; '.join(diffs)}). "
@@ -633,7 +637,7 @@ def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Di
     log({"kind": "event", "event": "resume" if run.resumed_from is not None else "start", "step": run.step,
          "world_size": D.world_size, "device": str(device), "train_split": train_split, "eval_split": eval_split})
     stream = wdata.random_segments(utterances, cfg.segment_length, cfg.batch_size, bits=model.bits,
-                                   representation=getattr(model, "representation", "mulaw"), seed=cfg.seed,
+                                   representation=model.representation, seed=cfg.seed,
                                    start_step=run.step, rank=D.rank, world_size=D.world_size)
     bar = tqdm(total=cfg.max_steps, initial=run.step, unit="step", mininterval=1.0, dynamic_ncols=True,
                disable=not progress or not D.is_main, desc=f"train {cfg.model}")
@@ -736,5 +740,5 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
     return model, cfg, meta
 
 
-__all__ = ["NonFiniteLossError", "TrainConfig", "TrainSummary", "atomic_write_json", "export_run", "load_run",
-           "read_metrics", "train"]
+__all__ = ["NonFiniteLossError", "TrainConfig", "TrainSummary", "atomic_write_json", "export_run", "identity_diffs",
+           "load_run", "read_metrics", "train"]

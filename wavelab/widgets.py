@@ -399,7 +399,7 @@ def generate(model, seconds: float, temperature: float = 1.0, seed: int = 0, sam
     generator = torch.Generator(device=device).manual_seed(int(seed))
     t0 = time.perf_counter()
     codes = model.sample(n, batch_size=1, temperature=temperature, generator=generator, progress=progress)
-    return (codes_to_audio(codes[0], model.bits, getattr(model, "representation", "mulaw")),
+    return (codes_to_audio(codes[0], model.bits, model.representation),
             time.perf_counter() - t0)
 
 

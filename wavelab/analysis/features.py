@@ -139,7 +139,7 @@ def extract_latents(model, utterances: Iterable, num_samples: int = 100, seed: i
     try:
         with torch.inference_mode():
             for utt in utterances:
-                codes = utt.codes(model.bits, getattr(model, "representation", "mulaw")).reshape(1, -1).to(device)
+                codes = utt.codes(model.bits, model.representation).reshape(1, -1).to(device)
                 T = codes.shape[1]
                 lengths = torch.tensor([T], dtype=torch.long, device=device)
                 zs = model.posterior_latents(codes, lengths, num_samples=num_samples, generator=generator)

@@ -29,11 +29,36 @@ REGISTRY: dict[str, tuple[type[ModelConfig], type[WavelabModel]]] = {
 }
 
 
-def _entry(name: str) -> tuple[type[ModelConfig], type[WavelabModel]]:
-    """``REGISTRY[name]``; raises ``KeyError`` listing the known names for an unknown one."""
+class UnknownModelError(KeyError):
+    """A model name that is not in :data:`REGISTRY`; the message lists the known names."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it is a registry name.
+
+    Raises:
+        UnknownModelError: (a ``KeyError``) an unknown name; the message lists the known ones.
+    """
     if name not in REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known models: {sorted(REGISTRY)}")
-    return REGISTRY[name]
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(sorted(REGISTRY))}")
+    return name
+
+
+def registry_name(model: WavelabModel) -> str:
+    """The registry name of a model instance: the entry whose model and config classes it has (WaveFlow and
+    WaveGlow share a model class; their config classes tell them apart)."""
+    for name, (config_cls, model_cls) in REGISTRY.items():
+        if type(model) is model_cls and type(getattr(model, "config", None)) is config_cls:
+            return name
+    return type(model).__name__
+
+
+def _entry(name: str) -> tuple[type[ModelConfig], type[WavelabModel]]:
+    """``REGISTRY[name]``; raises :class:`UnknownModelError` listing the known names for an unknown one."""
+    return REGISTRY[check_model_name(name)]
 
 
 def config_for(name: str, **overrides: Any):
@@ -89,4 +114,5 @@ def build_model(name: str, config=None, **overrides: Any) -> WavelabModel:
 
 
 __all__ = ["REGISTRY", "CapabilityError", "ModelConfig", "ModelOutput", "WavelabModel", "build_model", "config_for",
-           "display_name", "key_fields", "length_mask", "quick_config", "run_label"]
+           "UnknownModelError", "check_model_name", "display_name", "key_fields", "length_mask", "quick_config",
+           "registry_name", "run_label"]

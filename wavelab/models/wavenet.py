@@ -38,7 +38,7 @@ from torch import nn
 from ..audio import SUPPORTED_BITS, num_bins
 from ..distributions import DiscretizedMixtureLogistics, float32_head
 from ..representations import check_representation, get_representation
-from .base import ModelConfig, ModelOutput, WavelabModel, length_mask, progress_steps
+from .base import ModelConfig, ModelOutput, WavelabModel, check_batch, length_mask, progress_steps
 from .lpc import LinearPrediction
 
 
@@ -301,19 +301,11 @@ class WaveNet(WavelabModel):
         Raises:
             ValueError: bad shapes or dtypes, lengths out of range, codes out of range.
         """
-        self._check_codes(codes)
-        B, T = codes.shape
-        if not isinstance(lengths, torch.Tensor) or lengths.shape != (B,):
-            shape = tuple(lengths.shape) if isinstance(lengths, torch.Tensor) else type(lengths)
-            raise ValueError(f"WaveNet.forward: lengths must be a tensor of shape [{B}] (one per row), got {shape}")
-        if B and (int(lengths.min()) < 0 or int(lengths.max()) > T):
-            raise ValueError(
-                f"WaveNet.forward: lengths must lie in [0, {T}] (codes has T = {T}), got {lengths.tolist()}"
-            )
+        lengths = check_batch(codes, lengths, self.bits, "WaveNet.forward")
         log_p = self.distribution.log_prob(self.logits(codes), codes)  # [B, T] nats
-        mask = length_mask(lengths.to(codes.device), T)
+        mask = length_mask(lengths, codes.shape[1])
         nll = -torch.where(mask, log_p, torch.zeros_like(log_p)).sum(dim=1)
-        return ModelOutput(nll=nll, frames=lengths.to(torch.int64), is_bound=False)
+        return ModelOutput(nll=nll, frames=lengths, is_bound=False)
 
     # ------------------------------------------------------------------ fast generation (Paine et al. 2016)
 
