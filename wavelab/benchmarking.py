@@ -414,6 +414,29 @@ def training_speed_summary(bench: dict, faster_by: float = 1.05) -> SpeedTable:
     return table
 
 
+def _training_entries(bench: dict) -> tuple[list[dict], dict]:
+    """The entries and matmul ceilings of ``benchmarks/training_speed.py``'s JSON, checked.
+
+    Raises:
+        ValueError: as :func:`training_speed_table`.
+    """
+    fields = ("recipe", "precision", "segment_length", "batch_size", "steps", "frames_per_s", "flops_per_frame",
+              "gflops_per_s", "bpf_after_steps")
+    entries = bench.get("entries") if isinstance(bench, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("training_speed_table: bench must be the JSON of benchmarks/training_speed.py with an "
+                         "'entries' list; re-run benchmarks/training_speed.py")
+    ceiling = bench.get("matmul_ceiling") or {}
+    for e in entries:
+        missing = [f for f in fields if f not in e]
+        if missing:
+            raise ValueError(f"training_speed_table: an entry lacks {missing}; re-run benchmarks/training_speed.py")
+        if not isinstance(ceiling.get(e["precision"]), dict) or "gflops_per_s" not in ceiling[e["precision"]]:
+            raise ValueError(f"training_speed_table: no {e['precision']} matmul ceiling for {e['recipe']}'s "
+                             "entry; re-run benchmarks/training_speed.py")
+    return entries, ceiling
+
+
 def training_speed_table(bench: dict) -> SpeedTable:
     """Render the output of ``benchmarks/training_speed.py`` (its JSON as a dict) as a table.
 
@@ -431,20 +454,7 @@ def training_speed_table(bench: dict) -> SpeedTable:
         ValueError: ``bench`` has no ``entries`` list, an entry lacks a field the script writes, or an entry's
             precision has no matmul ceiling (re-run benchmarks/training_speed.py).
     """
-    fields = ("recipe", "precision", "segment_length", "batch_size", "steps", "frames_per_s", "flops_per_frame",
-              "gflops_per_s", "bpf_after_steps")
-    entries = bench.get("entries") if isinstance(bench, dict) else None
-    if not isinstance(entries, list):
-        raise ValueError("training_speed_table: bench must be the JSON of benchmarks/training_speed.py with an "
-                         "'entries' list; re-run benchmarks/training_speed.py")
-    ceiling = bench.get("matmul_ceiling") or {}
-    for e in entries:
-        missing = [f for f in fields if f not in e]
-        if missing:
-            raise ValueError(f"training_speed_table: an entry lacks {missing}; re-run benchmarks/training_speed.py")
-        if not isinstance(ceiling.get(e["precision"]), dict) or "gflops_per_s" not in ceiling[e["precision"]]:
-            raise ValueError(f"training_speed_table: no {e['precision']} matmul ceiling for {e['recipe']}'s "
-                             "entry; re-run benchmarks/training_speed.py")
+    entries, ceiling = _training_entries(bench)
     fp32 = {e["recipe"]: e["frames_per_s"] for e in entries if e["precision"] == "fp32"}
     with_valid = any(e.get("valid_bpf_after_steps") is not None for e in entries)
     steps = bench.get("steps", entries[0]["steps"] if entries else "?")

@@ -89,17 +89,7 @@ def evaluate(model, utterances, max_frames: int = DEFAULT_MAX_FRAMES, device=Non
         p = next(iter(model.parameters()), None)
         device = p.device if p is not None else torch.device("cpu")
     device = torch.device(device)
-    forward = model.evaluate_long
-    if iw_samples is not None:
-        from .models.base import CapabilityError, ModelOutput
-
-        if not model.has_iw_bound:
-            raise CapabilityError(f"iw_samples={iw_samples} needs a latent variable model with iw_bound; "
-                                  f"{type(model).__name__} has none (leave iw_samples=None)")
-
-        def forward(codes, lengths):
-            return ModelOutput(nll=model.iw_bound(codes, lengths, iw_samples), frames=lengths, is_bound=True)
-
+    forward = _figure(model, iw_samples)
     results: dict[str, tuple[float, int, dict[str, float]]] = {}
     is_bound = False
     was_training = model.training
@@ -138,6 +128,27 @@ def evaluate(model, utterances, max_frames: int = DEFAULT_MAX_FRAMES, device=Non
     kl_names = sorted(results[ids[0]][2])
     kl = {k: torch.tensor([results[i][2][k] for i in ids], dtype=torch.float64) for k in kl_names}
     return Evaluation(ids=ids, nll=nll, lengths=lengths, bpf=bits_per_frame(nll, lengths, is_bound=is_bound), kl=kl)
+
+
+def _figure(model, iw_samples: int | None):
+    """What :func:`evaluate` computes per batch: ``model.evaluate_long``, or with ``iw_samples`` the importance-weighted
+    bound with that many posterior samples, as a :class:`~wavelab.models.base.ModelOutput`.
+
+    Raises:
+        CapabilityError: ``iw_samples`` for a model without :meth:`~wavelab.models.base.WavelabModel.iw_bound`.
+    """
+    if iw_samples is None:
+        return model.evaluate_long
+    from .models.base import CapabilityError, ModelOutput
+
+    if not model.has_iw_bound:
+        raise CapabilityError(f"iw_samples={iw_samples} needs a latent variable model with iw_bound; "
+                              f"{type(model).__name__} has none (leave iw_samples=None)")
+
+    def iw(codes, lengths):
+        return ModelOutput(nll=model.iw_bound(codes, lengths, iw_samples), frames=lengths, is_bound=True)
+
+    return iw
 
 
 __all__ = ["DEFAULT_MAX_FRAMES", "DEFAULT_SEED", "Evaluation", "evaluate"]

@@ -353,7 +353,6 @@ def load_recipe(path: str | Path) -> Recipe:
         RecipeError: the file is missing or not TOML, or any check fails; the message names the file and the key.
     """
     from .data import CORPORA
-    from .models import REGISTRY
     from .results import BUDGETS
 
     path = Path(path)
@@ -388,28 +387,7 @@ def load_recipe(path: str | Path) -> Recipe:
     _check_model(path, top["model"], overrides)
 
     settings = TrainSettings(**_check_keys(top["train"], TRAIN_KEYS, path, "train."))
-    evaluations = []
-    if not top["evaluations"]:
-        raise RecipeError(path, "evaluations", "needs at least one [[evaluations]] table")
-    for i, table in enumerate(top["evaluations"]):
-        if not isinstance(table, dict):
-            raise RecipeError(path, f"evaluations[{i}]", f"must be a table, got {type(table).__name__} {table!r}")
-        ev = RecipeEvaluation(**_check_keys(table, _EVAL_KEYS, path, f"evaluations[{i}]."))
-        if not _NAME.fullmatch(ev.record) or ev.record.endswith(".json"):
-            raise RecipeError(path, f"evaluations[{i}].record", f"must be a plain file name without '.json' "
-                                                                f"(letters, digits, '.', '_', '-'), got {ev.record!r}")
-        if ev.record in [e.record for e in evaluations]:
-            raise RecipeError(path, f"evaluations[{i}].record", f"{ev.record!r} is written by an earlier evaluation")
-        if ev.dataset is not None and ev.dataset not in CORPORA:
-            raise RecipeError(path, f"evaluations[{i}].dataset", f"unknown dataset {ev.dataset!r}; known datasets: "
-                                                                 f"{', '.join(CORPORA)}")
-        if ev.iw_samples is not None:
-            if ev.iw_samples < 1:
-                raise RecipeError(path, f"evaluations[{i}].iw_samples", f"must be >= 1, got {ev.iw_samples}")
-            if not REGISTRY[top["model"]][1].has_iw_bound:
-                raise RecipeError(path, f"evaluations[{i}].iw_samples", f"{top['model']} has no importance-weighted "
-                                                                        f"bound (no latent variables)")
-        evaluations.append(ev)
+    evaluations = _evaluations(path, top["evaluations"], top["model"])
     gpu = None
     if "gpu" in top:
         gpu = GpuSettings(**_check_keys(top["gpu"], _GPU_KEYS, path, "gpu."))
@@ -425,6 +403,41 @@ def load_recipe(path: str | Path) -> Recipe:
                     path=path, gpu=gpu)
     _check_train(path, recipe.train_config(), settings.threads)
     return recipe
+
+
+def _evaluations(path: Path, tables: list, model: str) -> list[RecipeEvaluation]:
+    """A recipe's ``[[evaluations]]``, checked: at least one, each a table of known keys, unique plain record names,
+    a known dataset, ``iw_samples`` >= 1 and only for a model with an importance-weighted bound.
+
+    Raises:
+        RecipeError: naming the file and the evaluation's key.
+    """
+    from .data import CORPORA
+    from .models import REGISTRY
+
+    if not tables:
+        raise RecipeError(path, "evaluations", "needs at least one [[evaluations]] table")
+    evaluations: list[RecipeEvaluation] = []
+    for i, table in enumerate(tables):
+        key = f"evaluations[{i}]"
+        if not isinstance(table, dict):
+            raise RecipeError(path, key, f"must be a table, got {type(table).__name__} {table!r}")
+        ev = RecipeEvaluation(**_check_keys(table, _EVAL_KEYS, path, f"{key}."))
+        if not _NAME.fullmatch(ev.record) or ev.record.endswith(".json"):
+            raise RecipeError(path, f"{key}.record", f"must be a plain file name without '.json' "
+                                                     f"(letters, digits, '.', '_', '-'), got {ev.record!r}")
+        if ev.record in [e.record for e in evaluations]:
+            raise RecipeError(path, f"{key}.record", f"{ev.record!r} is written by an earlier evaluation")
+        if ev.dataset is not None and ev.dataset not in CORPORA:
+            raise RecipeError(path, f"{key}.dataset", f"unknown dataset {ev.dataset!r}; known datasets: "
+                                                      f"{', '.join(CORPORA)}")
+        if ev.iw_samples is not None and ev.iw_samples < 1:
+            raise RecipeError(path, f"{key}.iw_samples", f"must be >= 1, got {ev.iw_samples}")
+        if ev.iw_samples is not None and not REGISTRY[model][1].has_iw_bound:
+            raise RecipeError(path, f"{key}.iw_samples", f"{model} has no importance-weighted bound (no latent "
+                                                         f"variables)")
+        evaluations.append(ev)
+    return evaluations
 
 
 def load_recipes(paths: list[str | Path]) -> list[Recipe]:

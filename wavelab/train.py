@@ -520,185 +520,223 @@ def _optimizer_step(loss: torch.Tensor, model, optimizer, scaler, cfg: TrainConf
     return grad_norm
 
 
-def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Dist) -> TrainSummary:
-    from tqdm.auto import tqdm
+class _Session:
+    """One session of a run (a fresh start or a resume): the model, optimizer and clocks, and the records the loop
+    writes (``config.json``, ``metrics.jsonl``, checkpoints).  Setting it up follows a fixed order, so that a resumed
+    run draws exactly the random numbers an uninterrupted one would: seed, build, restore (or seed the fresh run),
+    fit to the data, wrap for DistributedDataParallel."""
 
-    from . import data as wdata
-    from .evaluate import evaluate
-    from .models import build_model, config_for
+    def __init__(self, cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Dist):
+        from tqdm.auto import tqdm
 
-    run_dir = Path(cfg.run_dir)
-    ckpt_path = run_dir / CHECKPOINT
-    device = _resolve_device(cfg.device, D.local_rank)
-    amp_on, amp_dtype, use_scaler = _resolve_amp(cfg.amp, device)
-    utterances, train_split = _training_data(cfg, utterances)
-    eval_utterances, eval_split = _validation_data(cfg, eval_utterances) if D.is_main else (None, "")
+        from .models import build_model, config_for
 
-    # the model's initialisation is a function of the seed alone (identical on every rank)
-    _seed_everything(cfg.seed)
-    model_config = config_for(cfg.model, **cfg.model_overrides)
-    model = build_model(cfg.model, config=model_config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    run = _restore(ckpt_path, cfg, model, optimizer, scaler, use_scaler, D, device)
-    if run.resumed_from is None:
-        model.fit_to_data(utterances)  # data-fitted parts (e.g. a linear predictor); a resume restores them
-    ddp_model = model
-    if D.enabled:
-        ddp_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
+        self.cfg, self.D = cfg, D
+        self.run_dir = Path(cfg.run_dir)
+        self.ckpt_path = self.run_dir / CHECKPOINT
+        self.device = _resolve_device(cfg.device, D.local_rank)
+        self.amp_on, self.amp_dtype, self.use_scaler = _resolve_amp(cfg.amp, self.device)
+        self.utterances, self.train_split = _training_data(cfg, utterances)
+        self.eval_utterances, self.eval_split = _validation_data(cfg, eval_utterances) if D.is_main else (None, "")
+        _seed_everything(cfg.seed)  # the model's initialisation is a function of the seed alone (every rank)
+        self.model_config = config_for(cfg.model, **cfg.model_overrides)
+        self.model = build_model(cfg.model, config=self.model_config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_scaler)
+        self.run = _restore(self.ckpt_path, cfg, self.model, self.optimizer, self.scaler, self.use_scaler, D,
+                            self.device)
+        if self.run.resumed_from is None:
+            self.model.fit_to_data(self.utterances)  # data-fitted parts (a linear predictor); a resume restores them
+        self.net = self.model
+        if D.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.metrics_f = self._open_run_dir() if D.is_main else None
+        self.start = self.last_ckpt_time = time.monotonic()
+        self.cpu_start, self.eval_cpu_s = time.process_time(), 0.0
+        self.budget_clock = self.train_cpu if cfg.clock == "cpu" else self.wall
+        self.eval_interval_s = None if cfg.eval_every_minutes is None else cfg.eval_every_minutes * 60
+        self.next_eval_s = (None if self.eval_interval_s is None
+                            else (math.floor(self.budget_clock() / self.eval_interval_s) + 1) * self.eval_interval_s)
+        self.bar = tqdm(total=cfg.max_steps, initial=self.run.step, unit="step", mininterval=1.0, dynamic_ncols=True,
+                        disable=not progress or not D.is_main, desc=f"train {cfg.model}")
+        self.interval, self.final_loss, self.last_eval_step = _Interval(), math.nan, None
 
-    metrics_f = None
-    if D.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        Path(str(ckpt_path) + ".tmp").unlink(missing_ok=True)  # a checkpoint cut by a kill
+    def _open_run_dir(self):
+        """Write ``config.json``, trim the metrics of a resumed run to its checkpoint, open them for appending."""
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        Path(str(self.ckpt_path) + ".tmp").unlink(missing_ok=True)  # a checkpoint cut by a kill
         atomic_write_json({
             "train_config": dataclasses.asdict(cfg), "model": cfg.model,
-            "model_config": dataclasses.asdict(model_config),
-            "parameters": sum(p.numel() for p in model.parameters()), "world_size": D.world_size,
-            "device": str(device), "amp": str(amp_dtype).replace("torch.", "") if amp_on else "off",
-            "train_split": train_split, "eval_split": eval_split, "resumed_from": run.resumed_from,
+            "model_config": dataclasses.asdict(self.model_config),
+            "parameters": sum(p.numel() for p in self.model.parameters()), "world_size": self.D.world_size,
+            "device": str(self.device), "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_on else "off",
+            "train_split": self.train_split, "eval_split": self.eval_split, "resumed_from": self.run.resumed_from,
             "hardware": hardware_info(), "commit": git_commit(),
-        }, run_dir / CONFIG)
-        if run.resumed_from is not None:
-            trim_metrics(run_dir / METRICS, run.resumed_from)
-        metrics_f = open(run_dir / METRICS, "a", buffering=1)
+        }, self.run_dir / CONFIG)
+        if self.run.resumed_from is not None:
+            trim_metrics(self.run_dir / METRICS, self.run.resumed_from)
+        return open(self.run_dir / METRICS, "a", buffering=1)
 
-    def log(rec: dict[str, Any]) -> None:
-        if metrics_f is not None:
-            metrics_f.write(json.dumps(rec) + "\n")
-            metrics_f.flush()
+    def wall(self) -> float:
+        """Wall seconds of the run, over all its sessions."""
+        return self.run.prior_wall_s + time.monotonic() - self.start
 
-    start = last_ckpt_time = time.monotonic()
-    cpu_start, eval_cpu_s = time.process_time(), 0.0
-    wall = lambda: run.prior_wall_s + time.monotonic() - start  # noqa: E731
-    # CPU seconds of this process spent training (periodic validation taken out), over all resumes
-    train_cpu = lambda: run.prior_train_cpu_s + time.process_time() - cpu_start - eval_cpu_s  # noqa: E731
-    budget_clock = train_cpu if cfg.clock == "cpu" else wall
-    eval_interval_s = None if cfg.eval_every_minutes is None else cfg.eval_every_minutes * 60
-    next_eval_s = None if eval_interval_s is None else (math.floor(budget_clock() / eval_interval_s) + 1) * eval_interval_s
+    def train_cpu(self) -> float:
+        """CPU seconds of this process spent training (periodic validation taken out), over all sessions."""
+        return self.run.prior_train_cpu_s + time.process_time() - self.cpu_start - self.eval_cpu_s
 
-    def save_checkpoint() -> None:
-        nonlocal last_ckpt_time
-        rng = _rng_state(device)
+    def log(self, rec: dict[str, Any]) -> None:
+        """One line of ``metrics.jsonl`` (rank 0 only)."""
+        if self.metrics_f is not None:
+            self.metrics_f.write(json.dumps(rec) + "\n")
+            self.metrics_f.flush()
+
+    def due(self) -> tuple[bool, bool, bool]:
+        """``(out_of_time, checkpoint_due, eval_due)`` by the clocks, decided on rank 0 (the step's all-reduce
+        tells the others)."""
+        cfg, main = self.cfg, self.D.is_main
+        out_of_time = main and cfg.max_minutes is not None and self.budget_clock() >= cfg.max_minutes * 60
+        ckpt_due = (main and cfg.checkpoint_minutes is not None
+                    and time.monotonic() - self.last_ckpt_time >= cfg.checkpoint_minutes * 60)
+        eval_due = main and self.next_eval_s is not None and self.budget_clock() >= self.next_eval_s
+        return out_of_time, ckpt_due, eval_due
+
+    def fail(self, event: str, key: str, value: float, what: str) -> NonFiniteLossError:
+        """Log a non-finite step and make the error to raise (the last good checkpoint stays)."""
+        self.log({"kind": "event", "event": event, "step": self.run.step + 1, key: str(value),
+                  "checkpoint_step": self.run.checkpoint_step})
+        return NonFiniteLossError(self.run.step + 1, value, self.run_dir, self.run.checkpoint_step, what=what)
+
+    def log_training(self, grad_norm: float | None) -> None:
+        """The training line of the steps since the last one (frame-weighted mean loss, KL terms, lr)."""
+        interval = self.interval
+        rec = {"kind": "train", "step": self.run.step, "loss_nats": interval.loss_nats,
+               "bpf": interval.loss_nats / math.log(2), "lr": self.optimizer.param_groups[0]["lr"],
+               "frames_seen": self.run.frames_seen, "wall_s": self.wall(), "train_cpu_s": self.train_cpu(),
+               "steps_in_mean": interval.steps}
+        rec.update({f"kl_{k}": v / max(interval.frames, 1) for k, v in interval.kl_nats.items()})
+        if grad_norm is not None:
+            rec["grad_norm"] = grad_norm
+        if self.use_scaler:
+            rec["grad_scale"] = float(self.scaler.get_scale())
+        self.log(rec)
+        self.bar.set_postfix(bpf=f"{rec['bpf']:.3f}", refresh=False)
+        self.final_loss, self.interval = interval.loss_nats, _Interval()
+
+    def validate(self) -> None:
+        """Evaluate on the validation utterances (rank 0), outside the training RNG stream and off the CPU clock."""
+        from .evaluate import evaluate
+
+        if self.D.is_main:
+            devices = [self.device] if self.device.type == "cuda" else []
+            cpu_before, at_cpu_s, at_wall_s = time.process_time(), self.train_cpu(), self.wall()
+            with torch.random.fork_rng(devices=devices):
+                ev = evaluate(self.model, self.eval_utterances, device=self.device, seed=self.cfg.seed)
+            self.model.train()
+            self.eval_cpu_s += time.process_time() - cpu_before
+            self.log({"kind": "eval", "split": self.eval_split, "step": self.run.step, "bpf": ev.bpf.weighted,
+                      "bpf_mean": ev.bpf.mean, "is_bound": ev.bpf.is_bound, "utterances": ev.bpf.utterances,
+                      "frames": ev.bpf.frames, "seed": self.cfg.seed, "wall_s": at_wall_s, "train_cpu_s": at_cpu_s,
+                      "frames_seen": self.run.frames_seen})
+        self.last_eval_step = self.run.step
+        self.D.barrier()
+
+    def schedule_next_eval(self) -> None:
+        """Move the next evaluation by the CPU-time (or wall) clock past now, in whole intervals."""
+        if self.next_eval_s is not None:
+            while self.next_eval_s <= self.budget_clock():
+                self.next_eval_s += self.eval_interval_s
+
+    def save_checkpoint(self) -> None:
+        """Model, optimizer, scaler, every rank's RNG states and the progress, written atomically by rank 0."""
+        D, cfg = self.D, self.cfg
+        rng = _rng_state(self.device)
         gathered: list[Any] = [rng]
         if D.enabled:
             gathered = [None] * D.world_size
             dist.all_gather_object(gathered, rng)
         if D.is_main:
             state = {
-                "format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(), "step": run.step, "frames_seen": run.frames_seen, "wall_s": wall(),
-                "train_cpu_s": train_cpu(),
+                "format": CHECKPOINT_FORMAT, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(), "step": self.run.step,
+                "frames_seen": self.run.frames_seen, "wall_s": self.wall(), "train_cpu_s": self.train_cpu(),
                 "rng": gathered, "world_size": D.world_size, "train_config": dataclasses.asdict(cfg),
-                "model_name": cfg.model, "model_config": dataclasses.asdict(model_config),
+                "model_name": cfg.model, "model_config": dataclasses.asdict(self.model_config),
                 "torch_version": str(torch.__version__),
                 "saved_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
-            atomic_write_bytes(ckpt_path, lambda f: torch.save(state, f))
+            atomic_write_bytes(self.ckpt_path, lambda f: torch.save(state, f))
         D.barrier()
-        run.checkpoint_step, last_ckpt_time = run.step, time.monotonic()
+        self.run.checkpoint_step, self.last_ckpt_time = self.run.step, time.monotonic()
 
-    def log_training(interval: _Interval, grad_norm: float | None) -> None:
-        rec = {"kind": "train", "step": run.step, "loss_nats": interval.loss_nats,
-               "bpf": interval.loss_nats / math.log(2), "lr": optimizer.param_groups[0]["lr"],
-               "frames_seen": run.frames_seen, "wall_s": wall(), "train_cpu_s": train_cpu(),
-               "steps_in_mean": interval.steps}
-        rec.update({f"kl_{k}": v / max(interval.frames, 1) for k, v in interval.kl_nats.items()})
-        if grad_norm is not None:
-            rec["grad_norm"] = grad_norm
-        if use_scaler:
-            rec["grad_scale"] = float(scaler.get_scale())
-        log(rec)
-        bar.set_postfix(bpf=f"{rec['bpf']:.3f}", refresh=False)
+    def close(self) -> None:
+        self.bar.close()
+        if self.metrics_f is not None:
+            self.metrics_f.close()
 
-    def evaluate_on_validation() -> None:
-        nonlocal eval_cpu_s, last_eval_step
-        if D.is_main:
-            devices = [device] if device.type == "cuda" else []
-            cpu_before, at_cpu_s, at_wall_s = time.process_time(), train_cpu(), wall()
-            with torch.random.fork_rng(devices=devices):  # keep the training RNG stream untouched
-                ev = evaluate(model, eval_utterances, device=device, seed=cfg.seed)
-            model.train()
-            eval_cpu_s += time.process_time() - cpu_before
-            log({"kind": "eval", "split": eval_split, "step": run.step, "bpf": ev.bpf.weighted,
-                 "bpf_mean": ev.bpf.mean, "is_bound": ev.bpf.is_bound, "utterances": ev.bpf.utterances,
-                 "frames": ev.bpf.frames, "seed": cfg.seed, "wall_s": at_wall_s, "train_cpu_s": at_cpu_s,
-                 "frames_seen": run.frames_seen})
-        last_eval_step = run.step
-        D.barrier()
+    def summary(self, stopped_by: str) -> TrainSummary:
+        return TrainSummary(run_dir=self.run_dir, steps=self.run.step, frames_seen=self.run.frames_seen,
+                            wall_s=self.wall(), train_cpu_s=self.train_cpu(), final_loss_nats=self.final_loss,
+                            final_bpf=self.final_loss / math.log(2), stopped_by=stopped_by,
+                            resumed_from=self.run.resumed_from, checkpoint=self.ckpt_path, model=self.model)
 
-    def fail(event: str, key: str, value: float, what: str) -> NonFiniteLossError:
-        log({"kind": "event", "event": event, "step": run.step + 1, key: str(value),
-             "checkpoint_step": run.checkpoint_step})
-        return NonFiniteLossError(run.step + 1, value, run_dir, run.checkpoint_step, what=what)
 
-    log({"kind": "event", "event": "resume" if run.resumed_from is not None else "start", "step": run.step,
-         "world_size": D.world_size, "device": str(device), "train_split": train_split, "eval_split": eval_split})
-    stream = wdata.random_segments(utterances, cfg.segment_length, cfg.batch_size, bits=model.bits,
-                                   representation=model.representation, seed=cfg.seed,
-                                   start_step=run.step, rank=D.rank, world_size=D.world_size)
-    bar = tqdm(total=cfg.max_steps, initial=run.step, unit="step", mininterval=1.0, dynamic_ncols=True,
-               disable=not progress or not D.is_main, desc=f"train {cfg.model}")
-    interval, final_loss, stopped_by = _Interval(), math.nan, "max_steps"
-    last_eval_step = None
-    model.train()
+def _train(cfg: TrainConfig, utterances, eval_utterances, progress: bool, D: _Dist) -> TrainSummary:
+    """The training loop: set up a session; then, step by step, a batch, the forward pass and its loss, the
+    optimizer step, and the training log, validation and checkpoint when they are due; then the last checkpoint."""
+    from . import data as wdata
+
+    s = _Session(cfg, utterances, eval_utterances, progress, D)
+    run, model, stopped_by = s.run, s.model, "max_steps"
     try:
-        if eval_interval_s is not None and run.resumed_from is None and eval_utterances is not None:
-            evaluate_on_validation()  # the curve's first point: the initial model
+        s.log({"kind": "event", "event": "resume" if run.resumed_from is not None else "start", "step": run.step,
+               "world_size": D.world_size, "device": str(s.device), "train_split": s.train_split,
+               "eval_split": s.eval_split})
+        batches = wdata.random_segments(s.utterances, cfg.segment_length, cfg.batch_size, bits=model.bits,
+                                        representation=model.representation, seed=cfg.seed, start_step=run.step,
+                                        rank=D.rank, world_size=D.world_size)
+        model.train()
+        if s.eval_interval_s is not None and run.resumed_from is None and s.eval_utterances is not None:
+            s.validate()  # the curve's first point: the initial model
         while cfg.max_steps is None or run.step < cfg.max_steps:
-            codes, lengths = next(stream)
-            codes, lengths = codes.to(device, non_blocking=True), lengths.to(device, non_blocking=True)
-            out, loss = _forward_loss(model, ddp_model, codes, lengths, run.step, device.type, amp_dtype, amp_on)
-            out_of_time = D.is_main and cfg.max_minutes is not None and budget_clock() >= cfg.max_minutes * 60
-            eval_due = D.is_main and next_eval_s is not None and budget_clock() >= next_eval_s
-            ckpt_due = (D.is_main and cfg.checkpoint_minutes is not None
-                        and time.monotonic() - last_ckpt_time >= cfg.checkpoint_minutes * 60)
-            stats = _step_stats(loss, out, out_of_time, ckpt_due, D, device, eval_due=eval_due)
+            codes, lengths = (x.to(s.device, non_blocking=True) for x in next(batches))
+            out, loss = _forward_loss(model, s.net, codes, lengths, run.step, s.device.type, s.amp_dtype, s.amp_on)
+            out_of_time, ckpt_due, eval_due = s.due()
+            stats = _step_stats(loss, out, out_of_time, ckpt_due, D, s.device, eval_due=eval_due)
             if stats.non_finite:
                 bad = float(loss.detach())
-                raise fail("non_finite_loss", "loss_nats", bad if not math.isfinite(bad) else stats.nll_nats, "loss")
-            grad_norm = _optimizer_step(loss, model, optimizer, scaler, cfg, use_scaler)
+                raise s.fail("non_finite_loss", "loss_nats", bad if not math.isfinite(bad) else stats.nll_nats,
+                             "loss")
+            grad_norm = _optimizer_step(loss, model, s.optimizer, s.scaler, cfg, s.use_scaler)
             if grad_norm is not None and not math.isfinite(grad_norm):
-                raise fail("non_finite_gradient", "grad_norm", grad_norm, "gradient norm")
+                raise s.fail("non_finite_gradient", "grad_norm", grad_norm, "gradient norm")
 
             run.step += 1
             run.frames_seen += stats.frames
-            interval.add(stats)
-            bar.update(1)
+            s.interval.add(stats)
+            s.bar.update(1)
             last = stats.out_of_time or (cfg.max_steps is not None and run.step >= cfg.max_steps)
             if run.step % cfg.log_every == 0 or last:
-                final_loss = interval.loss_nats
-                log_training(interval, grad_norm)
-                interval = _Interval()
+                s.log_training(grad_norm)
             if ((cfg.eval_every is not None and run.step % cfg.eval_every == 0) or stats.eval_due
-                    or (eval_interval_s is not None and last and last_eval_step != run.step)):
-                evaluate_on_validation()
-                if next_eval_s is not None:
-                    while next_eval_s <= budget_clock():
-                        next_eval_s += eval_interval_s
+                    or (s.eval_interval_s is not None and last and s.last_eval_step != run.step)):
+                s.validate()
+                s.schedule_next_eval()
             if (cfg.checkpoint_every is not None and run.step % cfg.checkpoint_every == 0) or stats.checkpoint_due:
-                save_checkpoint()
+                s.save_checkpoint()
             if stats.out_of_time:
                 stopped_by = "max_minutes"
                 break
 
         if run.checkpoint_step != run.step:
-            save_checkpoint()
-        log({"kind": "event", "event": "end", "step": run.step, "stopped_by": stopped_by,
-             "frames_seen": run.frames_seen, "wall_s": wall(), "train_cpu_s": train_cpu()})
+            s.save_checkpoint()
+        s.log({"kind": "event", "event": "end", "step": run.step, "stopped_by": stopped_by,
+               "frames_seen": run.frames_seen, "wall_s": s.wall(), "train_cpu_s": s.train_cpu()})
     finally:
-        bar.close()
-        if metrics_f is not None:
-            metrics_f.close()
-
-    return TrainSummary(
-        run_dir=run_dir, steps=run.step, frames_seen=run.frames_seen, wall_s=wall(), train_cpu_s=train_cpu(),
-        final_loss_nats=final_loss,
-        final_bpf=final_loss / math.log(2), stopped_by=stopped_by, resumed_from=run.resumed_from,
-        checkpoint=ckpt_path, model=model,
-    )
+        s.close()
+    return s.summary(stopped_by)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -96,8 +96,7 @@ def run_latent_study(model, ks: Sequence[int] = DEFAULT_KS, num_samples: int = 1
         exclude: phone labels to drop (TIMIT non-speech by default).
         height_sex: study height within speakers of this sex (``"M"``, as the paper's figure 4; ``"F"``), or over
             all speakers (``None``; height is then confounded with sex in TIMIT).
-        seed: seeds the posterior sampling.
-        progress: progress bars.
+        seed, progress: the seed of the posterior sampling; progress bars.
         phone_utterances: default ``load_split("timit", "phoneme_study")``.
         speaker_utterances: default TIMIT ``train`` + ``valid`` + ``test`` (every utterance of the 16 speakers).
     Returns:
@@ -123,18 +122,9 @@ def run_latent_study(model, ks: Sequence[int] = DEFAULT_KS, num_samples: int = 1
     if not ks or ks[0] < 1:
         raise ValueError(f"ks must be positive numbers of neighbours, got {ks}")
     strides = model_strides(model)
-    if phone_utterances is None or speaker_utterances is None:
-        from ..data import load_split
-
-        if phone_utterances is None:
-            phone_utterances = load_split("timit", "phoneme_study")
-        if speaker_utterances is None:
-            speaker_utterances = [u for split in ("train", "valid", "test") for u in load_split("timit", split)]
-    phone_utts = list(phone_utterances)
-    speaker_utts = list({u.id: u for u in speaker_utterances}.values())
+    phone_utts, speaker_utts = _study_utterances(phone_utterances, speaker_utterances, quick)
     if quick:
         num_samples = min(num_samples, QUICK_NUM_SAMPLES)
-        speaker_utts = _quick_subset(speaker_utts, QUICK_UTTERANCES_PER_SPEAKER)
 
     # every distinct utterance once
     union = list({u.id: u for u in phone_utts + speaker_utts}.values())
@@ -146,21 +136,56 @@ def run_latent_study(model, ks: Sequence[int] = DEFAULT_KS, num_samples: int = 1
     grid = {f"z{i}": (float(s), 0.0) for i, s in enumerate(strides, start=1)}
     grid["mel"] = (float(MEL_HOP), mel_offset(MEL_HOP))
 
-    tasks: dict[str, Any] = {}
-    # 1. phones of one speaker
-    phone_feats = [feats[u.id] for u in phone_utts]
-    phone = {"schemes": ["loo"], "features": {}}
+    tasks = {"phone": _phone_task([feats[u.id] for u in phone_utts], phone_utts, names, grid, ks, n_components,
+                                  exclude, min_count)}
+    tasks["gender"], tasks["height"] = _speaker_tasks([feats[u.id] for u in speaker_utts], speaker_utts, names, ks,
+                                                      n_components, height_sex)
+
+    settings = {
+        "ks": ks, "num_samples": num_samples, "quick": quick, "n_components": n_components, "min_count": min_count,
+        "exclude": list(exclude), "height_sex": height_sex, "seed": seed, "bits": int(model.bits),
+        "features": names, "grid": {n: {"step": g[0], "offset": g[1]} for n, g in grid.items()},
+        "mel": {"hop_length": MEL_HOP, "win_length": 256, "n_mels": 80},
+        "phone_speakers": sorted({u.speaker.id for u in phone_utts}),
+        "speakers": sorted({u.speaker.id for u in speaker_utts}),
+        "utterances": {"phone": len(phone_utts), "speaker": len(speaker_utts)},
+        "model": type(model).__name__,
+    }
+    return {"settings": settings, "tasks": tasks}
+
+
+def _study_utterances(phone_utterances, speaker_utterances, quick: bool) -> tuple[list, list]:
+    """The phone speaker's utterances (default: TIMIT's ``phoneme_study`` split) and every speaker's, each once
+    (default: TIMIT ``train`` + ``valid`` + ``test``; in quick mode the first few of each speaker)."""
+    if phone_utterances is None or speaker_utterances is None:
+        from ..data import load_split
+
+        if phone_utterances is None:
+            phone_utterances = load_split("timit", "phoneme_study")
+        if speaker_utterances is None:
+            speaker_utterances = [u for split in ("train", "valid", "test") for u in load_split("timit", split)]
+    speaker_utts = list({u.id: u for u in speaker_utterances}.values())
+    if quick:
+        speaker_utts = _quick_subset(speaker_utts, QUICK_UTTERANCES_PER_SPEAKER)
+    return list(phone_utterances), speaker_utts
+
+
+def _phone_task(phone_feats, phone_utts, names, grid, ks, n_components, exclude, min_count) -> dict[str, Any]:
+    """Task 1 of :func:`run_latent_study`: the phones of one speaker, one example per phone span."""
+    phone: dict[str, Any] = {"schemes": ["loo"], "features": {}}
     for name in names:
         X, y, groups = phone_dataset(phone_feats, phone_utts, name, step=grid[name][0], offset=grid[name][1],
                                      exclude=exclude, min_count=min_count)
         phone["features"][name] = _evaluate_task(X, y, groups, ["loo"], ks, n_components)
     phone.update(labels=list(y), groups=list(groups), chance=_chance(y, groups, ["loo"]))
-    tasks["phone"] = phone
+    return phone
 
-    # 2. speaker sex and height class from time-averaged features
-    speaker_feats = [feats[u.id] for u in speaker_utts]
-    gender = {"schemes": ["loo", "loso"], "features": {}}
-    height = {"schemes": ["loo", "loso"], "features": {}}
+
+def _speaker_tasks(speaker_feats, speaker_utts, names, ks, n_components, height_sex) -> tuple[dict, dict]:
+    """Tasks 2 and 3 of :func:`run_latent_study`: speaker sex, and height class (within ``height_sex`` when given),
+    from features averaged over each utterance."""
+    gender: dict[str, Any] = {"schemes": ["loo", "loso"], "features": {}}
+    height: dict[str, Any] = {"schemes": ["loo", "loso"], "features": {}}
     for name in names:
         data = utterance_dataset(speaker_feats, speaker_utts, name)
         gender["features"][name] = _evaluate_task(data.X, data.sex, data.groups, gender["schemes"], ks, n_components)
@@ -174,19 +199,7 @@ def run_latent_study(model, ks: Sequence[int] = DEFAULT_KS, num_samples: int = 1
                   chance=_chance(data.sex, data.groups, gender["schemes"]))
     height.update(labels=list(hdata.height), groups=list(hdata.groups),
                   chance=_chance(hdata.height, hdata.groups, height["schemes"]))
-    tasks["gender"], tasks["height"] = gender, height
-
-    settings = {
-        "ks": ks, "num_samples": num_samples, "quick": quick, "n_components": n_components, "min_count": min_count,
-        "exclude": list(exclude), "height_sex": height_sex, "seed": seed, "bits": int(model.bits),
-        "features": names, "grid": {n: {"step": g[0], "offset": g[1]} for n, g in grid.items()},
-        "mel": {"hop_length": MEL_HOP, "win_length": 256, "n_mels": 80},
-        "phone_speakers": sorted({u.speaker.id for u in phone_utts}),
-        "speakers": sorted({u.speaker.id for u in speaker_utts}),
-        "utterances": {"phone": len(phone_utts), "speaker": len(speaker_utts)},
-        "model": type(model).__name__,
-    }
-    return {"settings": settings, "tasks": tasks}
+    return gender, height
 
 
 def _to_json(obj):

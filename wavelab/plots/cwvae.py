@@ -41,11 +41,18 @@ def clocks(x: np.ndarray, strides: Sequence[int], times: Sequence[np.ndarray], t
     Returns:
         the Figure (12 x 8 inches).
     """
-    ms = 1000.0 / sample_rate
-    t_show = len(x)
     fig = plt.figure(figsize=(12, 8))
     gs = GridSpec(2, 2, figure=fig, height_ratios=[1.25, 1], hspace=0.35, wspace=0.12)
-    ax = fig.add_subplot(gs[0, :])
+    _model_clocks(fig.add_subplot(gs[0, :]), x, strides, times, 1000.0 / sample_rate, title)
+    _toy_inference(fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[1, 1]), toy_strides, toy_times)
+    return fig
+
+
+def _model_clocks(ax, x: np.ndarray, strides: Sequence[int], times: Sequence[np.ndarray], ms: float,
+                  title: str) -> None:
+    """Panel (a) of :func:`clocks`: the waveform, each layer's states as boxes held for ``s_l`` samples, and the
+    arrows that hand an upper state down (``ms``: milliseconds per sample)."""
+    t_show = len(x)
     peak = float(np.abs(x).max()) or 1.0
     ax.plot(np.arange(t_show) * ms, 0.35 * np.asarray(x) / peak, lw=0.4, color="k")
     ax.text(-2, 0, "x", ha="right", va="center")
@@ -68,12 +75,15 @@ def clocks(x: np.ndarray, strides: Sequence[int], times: Sequence[np.ndarray], t
     ax.set_xlabel("time [ms]")
     ax.set_title(title)
 
+
+def _toy_inference(axb, axc, toy_strides: Sequence[int], toy_times: Sequence[np.ndarray]) -> None:
+    """Panels (b) and (c) of :func:`clocks`: the toy hierarchy's ladder encoder (bottom-up) and its top-down
+    inference with the frame-local decoder."""
     t_toy = max(int(np.asarray(t).max()) + s for t, s in zip(toy_times, toy_strides))
 
     def centre(l, u):  # the middle of layer l's step that starts at sample u
         return u + (toy_strides[l - 1] - 1) / 2
 
-    axb, axc = fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[1, 1])
     for i in range(t_toy):  # (b) ladder encoder, bottom-up
         axb.plot(i, 0, "ks", ms=7)
         _arrow(axb, (i, 0), (centre(1, i), 1), "gray")
@@ -108,7 +118,6 @@ def clocks(x: np.ndarray, strides: Sequence[int], times: Sequence[np.ndarray], t
         a.set_xlim(-1.8, t_toy)
         a.set_ylim(-0.5, len(toy_times) + 0.5)
         a.axis("off")
-    return fig
 
 
 def training_log(log: Sequence[Mapping[str, float]], kl_keys: Sequence[str], *, uniform_bpf: float = 16.0,
