@@ -16,7 +16,6 @@ measures; no test reads its numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys

@@ -158,8 +158,8 @@ def test_train_writes_run_dir_and_metrics(tmp_path):
 
 
 def test_training_reduces_loss(tmp_path):
-    s = train(tiny_cfg(tmp_path, max_steps=40, log_every=10, lr=3e-2, model_overrides={"dropout": 0.0}),
-              fake_utterances(), progress=False)
+    train(tiny_cfg(tmp_path, max_steps=40, log_every=10, lr=3e-2, model_overrides={"dropout": 0.0}),
+          fake_utterances(), progress=False)
     bpf = [r["bpf"] for r in read_metrics(tmp_path)]
     assert bpf[0] > bpf[-1] + 0.5, bpf  # starts near log2(256) = 8 bits, learns the bigram statistics
     assert bpf[0] < 8.5
@@ -309,7 +309,7 @@ def test_bf16_autocast_trains_a_wavenet_on_cpu(tmp_path):
                       checkpoint_every=None, checkpoint_minutes=None, run_dir=str(tmp_path), lr=3e-3)
     t = torch.arange(4000)
     tone = (3000 * torch.sin(2 * math.pi * 300 * t / 16000)).to(torch.int16).numpy()
-    summary = train(cfg, [Recording("tone", tone)], progress=False)
+    train(cfg, [Recording("tone", tone)], progress=False)
     curve = [r["bpf"] for r in read_metrics(tmp_path)]
     assert all(math.isfinite(b) for b in curve) and curve[-1] < curve[0]
 

@@ -287,7 +287,7 @@ def _init_distributed(device_spec: str) -> _Dist:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return _Dist()
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     owns = False
     if not dist.is_initialized():
         use_cuda = device_spec != "cpu" and torch.cuda.is_available()
