@@ -97,7 +97,7 @@ def test_learning_curve_reads_the_validation_points_in_training_order(tmp_path):
 def test_learning_curve_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="no training run"):
         learning_curve(_record(None, model="dmol", steps=0))
-    with pytest.raises(ValueError, match="predates the CPU clock"):
+    with pytest.raises(ValueError, match="trained without the CPU clock"):
         learning_curve(_run(tmp_path / "a", [{"kind": "eval", "step": 5, "bpf": 15.0, "is_bound": False}]))
     with pytest.raises(ValueError, match="no validation points"):
         learning_curve(_run(tmp_path / "b", [{"kind": "train", "step": 5, "bpf": 15.0}]))

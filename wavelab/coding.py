@@ -99,7 +99,7 @@ def representation_for(model, run_config: dict | None = None) -> Representation:
 
     THE adapter point for representations: the run's ``representation`` setting (``model.config.representation``,
     else ``run_config["representation"]`` / ``run_config["train_config"]["representation"]``, else ``"mulaw"``, the
-    only one before issue 12) picks ``mulaw`` (:func:`wavelab.audio.pcm16_to_codes`, lossy) or ``linear`` / ``pcm16``
+    paper's) picks ``mulaw`` (:func:`wavelab.audio.pcm16_to_codes`, lossy) or ``linear`` / ``pcm16``
     (code = int16 + 32768, lossless).  The pmf over the codes always comes from ``model.distribution``, whatever
     the representation (see :func:`coarse_fine_log_pmf`).
 

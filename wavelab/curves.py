@@ -81,7 +81,7 @@ def learning_curve(record, results_dir: str | Path | None = None) -> LearningCur
         :class:`LearningCurve` with the points in training order.
     Raises:
         ValueError: a baseline record, or a run that logged no validation points or none on the CPU clock
-            (``train_cpu_s``; runs that predate ``TrainConfig.clock``).
+            (``train_cpu_s``; runs trained without ``TrainConfig.clock``).
         FileNotFoundError: the run is missing.
     """
     from .results import record_run_dir
@@ -93,7 +93,7 @@ def learning_curve(record, results_dir: str | Path | None = None) -> LearningCur
     if not points:
         raise ValueError(f"{run_dir}: the run logged no validation points (train it with eval_every_minutes)")
     if any("train_cpu_s" not in p for p in points):
-        raise ValueError(f"{run_dir}: its validation points have no train_cpu_s (a run that predates the CPU clock)")
+        raise ValueError(f"{run_dir}: its validation points have no train_cpu_s (a run trained without the CPU clock)")
     points = sorted(points, key=lambda p: p["train_cpu_s"])
     return LearningCurve(
         label=record.label, record=record,

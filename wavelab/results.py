@@ -55,17 +55,17 @@ class ResultRecord:
             :class:`wavelab.train.TrainConfig` fields; empty for baselines.
         train_commit: :func:`git_commit` of the code that trained the model (``commit`` is the evaluating code's).
         estimator: how the likelihood was computed: ``"exact"``, ``"ELBO, 1 sample"`` (the paper's figure for latent
-            models) or ``"importance-weighted bound, K=..."``; empty for records that predate the field.
+            models) or ``"importance-weighted bound, K=..."``; empty in a record written without it.
         eval_seed: the seed :func:`wavelab.evaluate.evaluate` drew its noise with (posterior samples, dequantization
-            noise); the same seed on the same machine gives the same figure.  ``None`` for records that predate it.
+            noise); the same seed on the same machine gives the same figure.  ``None`` in a record written without it.
         train_split: the split the model was trained on (``"train"``); records made before the validation split
             existed trained on train + valid and say ``"train+valid"``; empty for baselines.
         train_cpu_s: CPU seconds the training process spent training, periodic validation excluded
-            (:attr:`wavelab.train.TrainConfig.clock`); ``None`` for baselines and runs that predate the CPU clock.
+            (:attr:`wavelab.train.TrainConfig.clock`); ``None`` for baselines and runs trained without the CPU clock.
         curve_split: the split the run's periodic evaluations (its learning curve, ``--eval-every``) read:
             ``"valid"``; ``"test"`` for runs made before the validation split existed; empty when the run logged none.
         representation: the waveform representation the figure is measured in (:mod:`wavelab.representations`):
-            ``"mulaw"`` (16-bit mu-law codes, the paper's; records that predate the field read as it), ``"linear"``
+            ``"mulaw"`` (16-bit mu-law codes, the paper's; a record without the field reads as it), ``"linear"``
             (16-bit linear PCM codes) or ``"pcm16"`` (a pmf over the int16 values, companded model domain).  For a
             baseline, the representation of the models it is a reference for (the FLAC records' config says which
             PCM was encoded: the linear PCM, or the representation's codes as 16-bit PCM).
@@ -359,8 +359,8 @@ PAPER_BPF: dict[tuple[str, str], PaperFigure] = {
 }
 
 
-# The authors' DMoL models on linear 16-bit PCM TIMIT (Havtorn's PhD thesis, supplementary table; figures as issue 12
-# quotes them: the thesis is not among ../shared/papers, whose Table 4 on linear PCM uses Gaussian outputs in nats).
+# The authors' DMoL models on linear 16-bit PCM TIMIT (Havtorn's PhD thesis, supplementary table, as quoted to the
+# project: the thesis is not among ../shared/papers, whose Table 4 on linear PCM uses Gaussian outputs in nats).
 # Keyed by record_label() as PAPER_BPF; the latent models' figures are bounds.
 def _thesis(bpf, bound=False, setting=""):
     return PaperFigure(bpf, bound, "Havtorn's thesis (TIMIT test, linear 16-bit PCM, DMoL)", setting)

@@ -773,7 +773,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
     model.to(device).eval()
     meta = {k: ckpt[k] for k in ("step", "frames_seen", "wall_s", "world_size", "model_name", "model_config",
                                  "torch_version", "saved_utc")}
-    meta["train_cpu_s"] = ckpt.get("train_cpu_s")  # None for checkpoints that predate the CPU clock
+    meta["train_cpu_s"] = ckpt.get("train_cpu_s")  # None in a checkpoint written without the CPU clock
     meta["checkpoint"] = path
     return model, cfg, meta
 

@@ -257,7 +257,7 @@ def load_study(path: str | Path) -> dict[str, Any]:
     for task in doc["tasks"].values():
         for feat in task["features"].values():
             feat["embedding"] = np.asarray(feat["embedding"], dtype=np.float64)
-            for key in PROTOCOL_KEYS.values():  # a study made before the "all" protocol has "accuracy" only
+            for key in PROTOCOL_KEYS.values():  # a study written without the "all" protocol has "accuracy" only
                 if key in feat:
                     feat[key] = {s: {int(k): v for k, v in acc.items()} for s, acc in feat[key].items()}
     return doc

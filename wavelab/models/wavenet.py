@@ -16,7 +16,7 @@ Network, for input ``u [B, 1, T]`` (companded codes shifted right by one sample,
         h = h + Conv1x1(z)                               residual, Dc -> Dc (absent on the last layer: unused)
     params = Conv1x1(ReLU(Conv1x1(ReLU(skip))))          skip_channels -> skip_channels -> 3 M DMoL parameters
 
-With ``lpc_order = p > 0`` (issue 12; LPCNet's idea, :mod:`wavelab.models.lpc`) a linear predictor
+With ``lpc_order = p > 0`` (LPCNet's idea, :mod:`wavelab.models.lpc`) a linear predictor
 ``x_hat_t = sum_j a_j x_{t-j}`` of the linear amplitudes runs beside the stack and every component's mean becomes
 ``mu_m = net_m + g(x_hat_t)`` (``g`` the representation's map into the DMoL's domain), so the network models the
 residual around the prediction; ``a`` is fitted on the training split before the first step

@@ -132,7 +132,7 @@ def learning_curves_figure(runs: Sequence[tuple[str, Sequence[Mapping], Sequence
     Args:
         runs: one ``(title, train, evals, record, uniform, unit)`` per panel: training metrics lines (``frames_seen``,
             ``step``, ``bpf``), evaluation lines (``step``, ``bpf``, ``utterances``, ``split``; a line without
-            ``split`` predates the validation split and was measured on test utterances), the run's figure on the
+            ``split`` was measured on test utterances), the run's figure on the
             whole test split, the uniform model's cost in that unit and the y-axis label.
     Returns:
         the figure (training samples seen on a log axis).

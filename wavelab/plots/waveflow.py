@@ -126,7 +126,7 @@ def learning_curves_figure(runs: Mapping[str, tuple[Sequence[Mapping], Sequence[
         runs: run name -> (training metrics, evaluation metrics), both lists of metrics lines
             (:func:`wavelab.train.read_metrics` with ``kind="train"`` and ``kind="eval"``).  Training lines have
             ``frames_seen``, ``step`` and ``bpf``; evaluation lines have ``step``, ``bpf``, ``utterances`` and
-            ``split`` (a line without ``split`` predates the validation split and was measured on test utterances).
+            ``split`` (a line without ``split`` was measured on test utterances).
     Returns:
         the figure (bits per frame, an upper bound, against training frames seen, log scale).
     """

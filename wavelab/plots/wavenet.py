@@ -54,7 +54,7 @@ def learning_curves_figure(runs: Mapping[str, str | Path], live: Sequence[dict] 
     Args:
         runs: legend name -> run directory (its ``metrics.jsonl`` is read with :func:`wavelab.train.read_metrics`;
             training lines give ``frames_seen`` and ``bpf``, evaluation lines ``step``, ``bpf``, ``utterances`` and
-            ``split``, where a line without a split predates the validation split and was on test utterances).
+            ``split``, where a line without a split was measured on test utterances).
         live: training lines ``[{"frames_seen", "bpf"}, ...]`` of a run made in the chapter, drawn dotted black
             (None: none).
         references: ``(bpf, label)`` horizontal reference lines (e.g. the paper's figures), grey dashed.
