@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..audio import num_bins
+from .runs import check_runs
 
 
 class Categorical:
@@ -45,25 +46,12 @@ class Categorical:
             return F.log_softmax(params.float(), dim=1).gather(1, codes.unsqueeze(1)).squeeze(1)
 
     def runs_log_prob(self, params: torch.Tensor, start: torch.Tensor, width: int, count: int) -> torch.Tensor:
-        """Log-masses of ``count`` consecutive runs of ``width`` codes each (the interface of
-        :meth:`wavelab.distributions.DiscretizedMixtureLogistics.runs_log_prob`, which :mod:`wavelab.coding` uses):
-        run ``j`` of row ``(b, n)`` holds codes ``start + j width .. start + (j + 1) width - 1``.
-
-        Args:
-            params: logits ``[B, 2**bits, N]``.
-            start: int64 ``[B, N]``, the first code of run 0.
-            width, count: codes per run (``>= 1``) and number of runs (``>= 1``); every run must lie in the codes.
-        Returns:
-            ``[B, N, count]`` log-masses in nats (float32; float64 for float64 ``params``).
-        Raises:
-            ValueError: wrong parameter channels, ``width`` or ``count`` below 1, or runs outside the codes.
-        """
+        """Log-masses ``[B, N, count]`` (nats) of ``count`` consecutive runs of ``width`` codes from ``start``
+        ``[B, N]``, for logits ``params [B, 2**bits, N]``: the sums of the softmax over each run.  The interface,
+        shapes and errors of :meth:`wavelab.distributions.DiscretizedMixtureLogistics.runs_log_prob`, which
+        :mod:`wavelab.coding` uses; float32, or float64 for float64 ``params``."""
         self._check(params)
-        if width < 1 or count < 1:
-            raise ValueError(f"runs_log_prob needs width >= 1 and count >= 1, got width={width}, count={count}")
-        if start.numel() and (int(start.min()) < 0 or int(start.max()) + width * count > self.num_bins):
-            raise ValueError(f"runs_log_prob: runs of {count} x {width} codes from start in [{int(start.min())}, "
-                             f"{int(start.max())}] leave the codes [0, {self.num_bins - 1}]")
+        check_runs(start, width, count, self.num_bins)
         with torch.autocast(device_type=params.device.type, enabled=False):
             logits = params if params.dtype == torch.float64 else params.float()
             log_p = F.log_softmax(logits, dim=1).transpose(1, 2)  # [B, N, 2**bits]

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from ..audio import bin_half_width, codes_to_companded, companded_to_codes, num_bins
 from ..representations import get_representation
+from .runs import check_runs
 
 
 def _log_one_minus_exp_neg(d: torch.Tensor) -> torch.Tensor:
@@ -183,11 +184,7 @@ class DiscretizedMixtureLogistics:
         Raises:
             ValueError: wrong parameter channels, ``width`` or ``count`` below 1, or runs outside the codes.
         """
-        if width < 1 or count < 1:
-            raise ValueError(f"runs_log_prob needs width >= 1 and count >= 1, got width={width}, count={count}")
-        if start.numel() and (int(start.min()) < 0 or int(start.max()) + width * count > self.num_bins):
-            raise ValueError(f"runs_log_prob: runs of {count} x {width} codes from start in [{int(start.min())}, "
-                             f"{int(start.max())}] leave the codes [0, {self.num_bins - 1}]")
+        check_runs(start, width, count, self.num_bins)
         with torch.autocast(device_type=params.device.type, enabled=False):
             log_w, means, log_scales = self.split(params)  # [B, M, N]
             inv_s = torch.exp(-log_scales).unsqueeze(-1)  # [B, M, N, 1]
