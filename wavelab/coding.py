@@ -10,12 +10,11 @@ the coder's fixed-point precision and keep every symbol's probability above zero
 
 **The pmf of a sample** comes from the model's own output distribution (its ``distribution`` attribute, a
 :class:`~wavelab.distributions.DiscretizedMixtureLogistics` or a :class:`~wavelab.distributions.Categorical`).  A
-2^16-symbol pmf is not materialised per sample: the
-code ``k`` is split into a coarse part ``c = k >> 8`` and a fine part ``f = k & 255``, and two exact categorical pmfs of
-256 symbols each are coded, ``P(c) = P(codes 256c .. 256c + 255)`` (the mass of the run, from the distribution's
-``runs_log_prob``: the mixture CDF for the DMoL) and ``P(f | c) = P(256c + f) / P(c)``
-(bin masses).  ``P(c) P(f | c) = P(k)``, so nothing is lost: the code length is the full pmf's
-(:func:`coarse_fine_log_pmf`; tested against the full pmf).  For 8-bit models the split is 16 x 16.
+2^16-symbol pmf is not materialised per sample: the code ``k`` is split into a coarse part ``c = k >> 8`` and a fine
+part ``f = k & 255``, and two exact categorical pmfs of 256 symbols each are coded, ``P(c) = P(codes 256c .. 256c +
+255)`` (the mass of the run, from the distribution's ``runs_log_prob``: the mixture CDF for the DMoL) and
+``P(f | c) = P(256c + f) / P(c)`` (bin masses).  ``P(c) P(f | c) = P(k)``, so nothing is lost: the code length is the
+full pmf's (:func:`coarse_fine_log_pmf`; tested against the full pmf).  For 8-bit models the split is 16 x 16.
 
 **Determinism.**  The decoder must compute bit for bit the same pmfs as the encoder, or it decodes garbage.  Both run
 one code path (the model's own incremental ``step``, see :mod:`wavelab.models.base`, and :func:`coarse_fine_log_pmf`

@@ -214,7 +214,7 @@ class WavelabModel(nn.Module):
             CapabilityError: the model has no incremental interface.
         """
         if not self.has_step:
-            self.default_state(batch_size)  # raises the standard CapabilityError
+            raise self._no_step()
         device = next(self.parameters()).device
         return torch.full((batch_size, self.step_size), self.silence_code, dtype=torch.int64, device=device)
 
@@ -224,8 +224,7 @@ class WavelabModel(nn.Module):
         Raises:
             CapabilityError: the model has no incremental interface (default); see :attr:`has_step`.
         """
-        raise CapabilityError(f"{type(self).__name__} has no incremental step (default_state / step): generation "
-                              f"and the codec need an autoregressive model with an exact likelihood")
+        raise self._no_step()
 
     def step(self, codes_prev: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """Consume the last block of codes and predict the next block.
@@ -239,7 +238,11 @@ class WavelabModel(nn.Module):
         Raises:
             CapabilityError: the model has no incremental interface (default); see :attr:`has_step`.
         """
-        return self.default_state(codes_prev.shape[0]), None  # default_state raises
+        raise self._no_step()
+
+    def _no_step(self) -> CapabilityError:
+        return CapabilityError(f"{type(self).__name__} has no incremental step (default_state / step): generation "
+                               f"and the codec need an autoregressive model with an exact likelihood")
 
     @torch.inference_mode()
     def generate(self, num_samples: int, state: Any, codes_prev: torch.Tensor, temperature: float = 1.0,
