@@ -188,9 +188,14 @@ def coarse_fine_log_pmf(distribution, params: torch.Tensor, codes: torch.Tensor)
 class _Stepper:
     """Runs a model through its incremental interface (:meth:`~wavelab.models.base.WavelabModel.step`):
     :meth:`params` gives the distribution parameters ``[n, P]`` of the next block of ``block`` samples given
-    everything pushed so far; :meth:`push` feeds those samples' codes back."""
+    everything pushed so far; :meth:`push` feeds those samples' codes back.
+
+    Raises:
+        CodecError: the model cannot be coded with (see :func:`check_supported`).
+    """
 
     def __init__(self, model):
+        check_supported(model)
         self.model, self.block = model, model.step_size
         self.state = model.default_state(1)
         self.prev = model.silence_block(1)  # [1, block]
@@ -200,9 +205,8 @@ class _Stepper:
         return p[0].t()
 
     def push(self, codes: torch.Tensor) -> None:
-        """``codes`` int64 ``[<= block]``; a short last block is completed with silence (never coded)."""
-        self.prev = self.model.silence_block(1)
-        self.prev[0, : len(codes)] = codes
+        """``codes`` int64 ``[block]``: a whole block (only the last block can be short, and it is never pushed)."""
+        self.prev = codes.reshape(1, self.block)
 
 
 def supported_models() -> list[str]:
@@ -265,7 +269,6 @@ def encode_codes(model, codes: torch.Tensor) -> tuple[np.ndarray, float]:
     encoder = constriction.stream.queue.RangeEncoder()
     ideal = 0.0
     with _deterministic():
-        check_supported(model)
         stepper = _Stepper(model)
         dist = model.distribution
         T = len(codes)
@@ -305,7 +308,6 @@ def decode_codes(model, words: np.ndarray, frames: int) -> torch.Tensor:
     out = torch.empty(min(frames, _FIRST_OUT), dtype=torch.int64)  # grown by doubling: ``frames`` may be absurd
     bits_after_end, ended = 0.0, False
     with _deterministic():
-        check_supported(model)
         stepper = _Stepper(model)
         dist = model.distribution
         for t0 in range(0, frames, stepper.block):

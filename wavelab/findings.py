@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from .results import PAPER_BPF, THESIS_LINEAR_BPF, ResultRecord, load_records, select
-from .tables import bpf_text, hardware_text, paper_text, training_text
+from .tables import DATASET_NAMES, bpf_text, hardware_text, paper_text, training_text
 from .tables import model_name as tables_model_name
 
 REPRODUCED_WITHIN = 0.05   # bpf: the papers print two decimals; closer than this is a reproduction
@@ -353,7 +353,6 @@ def _standing(records) -> Finding:
 #: the test sets the compression finding reads, in the order it reports them, with the words that name them
 COMPRESSION_TEST_SETS = {"timit": "the TIMIT sample's test split",
                          "librispeech": "the LibriSpeech sample's test split (test-other)"}
-_CORPUS_NAMES = {"timit": "TIMIT", "librispeech": "LibriSpeech"}
 
 
 def _compression(records) -> Finding:
@@ -388,7 +387,7 @@ def _compression(records) -> Finding:
         trained_on = (best.train_config or {}).get("dataset", dataset)
         if trained_on != dataset:
             who += (" " if who.endswith(",") else ", ") + \
-                f"trained on the {_CORPUS_NAMES.get(trained_on, trained_on)} sample only,"
+                f"trained on the {DATASET_NAMES.get(trained_on, trained_on)} sample only,"
         side = "below" if best.bpf_weighted < flac.bpf_weighted else "above"
         sentences.append(f"On {COMPRESSION_TEST_SETS[dataset]} {who} needs {best.bpf_weighted:.2f} bpf against "
                          f"{flac.bpf_weighted:.2f} for FLAC's stream: {side} FLAC")

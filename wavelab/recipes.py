@@ -686,15 +686,15 @@ def execute_plan(plan: RecipePlan, progress: bool = False, log: Callable[[str], 
         base_notes = f"recipe {recipe.source}" + (" (quick dry run, wavelab.recipes.QUICK_TRAIN)" if plan.quick else "")
         if plan.notes:
             base_notes += f"; {plan.notes}"
-        bpfs, written = [], []
+        bpfs, written, splits = [], [], {}
         for ev_spec, path in zip(recipe.evaluations, plan.records):
             if plan.evaluate_missing and path.exists():
                 say(f"  {path} exists; kept")
                 continue
             dataset = ev_spec.dataset or recipe.dataset
-            utterances = load_split(dataset, EVAL_SPLIT)
-            if plan.limit is not None:
-                utterances = utterances[: plan.limit]
+            if dataset not in splits:  # read once: evaluations of one corpus share its decoded audio
+                splits[dataset] = load_split(dataset, EVAL_SPLIT)[: plan.limit]
+            utterances = splits[dataset]
             estimator = model.estimator(ev_spec.iw_samples)
             ev = evaluate(model, utterances, device=eval_device, progress=progress, iw_samples=ev_spec.iw_samples,
                           seed=EVAL_SEED)
