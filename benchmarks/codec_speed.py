@@ -153,7 +153,7 @@ def _summarise(model: str, representation: str, lossless: bool, config: dict, ro
             "model_config": config, "summary": summary, "utterances": rows}
 
 
-def table(bench: dict) -> str:
+def summary_markdown(bench: dict) -> str:
     """A markdown table of the summaries."""
     head = ("| run | utt | frames | model bpf | coder payload bpf | file bpf | overhead | flac -8 | libFLAC stream | "
             "libFLAC on decoded | encode samples/s | decode samples/s |")
@@ -175,7 +175,7 @@ def write(bench: dict, out: Path) -> None:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, lambda f: f.write((json.dumps(bench, indent=2) + "\n").encode()))
-    atomic_write_bytes(out.with_suffix(".md"), lambda f: f.write((table(bench) + "\n").encode()))
+    atomic_write_bytes(out.with_suffix(".md"), lambda f: f.write((summary_markdown(bench) + "\n").encode()))
 
 
 def main(argv=None) -> int:
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
     if args.merge:
         bench = merge([json.loads(Path(f).read_text()) for f in args.merge])
         write(bench, Path(args.out))
-        print(table(bench))
+        print(summary_markdown(bench))
         print(f"wrote {args.out} and {Path(args.out).with_suffix('.md')}")
         return 0
     shard = None
@@ -259,7 +259,7 @@ def main(argv=None) -> int:
         bench["load_after"] = os.getloadavg()
         write(bench, Path(args.out))  # after every run, so a long benchmark stopped early keeps the runs it finished
     out = Path(args.out)
-    print(table(bench))
+    print(summary_markdown(bench))
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
 

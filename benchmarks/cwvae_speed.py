@@ -8,12 +8,12 @@ Run from the project root (a few minutes on one CPU core; not while training run
     .venv/bin/python benchmarks/cwvae_speed.py [--threads N] [--out benchmarks/results/cwvae_speed.json]
     .venv/bin/python benchmarks/cwvae_speed.py --quick     # tiny models, a few seconds; writes to the temp dir
 
-Training is timed with :func:`wavelab.benchmarking.training_throughput` (forward, backward and an Adam step on random
+Training is timed with :func:`wavelab.report.speed.training_throughput` (forward, backward and an Adam step on random
 codes, batch 2 x 32,000 samples as in the recorded runs, best of two steps after a warm-up).  Evaluation runs one
 utterance of ``--eval-samples`` samples (16,000 = 1 s) through ``evaluate_long`` (what ``python -m wavelab evaluate``
-calls) in inference mode (:func:`wavelab.benchmarking.evaluation_time`); generation draws ``--eval-samples`` samples
+calls) in inference mode (:func:`wavelab.report.speed.evaluation_time`); generation draws ``--eval-samples`` samples
 through ``model.sample`` (the prior hierarchy rolled out top-down, then all samples decoded in parallel;
-:func:`wavelab.benchmarking.fast_generation_time`).  One thread by default, so that the numbers do not depend on what
+:func:`wavelab.report.speed.fast_generation_time`).  One thread by default, so that the numbers do not depend on what
 else the machine runs on its other cores.
 """
 
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from wavelab.benchmarking import cwvae_speed_table, evaluation_time, fast_generation_time, training_throughput
+from wavelab.report.speed import cwvae_speed_table, evaluation_time, fast_generation_time, training_throughput
 from wavelab.models import build_model
-from wavelab.results import git_commit, hardware_info, utc_now
+from wavelab.report.records import git_commit, hardware_info, utc_now
 
 LAYERS = (1, 2, 3)
 CONFIGS = {"paper": {"Dh": 192, "Dz": 128}, "cpu-budget": {"Dh": 96, "Dz": 64}}

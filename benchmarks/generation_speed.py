@@ -22,7 +22,7 @@ Models, all untrained (generation cost does not depend on the weights' values) a
   in convolution-mode recomputation (``SaShiMi.sample_recompute``: every step reruns the network on the whole prefix).
   The full recomputation of one second would take hours, so it is ESTIMATED: step times are measured at a few prefix
   lengths and summed over the 16,000 steps with linear interpolation
-  (:func:`wavelab.benchmarking.prefix_recompute_generation_time`), the method ``recompute_generation_time`` uses for
+  (:func:`wavelab.report.speed.prefix_recompute_generation_time`), the method ``recompute_generation_time`` uses for
   WaveNet.  Each such step also regenerates the S4 convolution kernels (as the convolution mode does in training);
   the time of that alone is recorded as ``detail.kernels_s``.
 
@@ -31,7 +31,7 @@ minute or more) without.  SaShiMi's recurrent times include the one-time set-up 
 (``default_state``, seconds), amortised over the samples.  ``--threads`` defaults to all cores: on a machine busy with
 other work the threads contend for the cores and the flows' numbers collapse, so run it on a quiet machine (or pass
 ``--threads 1`` and say so).  The JSON records the thread count, the load average before and after, the hardware and the
-commit; :func:`wavelab.benchmarking.generation_speed_table` renders it.  The issue's claims are checked at the end and
+commit; :func:`wavelab.report.speed.generation_speed_table` renders it.  The issue's claims are checked at the end and
 the script exits non-zero when one fails (not in ``--quick`` mode): WaveFlow h = 16 at least 10x faster than WaveNet's
 fast path at batch 1, and SaShiMi's recurrent samples/s at 4 s within 25% of those at 1 s.
 """
@@ -49,11 +49,11 @@ import torch
 
 import wavelab.models.sashimi  # noqa: F401  (registers "sashimi")
 import wavelab.models.waveflow  # noqa: F401  (registers "waveflow", "waveglow")
-from wavelab.benchmarking import (best_time, fast_generation_time, generation_speed_table,
+from wavelab.report.speed import (best_time, fast_generation_time, generation_speed_table,
                                   prefix_recompute_generation_time, prefix_recompute_step_time)
 from wavelab.models import build_model
 from wavelab.models.s4 import S4Layer
-from wavelab.results import git_commit, hardware_info, utc_now
+from wavelab.report.records import git_commit, hardware_info, utc_now
 
 SAMPLE_RATE = 16_000
 WAVEFLOW_HEIGHTS = (8, 16, 64)
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     out = {"created": utc_now(), "hardware": hardware_info(), "commit": git_commit(), "threads": args.threads,
            "load_average_at_start": os.getloadavg(), "quick": args.quick, "sample_rate": SAMPLE_RATE,
            "num_samples": n, "long_num_samples": n_long, "batch_sizes": args.batch_sizes, "repeats": args.repeats,
-           "entries": []}
+           "reference": {"model": "wavenet", "method": "fast path"}, "entries": []}
     add = out["entries"].append
     bs = args.batch_sizes
 

@@ -7,13 +7,13 @@ Run from the project root (about 5 minutes on 2 CPU cores):
     .venv/bin/python benchmarks/recurrent_speed.py [--threads N] [--out benchmarks/results/recurrent_speed.json]
     .venv/bin/python benchmarks/recurrent_speed.py --quick     # tiny models, a few seconds; writes to the temp dir
 
-Training is timed with :func:`wavelab.benchmarking.training_throughput` (forward, backward and an Adam step on random
+Training is timed with :func:`wavelab.report.speed.training_throughput` (forward, backward and an Adam step on random
 codes, batch 2, best of a few steps after a warm-up).  A step over a segment of ``L`` samples runs ``L / s``
 recurrent steps one after another, so the segment length is chosen per ``s`` (``SEGMENTS``: 2,000 samples at s = 1,
 32,000 at s = 64 and 256) to make each measurement last seconds; the JSON names the segment used for every row.
 Evaluation runs one utterance of ``--eval-samples`` samples (16,000 = 1 s) through ``evaluate_long`` (what
 ``python -m wavelab evaluate`` calls) and through ``iw_bound(K)`` in inference mode, timed with
-:func:`wavelab.benchmarking.evaluation_time`.
+:func:`wavelab.report.speed.evaluation_time`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
-from wavelab.benchmarking import evaluation_time, recurrent_speed_table, training_throughput
+from wavelab.report.speed import evaluation_time, recurrent_speed_table, training_throughput
 from wavelab.models import build_model
-from wavelab.results import git_commit, hardware_info, utc_now
+from wavelab.report.records import git_commit, hardware_info, utc_now
 
 MODELS = ("lstm", "vrnn", "srnn")
 STACKS = (1, 64, 256)

@@ -46,7 +46,7 @@ bf16 is measured where the CPU supports it natively: ``amx_bf16`` or ``avx512_bf
 ``/proc/cpuinfo`` (``cpu.bf16`` records which).  ``--threads`` defaults to 1, as the recorded runs (``threads = 1``
 in the recipes); ``--threads 2`` measures both cores.  The JSON records the commit, hardware, torch version, threads,
 the OpenMP/oneDNN environment, the load average before and after, the date and the command;
-:func:`wavelab.benchmarking.training_speed_table` renders it.  ``--quick`` (the recipes' quick configurations:
+:func:`wavelab.report.speed.training_speed_table` renders it.  ``--quick`` (the recipes' quick configurations:
 ``quick_overrides()`` and 2,000-sample segments; 3 steps of which 1 warm-up, a 256 x 256 matmul, one validation
 utterance) is a smoke test of the script: its output is marked ``"quick": true``, goes to the temp dir unless
 ``--out`` is given, and never replaces a file that holds a real (non-quick) measurement.
@@ -71,10 +71,10 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from wavelab.benchmarking import best_time, training_speed_table
+from wavelab.report.speed import best_time, training_speed_table
 from wavelab.models import build_model, config_for
-from wavelab.recipes import Recipe, load_recipe
-from wavelab.results import git_commit, hardware_info, utc_now
+from wavelab.campaign.recipes import Recipe, load_recipe
+from wavelab.report.records import git_commit, hardware_info, utc_now
 from wavelab.runs import atomic_write_json
 from wavelab.settings import PROJECT_ROOT
 from wavelab.train import (

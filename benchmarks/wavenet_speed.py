@@ -8,7 +8,7 @@ Run from the project root (takes about 10 minutes on 2 CPU cores):
 The fast path is timed end to end with ``model.sample``.  Recomputation is too slow to run for a whole second of audio
 with the paper's model on a CPU (hours), so its time is the sum over the 16,000 steps of measured per-step times, each
 step recomputing the network over its context (at most the receptive field); see
-:func:`wavelab.benchmarking.recompute_generation_time`.  The issue requires the fast path to be at least 20x faster
+:func:`wavelab.report.speed.recompute_generation_time`.  The issue requires the fast path to be at least 20x faster
 than recomputation at batch 1 for the paper's configuration; the script checks it and exits non-zero otherwise.
 """
 
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from wavelab.benchmarking import (fast_generation_time, recompute_generation_time, speed_table,
+from wavelab.report.speed import (fast_generation_time, recompute_generation_time, speed_table,
                                   training_throughput)
 from wavelab.models import build_model
-from wavelab.results import git_commit, hardware_info, utc_now
+from wavelab.report.records import git_commit, hardware_info, utc_now
 
 CONFIGS = {
     "paper (Dc=96, 5x10)": {},

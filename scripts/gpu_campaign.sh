@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The GPU campaign: the papers' configurations (recipes/gpu/NAME.toml) trained one after another on one CUDA GPU,
-# each exported and evaluated on the TIMIT sample's test split (all 40 utterances).  Code: wavelab/gpu.py.
+# each exported and evaluated on the TIMIT sample's test split (all 40 utterances).  Code: wavelab/campaign/gpu.py.
 #
 # Usage: bash scripts/gpu_campaign.sh OUT_DIR [--minutes N] [--quick] [--device cuda|cuda:N|cpu] [--only NAME ...]
 #                                             [--work-dir DIR] [--pack DIR] [--progress]
 #   --minutes N   every run's training budget in minutes (default: the recipes' max_minutes, 0.7)
-#   --quick       dry run: tiny models, 4 steps, 2 test utterances (wavelab/recipes.py, "Quick mode")
+#   --quick       dry run: tiny models, 4 steps, 2 test utterances (wavelab/campaign/recipes.py, "Quick mode")
 #   --device      cuda (default) or cpu; cpu only with --quick: `--device cpu --quick` is the CPU dry run
 #   --only NAME   run only recipes/gpu/NAME.toml (repeatable), in the campaign's order
 #   --work-dir    parent of the training run directories (default OUT_DIR/train)
@@ -19,11 +19,11 @@
 #   cwvae-s64-l1-gpu, cwvae-s64-l2-gpu (s1 = 64, c = 8, Dh = 192, Dz = 128), waveflow-h16-gpu (h = 16, 8 x 8 layers,
 #   64 residual channels), sashimi-16bit-gpu (d_model 64, 8 layers per stage, DMoL head);
 #   on the TIMIT train split, bf16 autocast with the likelihood heads in float32 (amp = "bf16": on CUDA "auto" would
-#   be fp16 with a gradient scaler), the largest batch that fits (wavelab.gpu.largest_batch: a real training step at
+#   be fp16 with a gradient scaler), the largest batch that fits (wavelab.campaign.gpu.largest_batch: a real training step at
 #   gpu.max_batch = 64 first, else doubling from the recipe's batch_size until CUDA runs out of memory or the step
 #   peaks over 90% of the GPU's memory, then bisecting back; skipped on CPU, where the recipe's batch is used).
 #
-# The 9-minute budget of one GPU (wavelab.gpu: STARTUP_S, PROBE_S, EVAL_S, checked by tests/test_gpu_campaign.py):
+# The 9-minute budget of one GPU (wavelab.campaign.gpu: STARTUP_S, PROBE_S, EVAL_S, checked by tests/test_gpu_campaign.py):
 #     15 s  start-up once (python, torch, the CUDA context, reading the TIMIT sample)
 #   + 8 runs x (42 s training (max_minutes = 0.7) + 8 s batch probe + 12 s checkpoint, export and evaluation)
 #   = 15 + 8 x 62 = 511 s = 8.5 min, leaving about 30 s for the step that crosses each budget; in general
@@ -45,7 +45,7 @@
 #   1. every OUT_DIR/results/*.json has budget "gpu", hardware.gpu set, utterances 40, and no "dry run" in notes;
 #      OUT_DIR/summary.txt shows no FAILED row;
 #   2. cp OUT_DIR/results/*.json results/ && cp -r OUT_DIR/runs/* results/runs/
-#      (the records' run_dir names OUT_DIR's path; wavelab.results.record_run_dir finds results/runs/NAME by name);
+#      (the records' run_dir names OUT_DIR's path; wavelab.report.records.record_run_dir finds results/runs/NAME by name);
 #   3. tests/test_campaign.py matches every recorded run to a recipe in recipes/*.toml: extend its recipe list to
 #      recipes/gpu/*.toml in the same commit.
 set -euo pipefail
@@ -54,7 +54,7 @@ export PYTHONUNBUFFERED=1
 if [ -n "${PYTHON:-}" ]; then py=$PYTHON; elif [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=python3; fi
 
 if [ $# -lt 1 ] || [[ $1 == -* ]]; then
-  [[ ${1:-} == -h || ${1:-} == --help ]] && exec "$py" -m wavelab.gpu --help
+  [[ ${1:-} == -h || ${1:-} == --help ]] && exec "$py" -m wavelab.campaign.gpu --help
   echo "usage: bash scripts/gpu_campaign.sh OUT_DIR [--minutes N] [--quick] [--device cuda|cpu] [--only NAME]" \
        "[--work-dir DIR] [--pack DIR]" >&2
   exit 2
@@ -70,7 +70,7 @@ while [ $# -gt 0 ]; do
 done
 
 rc=0
-"$py" -m wavelab.gpu "${args[@]}" || rc=$?
+"$py" -m wavelab.campaign.gpu "${args[@]}" || rc=$?
 if [ -n "$pack" ] && [ "$rc" -le 1 ] && [ -d "$out_dir/results" ]; then
   mkdir -p "$pack"
   rm -f "$pack"/gpu-campaign.tar.*

@@ -20,7 +20,7 @@ It loads the run's latest checkpoint (:func:`wavelab.train.load_run`), finds the
 The result goes to ``--out`` with :func:`wavelab.analysis.save_study`, with provenance: the run (directory, model
 config, training config and step), its record (path and figures), the commit, the hardware, the wall time, the
 number of Monte Carlo samples and the command line.  ``results/*.json`` must hold result records only (they are read
-by :func:`wavelab.results.load_records`), so studies belong in ``results/studies/``.
+by :func:`wavelab.report.records.load_records`), so studies belong in ``results/studies/``.
 
 ``--quick`` (smoke tests): at most 4 posterior samples and 3 utterances per speaker for sex/height (see
 :func:`wavelab.analysis.run_latent_study`), and any CW-VAE config; without it the model must be the paper's
@@ -60,7 +60,7 @@ def find_record(run_dir: Path, results_dir: Path):
     Raises:
         FileNotFoundError: no such record (the message says how to make one or to pass ``--record``).
     """
-    from wavelab.results import read_record, select
+    from wavelab.report.records import read_record, select
 
     name = Path(run_dir).resolve().name
     paths = sorted(Path(results_dir).glob("*.json"))
@@ -90,7 +90,7 @@ def check_consistency(record, meta: dict, run_dir: Path) -> None:
     if int(record.steps) != int(meta["step"]):
         problems.append(f"training steps: record {record.steps}, checkpoint {meta['step']}")
     if record.run_dir:
-        from wavelab.results import record_run_dir
+        from wavelab.report.records import record_run_dir
 
         try:
             rec_dir = record_run_dir(record).resolve()
@@ -129,7 +129,7 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(max(1, args.threads))
     from wavelab.analysis import load_study, model_strides, run_latent_study, save_study
-    from wavelab.results import read_record
+    from wavelab.report.records import read_record
     from wavelab.settings import results_dir
     from wavelab.train import load_run
 

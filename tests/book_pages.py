@@ -12,7 +12,7 @@ download is never used) and checked for
 * ``console-error`` / ``page-error`` / ``network-error``: an error on the browser console, an uncaught exception, a
   resource that failed to load or answered with an HTTP error (nothing is blocked, so a request to the outside world
   fails on a closed network and shows up here: the book must be self-contained offline);
-* ``wide-table``: a results table (``table.wavelab-table``, the class :mod:`wavelab.tables` gives every table)
+* ``wide-table``: a results table (``table.wavelab-table``, the class :mod:`wavelab.report.tables` gives every table)
   wider than the page's content column, even when it sits in a horizontally scrolling wrapper;
 * ``audio``: an ``<audio>`` element without ``data-duration-s``, one that fails to decode, or one whose decoded
   ``duration`` differs from ``data-duration-s`` by more than 1 % or 0.02 s (whichever is larger).

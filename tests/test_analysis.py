@@ -490,7 +490,7 @@ def test_explorer_follows_its_controls(study):
 def test_protocol_figure_draws_both_protocols_per_feature(study):
     import matplotlib.pyplot as plt
 
-    from wavelab.plots.latents import protocol_accuracy
+    from wavelab.report.plots.latents import protocol_accuracy
 
     fig = protocol_accuracy(study["tasks"], ("z1", "z2", "mel"))
     visible = [ax for ax in fig.axes if ax.get_visible() and ax.axison]

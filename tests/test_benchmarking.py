@@ -3,7 +3,7 @@ table renders what a benchmark wrote."""
 
 import pytest
 
-import wavelab.benchmarking as bm
+import wavelab.report.speed as bm
 from wavelab.models import build_model
 
 
@@ -161,6 +161,7 @@ def _generation_bench():
     return {"created": "2026-01-01T00:00:00Z", "hardware": {"cpu": "X", "cores": 2, "torch": "2"}, "threads": 2,
             "load_average_at_start": [0.31, 0.2, 0.1], "commit": {"hash": "abcdef1234567"}, "sample_rate": 16000,
             "num_samples": 16000, "long_num_samples": 64000, "batch_sizes": [1, 16],
+            "reference": {"model": "wavenet", "method": "fast path"},
             "entries": [e("WaveNet", "wavenet", "fast path", 1, 16000, 40.0),
                         e("WaveNet", "wavenet", "fast path", 16, 16000, 64.0),
                         e("WaveFlow h=16", "waveflow", "inverse, 128 sequential steps", 1, 16000, 2.0, params=5228048),
@@ -187,8 +188,10 @@ def test_generation_speed_table_renders_rates_and_ratios_to_wavenets_fast_path()
 def test_generation_speed_table_needs_the_wavenet_reference_and_the_scripts_fields():
     bench = _generation_bench()
     bench["entries"] = [e for e in bench["entries"] if not (e["model"] == "wavenet" and e["batch_size"] == 16)]
-    with pytest.raises(ValueError, match="no WaveNet fast-path entry at batch 16"):
+    with pytest.raises(ValueError, match="no WaveNet fast entry at batch 16"):
         bm.generation_speed_table(bench)
+    with pytest.raises(ValueError, match="names no reference"):
+        bm.generation_speed_table({k: v for k, v in _generation_bench().items() if k != "reference"})
     bench = _generation_bench()
     del bench["entries"][2]["samples_per_s"]
     with pytest.raises(ValueError, match="samples_per_s"):

@@ -1,5 +1,5 @@
 """Checks of the chapters' source that a reader of the rendered book would otherwise catch: hand-typed tables (they
-render as raw pipe text from a code cell, and every table must come from records or data through wavelab.tables),
+render as raw pipe text from a code cell, and every table must come from records or data through wavelab.report.tables),
 code lines wider than the page's column, and long cells of code that bury the story."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 BOOK = Path(__file__).resolve().parent.parent / "book"
 NOTEBOOKS = sorted(BOOK.glob("*.ipynb"))
 MAX_LINE = 76       # characters: the theme's code column shows 79 at a 1280-pixel window, minus the cell's padding
-MAX_CELL_LINES = 40  # a longer cell of code belongs in wavelab (e.g. wavelab.plots) or is folded with hide-input
+MAX_CELL_LINES = 40  # a longer cell of code belongs in wavelab (e.g. wavelab.report.plots) or is folded with hide-input
 TABLE_RULE = re.compile(r"\|\s*:?-{3,}|-{3,}:?\s*\|")  # the rule of a Markdown pipe table: |---|, :---|, "---|" * n
 
 
@@ -27,7 +27,7 @@ def cells(path: Path):
 def test_no_hand_typed_table(path):
     found = [(i, line) for i, _, src in cells(path) for line in src.splitlines()
              if TABLE_RULE.search(line)]
-    assert not found, f"{path.name}: Markdown table rows (make a wavelab.tables table from data instead): {found[:3]}"
+    assert not found, f"{path.name}: Markdown table rows (make a wavelab.report.tables table from data instead): {found[:3]}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -1,4 +1,4 @@
-"""Tests of the run recipes (recipes/*.toml), wavelab.recipes and ``python -m wavelab campaign``."""
+"""Tests of the run recipes (recipes/*.toml), wavelab.campaign.recipes and ``python -m wavelab campaign``."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import torch
 
 from wavelab.__main__ import main
 from wavelab.models import REGISTRY, config_for
-from wavelab.recipes import (NOT_TRAIN_KEYS, QUICK_LIMIT, QUICK_TRAIN, TRAIN_KEYS, RecipeError, TrainSettings,
+from wavelab.campaign.recipes import (NOT_TRAIN_KEYS, QUICK_LIMIT, QUICK_TRAIN, TRAIN_KEYS, RecipeError, TrainSettings,
                              load_recipe, load_recipes, plan_recipe, run_recipe)
-from wavelab.results import read_record
+from wavelab.report.records import read_record
 from wavelab.runs import read_metrics
 from wavelab.train import TrainConfig, train
 

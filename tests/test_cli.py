@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 
 from wavelab.__main__ import main
-from wavelab.results import read_record
+from wavelab.report.records import read_record
 from wavelab.train import read_metrics
 
 torch.set_num_threads(1)

@@ -1,4 +1,4 @@
-"""Tests of wavelab.plots.compression: the code counts behind the lattice figure, and the figures' layout."""
+"""Tests of wavelab.report.plots.compression: the code counts behind the lattice figure, and the figures' layout."""
 
 import matplotlib
 
@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from wavelab.baselines import code_histogram  # noqa: E402
-from wavelab.plots import compression as cplots  # noqa: E402
+from wavelab.report.plots import compression as cplots  # noqa: E402
 from wavelab.representations import get_representation  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Tests of wavelab.curves: reading the equal-budget learning curves and the power law fitted to them."""
+"""Tests of wavelab.report.curves: reading the equal-budget learning curves and the power law fitted to them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from wavelab.curves import PowerLawFit, fit_curve, fit_power_law, learning_curve
-from wavelab.results import ResultRecord
+from wavelab.report.curves import PowerLawFit, fit_curve, fit_power_law, learning_curve
+from wavelab.report.records import ResultRecord
 
 T = np.arange(0, 4.01, 0.5)  # the campaign's grid: every 0.5 CPU-minute of a 4-minute budget
 
@@ -119,7 +119,7 @@ def test_fit_curve_leaves_out_the_initial_model_and_can_stop_early(tmp_path):
 
 
 def test_two_runs_of_one_model_get_names_that_tell_them_apart(tmp_path):
-    import wavelab.curves as wc
+    import wavelab.report.curves as wc
 
     folder = tmp_path / "equal"
     for name, dc in (("eq-wavenet-small", 32), ("eq-wavenet-paper", 96)):

@@ -1,4 +1,4 @@
-"""Tests of the GPU campaign: recipes/gpu/*.toml, wavelab.gpu and scripts/gpu_campaign.sh (its CPU dry run; the
+"""Tests of the GPU campaign: recipes/gpu/*.toml, wavelab.campaign.gpu and scripts/gpu_campaign.sh (its CPU dry run; the
 CUDA path's batch probe is tested through its search with a fake ``fits``)."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from wavelab import gpu
-from wavelab.gpu import (BUDGET_S, CAMPAIGN, DRY_RUN_NOTE, GPU_RECIPES, MAX_EXPORT_BYTES, ExportTooLargeError,
+from wavelab.campaign import gpu
+from wavelab.campaign.gpu import (BUDGET_S, CAMPAIGN, DRY_RUN_NOTE, GPU_RECIPES, MAX_EXPORT_BYTES, ExportTooLargeError,
                          GpuCampaignError, NoBatchFitsError, budget_label, campaign_seconds, check_export_size,
                          check_out_dir, largest_batch, plan_campaign, weights_nbytes)
 from wavelab.models import config_for
-from wavelab.recipes import RecipeError, execute_plan, load_recipe, load_recipes
+from wavelab.campaign.recipes import RecipeError, execute_plan, load_recipe, load_recipes
 from wavelab.runs import CHECKPOINT
 
 torch.set_num_threads(1)

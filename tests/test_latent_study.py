@@ -15,7 +15,7 @@ import torch
 import wavelab.analysis
 import wavelab.models
 from wavelab.analysis import accuracy_table, load_study, run_latent_study
-from wavelab.results import ResultRecord, write_record
+from wavelab.report.records import ResultRecord, write_record
 from wavelab.settings import PROJECT_ROOT
 
 torch.set_num_threads(1)

@@ -331,7 +331,7 @@ def test_mulaw_exported_runs_evaluate_bit_identically_to_the_code_before(run, be
 
 
 def test_a_recipe_s_representation_reaches_the_model_config(tmp_path):
-    from wavelab.recipes import load_recipe
+    from wavelab.campaign.recipes import load_recipe
 
     text = (REPO / "recipes" / "lstm-s64.toml").read_text().replace('representation = "mulaw"',
                                                                       'representation = "pcm16"')
@@ -345,8 +345,8 @@ def test_a_recipe_s_representation_reaches_the_model_config(tmp_path):
 
 
 def test_quick_pcm16_campaign_trains_exports_evaluates_and_records(timit_root, tmp_path):
-    from wavelab.recipes import QUICK_LIMIT, load_recipe, run_recipe
-    from wavelab.results import read_record
+    from wavelab.campaign.recipes import QUICK_LIMIT, load_recipe, run_recipe
+    from wavelab.report.records import read_record
     from wavelab.train import load_run
 
     text = (REPO / "recipes" / "wavenet-dc32-b2.toml").read_text().replace('representation = "mulaw"',
@@ -363,14 +363,14 @@ def test_quick_pcm16_campaign_trains_exports_evaluates_and_records(timit_root, t
 
 
 def _record(model="dmol", rep="mulaw", bpf=15.6, **kw):
-    from wavelab.results import ResultRecord
+    from wavelab.report.records import ResultRecord
 
     return ResultRecord(model=model, config={}, dataset="timit", split="test", bpf_weighted=bpf, bpf_mean=bpf,
                         is_bound=False, utterances=40, representation=rep, **kw)
 
 
 def test_records_name_their_representation_and_old_ones_read_as_mulaw(tmp_path):
-    from wavelab.results import ResultRecord, read_record, select, write_record
+    from wavelab.report.records import ResultRecord, read_record, select, write_record
 
     d = _record().to_dict()
     del d["representation"]
@@ -386,14 +386,11 @@ def test_records_name_their_representation_and_old_ones_read_as_mulaw(tmp_path):
 
 
 def test_tables_never_mix_representations_without_saying_so():
-    from wavelab.tables import records_table
+    from wavelab.report.tables import records_table
 
-    mixed = records_table([_record(), _record(rep="linear", bpf=10.4)])
-    assert "representation" in mixed.columns
-    assert sorted(mixed.column("representation")) == ["16-bit linear PCM", "16-bit mu-law"]
-    paper = mixed.column("paper [bpf]")
-    assert paper[mixed.column("representation").index("16-bit mu-law")] != ""  # the paper's DMoL is mu-law
-    assert paper[mixed.column("representation").index("16-bit linear PCM")] == ""
+    mulaw_t, linear_t = records_table([_record(rep="linear", bpf=10.4), _record()])  # mu-law first
+    assert "representation" not in mulaw_t.caption and "paper [bpf]" in mulaw_t.columns  # the paper's DMoL
+    assert "representation: 16-bit linear PCM" in linear_t.caption and "paper [bpf]" not in linear_t.columns
     linear = records_table([_record(rep="linear", bpf=10.4), _record(model="uniform", rep="linear", bpf=16.0)])
     assert "representation" not in linear.columns and "representation: 16-bit linear PCM" in linear.caption
     mulaw = records_table([_record()])
@@ -443,12 +440,12 @@ def test_every_model_defaults_to_mulaw_and_names_its_representation(name):
     assert dataclasses.asdict(model.config)["representation"] == "mulaw"
 
 
-def test_results_tables_give_each_representation_its_own_table():
-    from wavelab.tables import results_tables
+def test_records_table_gives_each_representation_its_own_table():
+    from wavelab.report.tables import records_table
 
     recs = [_record(), _record(model="uniform", bpf=16.0), _record(rep="linear", bpf=10.4),
             _record(rep="pcm16", bpf=10.2)]
-    tables = results_tables(recs, provenance=False)
+    tables = records_table(recs)
     assert [len(t.rows) for t in tables] == [2, 1, 1] and all("representation" not in t.columns for t in tables)
     assert "representation" not in tables[0].caption
     assert "16-bit linear PCM" in tables[1].caption and "pcm16" in tables[2].caption

@@ -1,4 +1,4 @@
-"""Tests of result records, provenance and the results table (wavelab.results)."""
+"""Tests of result records, provenance and the results table (wavelab.report.records)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,11 @@ import subprocess
 
 import pytest
 
-from wavelab.results import (
-    PAPER_BPF,
-    ResultRecord,
-    git_commit,
-    hardware_info,
-    load_records,
-    read_record,
-    record_label,
-    record_run_dir,
-    results_table,
-    write_record,
-)
+from wavelab.models import run_label
+from wavelab.report.papers import PAPER_BPF
+from wavelab.report.records import ResultRecord, load_records, read_record, record_run_dir, write_record
+from wavelab.report.tables import records_table
+from wavelab.runs import git_commit, hardware_info
 
 
 def make_record(**kw) -> ResultRecord:
@@ -59,22 +52,22 @@ def test_bad_records_are_named(tmp_path):
 
 
 def test_record_label_matches_paper_rows():
-    assert record_label("wavenet", {"Dc": 96}) == "wavenet"
-    assert record_label("lstm", {"s": 64}) == "lstm s=64"
-    assert record_label("lstm", {"s": 1}) == "lstm"
-    assert record_label("cwvae", {"s1": 64, "L": 2}) == "cwvae s=64 L=2"
+    assert run_label("wavenet", {"Dc": 96}) == "wavenet"
+    assert run_label("lstm", {"s": 64}) == "lstm s=64"
+    assert run_label("lstm", {"s": 1}) == "lstm"
+    assert run_label("cwvae", {"s1": 64, "L": 2}) == "cwvae s=64 L=2"
     assert PAPER_BPF[("wavenet", "timit")].bpf == 10.88
-    assert PAPER_BPF[(record_label("cwvae", {"s": 64, "L": 2}), "timit")].bpf == 12.17
+    assert PAPER_BPF[(run_label("cwvae", {"s": 64, "L": 2}), "timit")].bpf == 12.17
     assert PAPER_BPF[("flac", "librispeech")].bpf == 9.272
     # every latent variable model figure is a bound, every deterministic one is not
     for (label, _), fig in PAPER_BPF.items():
         assert fig.is_bound == (label.split()[0] in ("vrnn", "srnn", "cwvae")), label
 
 
-def test_results_table_groups_by_dataset_and_folds_provenance():
+def test_records_table_groups_by_dataset_and_folds_provenance():
     records = [make_record(), make_record(dataset="librispeech", bpf_weighted=13.0),
                make_record(model="sashimi", config={"bits": 8}, bpf_weighted=7.4, bpf_mean=7.4)]
-    tables = results_table(records)
+    tables = records_table(records, provenance=True)
     assert len(tables) == 3  # TIMIT bpf, TIMIT bits per 8-bit sample, LibriSpeech bpf: never one column
     assert [t.columns[1] if t.columns[0] == "model" else None for t in tables]
     assert "ours [bits per 8-bit sample]" in tables[1].columns and "ours [bpf]" in tables[0].columns
@@ -121,19 +114,21 @@ def test_record_run_dir_finds_exported_runs(tmp_path):
 
 
 def test_select_is_the_one_query_over_records(monkeypatch):
-    import wavelab.results as wr
-    from wavelab.results import select
+    from wavelab.report.records import select
 
-    monkeypatch.setitem(wr._SPLIT_SIZES, ("timit", "test"), 40)
-    monkeypatch.setitem(wr._SPLIT_SIZES, ("timit", "valid"), 20)
-    recs = [make_record(utterances=40),                                                        # 0
-            make_record(utterances=4, notes="first 4 utterances of the split only"),            # 1: partial
-            make_record(model="vrnn", config={"s": 64}, is_bound=True, estimator="ELBO, 1 sample", utterances=40),
-            make_record(model="vrnn", config={"s": 64}, is_bound=True, utterances=40,
+    def no_data(*args, **kwargs):
+        raise AssertionError("select read the data")
+
+    monkeypatch.setattr("wavelab.data.load_split", no_data)
+    whole = dict(utterances=40, split_utterances=40)
+    recs = [make_record(**whole),                                                              # 0
+            make_record(utterances=4, split_utterances=40, notes="first 4 utterances of the split only"),  # 1
+            make_record(model="vrnn", config={"s": 64}, is_bound=True, estimator="ELBO, 1 sample", **whole),
+            make_record(model="vrnn", config={"s": 64}, is_bound=True, **whole,
                         estimator="importance-weighted bound, K=100"),                         # 3
-            make_record(model="vrnn", config={"s": 1}, is_bound=True, estimator="ELBO, 1 sample", utterances=40),
-            make_record(model="uniform", config={"bits": 16}, utterances=40, steps=0, run_dir=None),   # 5
-            make_record(split="valid", utterances=20),                                          # 6
+            make_record(model="vrnn", config={"s": 1}, is_bound=True, estimator="ELBO, 1 sample", **whole),
+            make_record(model="uniform", config={"bits": 16}, **whole, steps=0, run_dir=None),  # 5
+            make_record(split="valid", utterances=20, split_utterances=20),                     # 6
             make_record(dataset="librispeech", utterances=None)]                                # 7: no count
     pick = lambda **kw: [recs.index(r) for r in select(recs, **kw)]  # noqa: E731
     assert pick(dataset="timit", split="test") == [0, 2, 3, 4, 5]
@@ -144,3 +139,21 @@ def test_select_is_the_one_query_over_records(monkeypatch):
     assert pick(split="valid") == [6] and pick(dataset="librispeech") == [7]
     assert pick(model="wavenet", L=2) == []        # a record without the field does not match
     assert pick(budget="gpu") == []
+
+
+def test_every_committed_record_knows_the_size_of_its_split():
+    """``select`` judges a whole split from the record alone: each committed record of a model or baseline states
+    how many utterances its split holds, and that is the split's size in the data."""
+    from wavelab.data import load_split
+    from wavelab.settings import results_dir
+
+    root = results_dir()
+    records = [r for folder in (root, root / "equal", root / "compression") for r in load_records(folder)]
+    sizes = {}
+    for r in records:
+        if r.utterances is None:
+            continue
+        if (r.dataset, r.split) not in sizes:
+            sizes[r.dataset, r.split] = len(load_split(r.dataset, r.split))
+        assert r.split_utterances == sizes[r.dataset, r.split], (r.label, r.dataset, r.split)
+        assert r.utterances <= r.split_utterances

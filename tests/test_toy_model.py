@@ -18,8 +18,8 @@ from wavelab.distributions import Categorical
 from wavelab.evaluate import evaluate
 from wavelab.models import REGISTRY, ModelConfig, ModelOutput, WavelabModel, length_mask
 from wavelab.representations import get_representation
-from wavelab.results import record_from_run
-from wavelab.tables import records_table
+from wavelab.report.records import record_from_run
+from wavelab.report.tables import records_table
 from wavelab.train import TrainConfig, load_run, train
 
 
@@ -107,7 +107,8 @@ def test_a_new_model_needs_only_its_definitions_and_a_registry_line(toy, tmp_pat
     assert ev.bpf.weighted < 7.0  # learnt: below the 8 bits of a uniform 8-bit code
 
     record = record_from_run(tmp_path / "run", ev, model_name=toy, model_config=meta["model_config"], meta=meta,
-                             dataset="timit", split="test", estimator=model.estimator(), eval_seed=0)
+                             dataset="timit", split="test", split_utterances=len(test), estimator=model.estimator(),
+                             eval_seed=0)
     assert record.label == "toy b=2"
     html = records_table([record], caption="toy")._repr_html_()
     assert "Toy bigram b=2" in html and "block=2" in html

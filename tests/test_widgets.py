@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 
 from wavelab.models import build_model
-from wavelab.widgets import (LOUDNESS_DBFS, PEAK_DBFS, SILENCE_GATE_DBFS, ListeningRoom, audio_player, codes_to_audio,
+from wavelab.report.widgets import (LOUDNESS_DBFS, PEAK_DBFS, SILENCE_GATE_DBFS, ListeningRoom, audio_player, codes_to_audio,
                              generate, normalise_loudness, reference_player, rms_dbfs, sample_caption)
 
 

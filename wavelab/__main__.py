@@ -90,6 +90,7 @@ def _quick_overrides(name: str) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``python -m wavelab train``: train (or resume) a run; see :func:`wavelab.train.train`. Returns the exit status."""
+    from .models import DEFAULT_MODEL
     from .train import CONFIG, NonFiniteLossError, TrainConfig, train
 
     run_dir = Path(args.run_dir)
@@ -101,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.model is None and saved is not None and not sets:
         model, overrides = saved["model"], saved["model_overrides"]  # resume/extend with the saved model
     else:
-        model = args.model or "wavenet"
+        model = args.model or DEFAULT_MODEL
         overrides = {}
         if args.quick:
             _model_config(model, {})  # an unknown model name fails here, with the known names
@@ -158,12 +159,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``python -m wavelab evaluate``: bpf of whole utterances of a split, optionally written as a results record."""
+    import torch
+
     from .data import load_split
     from .evaluate import evaluate
-    from .results import record_from_run, write_record
+    from .report.records import record_from_run, write_record
     from .train import load_run
-
-    import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.threads:
@@ -175,6 +176,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     dataset = args.dataset or cfg.dataset
     try:
         utterances = load_split(dataset, args.split)
+        split_utterances = len(utterances)
         estimator = model.estimator(args.iw_samples)  # a CapabilityError (ValueError) for --iw-samples without latents
     except (ValueError, FileNotFoundError) as e:  # unknown split or corpus, data not found, no such estimator
         raise CLIError(str(e)) from e
@@ -192,7 +194,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.limit is not None:
             notes = (notes + "; " if notes else "") + f"first {len(utterances)} utterances of the split only"
         record = record_from_run(args.run_dir, ev, model_name=cfg.model, model_config=meta["model_config"], meta=meta,
-                                 dataset=dataset, split=args.split, estimator=estimator, eval_seed=args.seed,
+                                 dataset=dataset, split=args.split, split_utterances=split_utterances,
+                                 estimator=estimator, eval_seed=args.seed,
                                  budget=args.budget, notes=notes)
         print(f"wrote {write_record(record, args.record)}")
     return 0
@@ -265,7 +268,9 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     split, in one representation or each (``--representation``)."""
     from .baselines import run_baselines
     from .data import load_split
-    from .results import ResultRecord, git_commit, hardware_info, results_table, write_record
+    from .report.records import ResultRecord, write_record
+    from .report.tables import records_table
+    from .runs import git_commit, hardware_info
 
     try:
         train_utts, test_utts = load_split(args.dataset, "train"), load_split(args.dataset, "test")
@@ -281,13 +286,13 @@ def cmd_baselines(args: argparse.Namespace) -> int:
             ResultRecord(model=r.name, config=dict(r.details), dataset=args.dataset, split="test",
                          bpf_weighted=r.bpf.weighted, bpf_mean=r.bpf.mean, is_bound=r.bpf.is_bound,
                          hardware=hardware, commit=commit, budget="cpu-budget", utterances=r.bpf.utterances,
-                         frames=r.bpf.frames, wall_time_s=wall,
+                         split_utterances=len(test_utts), frames=r.bpf.frames, wall_time_s=wall,
                          train_split="train" if r.name in ("dmol", "histogram") else "", representation=rep,
                          notes=f"baseline (wall time covers all baselines of this run); training split "
                                f"({len(train_utts)} utterances) used for fitting only")
             for r in results
         ]
-        print(results_table(records, provenance=False, digits=3))
+        print(records_table(records, digits=3))
         if args.results_dir:
             for rec in records:
                 path = Path(args.results_dir) / baseline_record_name(args.dataset, rec.model, rep)
@@ -300,11 +305,11 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
 
 def cmd_campaign(args: argparse.Namespace) -> int:
-    """``python -m wavelab campaign``: run recipes (``recipes/NAME.toml``, see :mod:`wavelab.recipes`): train (or
-    resume), export and evaluate each, in order.  Every recipe is read and checked, and every run directory and
-    output planned, before the first training starts; a bad recipe is a user error (exit status 2).  Returns the
+    """``python -m wavelab campaign``: run recipes (``recipes/NAME.toml``, see :mod:`wavelab.campaign.recipes`):
+    train (or resume), export and evaluate each, in order.  Every recipe is read and checked, and every run directory
+    and output planned, before the first training starts; a bad recipe is a user error (exit status 2).  Returns the
     exit status (1 when a loss became non-finite)."""
-    from .recipes import RecipeError, execute_plan, load_recipes, plan_recipe
+    from .campaign.recipes import RecipeError, execute_plan, load_recipes, plan_recipe
     from .train import NonFiniteLossError
 
     device = None if args.device == "auto" else args.device
@@ -474,8 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--results-dir", default="results",
                    help="where exports (runs/NAME) and records go (default results)")
     c.add_argument("--quick", action="store_true",
-                   help="CPU dry run: tiny model, a few steps, 2 test utterances (see wavelab.recipes); it refuses "
-                        "to replace another run's export or records")
+                   help="CPU dry run: tiny model, a few steps, 2 test utterances (see wavelab.campaign.recipes); "
+                        "it refuses to replace another run's export or records")
     c.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
                    help="training and evaluation device (default auto: CUDA when available)")
     c.add_argument("--evaluate-missing", action="store_true",

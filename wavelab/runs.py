@@ -12,8 +12,8 @@ A run lives in one directory::
 Every file that a reader may see is written atomically (a temporary file in the same directory, ``fsync``, then
 ``os.replace``), so a killed process never leaves a half-written JSON file or checkpoint behind.
 
-This module depends on nothing else in wavelab, so :mod:`wavelab.train` and :mod:`wavelab.results` both build on it
-without importing each other.
+This module depends on nothing else in wavelab, so :mod:`wavelab.train` and :mod:`wavelab.report.records` both build on
+it without importing each other.
 """
 
 from __future__ import annotations

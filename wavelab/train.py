@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .models import DEFAULT_MODEL
 from .runs import (CHECKPOINT, CONFIG, METRICS, atomic_write_bytes, atomic_write_json, export_run, git_commit,
                    hardware_info, read_metrics, trim_metrics)
 
@@ -89,7 +90,7 @@ class TrainConfig:
         run_dir: directory of the run (created when missing).
     """
 
-    model: str = "wavenet"
+    model: str = DEFAULT_MODEL
     model_overrides: dict[str, Any] = field(default_factory=dict)
     dataset: str = "timit"
     segment_length: int = 16_000

@@ -158,7 +158,7 @@ class LatentExplorer:
                 f'<p class="wavelab-fallback-note"><em>{html.escape(NO_KERNEL_NOTE)}</em></p></div>')
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
-        from ..widgets import widget_mimebundle
+        from ..report.widgets import widget_mimebundle
 
         s = self.state
         plain = (f"LatentExplorer(label={s.get('label')!r}, feature={s.get('feature')!r}, scheme={s.get('scheme')!r}, "

@@ -10,7 +10,8 @@ default, or those of another representation (``representation="linear"`` / ``"pc
 from .batching import Batch, bucket_batches, bucket_indices, random_segments, silence_code
 from .download import DownloadError, download_corpus
 from .librispeech import load_librispeech
-from .roots import CORPORA, CorpusError, DataNotFoundError, cache_dir, data_root
+from .locate import data_root
+from .roots import CORPORA, CorpusError, DataNotFoundError, cache_dir
 from .splits import (
     SPLITS,
     TIMIT_PHONEME_STUDY_SPEAKER,

@@ -1,6 +1,6 @@
 """Where each corpus lives: the data-root search and the user cache.
 
-:func:`data_root` looks, in order, at
+:func:`wavelab.data.locate.data_root` looks, in order, at
 
 1. the folder named by the environment variable ``WAVELAB_DATA``: a folder holding ``timit_sample/`` and/or
    ``librispeech_sample/``, a folder that *is* a corpus (the NLTK TIMIT sample, a full LDC TIMIT tree with
@@ -17,7 +17,6 @@ Nothing is ever written under a data root found in steps 1-2.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 CORPORA = ("timit", "librispeech")
@@ -115,53 +114,3 @@ def find_in(corpus: str, folder: Path) -> Path | None:
         if is_corpus_root(corpus, c):
             return c
     return None
-
-
-def data_root(corpus: str, download: bool = True, progress: bool = True) -> Path:
-    """Find (or download) the root folder of ``corpus``.
-
-    Args:
-        corpus: ``"timit"`` or ``"librispeech"``.
-        download: when no local copy exists, download the sample from its public source into the user cache
-            (:func:`wavelab.data.download.download_corpus`); the download URL can be overridden with
-            ``WAVELAB_DATA_URL_TIMIT`` / ``WAVELAB_DATA_URL_LIBRISPEECH``.
-        progress: show a tqdm progress bar while downloading.
-    Returns:
-        the corpus root folder.
-    Raises:
-        ValueError: unknown corpus.
-        DataNotFoundError: no copy found and none could be downloaded; the message names every place looked.
-    """
-    check_corpus(corpus)
-    looked: list[str] = []
-    env = os.environ.get("WAVELAB_DATA")
-    if env:
-        folder = Path(env).expanduser()
-        found = find_in(corpus, folder)
-        if found is not None:
-            return found
-        looked.append(f"$WAVELAB_DATA = {folder}" + ("" if folder.is_dir() else " (does not exist)"))
-        warnings.warn(f"WAVELAB_DATA={folder} holds no {corpus} corpus; looking elsewhere", stacklevel=2)
-    else:
-        looked.append("$WAVELAB_DATA (not set)")
-    shared = shared_data_dir()
-    found = find_in(corpus, shared)
-    if found is not None:
-        return found
-    looked.append(f"{shared}" + ("" if shared.is_dir() else " (does not exist)"))
-    cached = cache_dir() / SAMPLE_DIRS[corpus]
-    if is_corpus_root(corpus, cached):
-        return cached
-    looked.append(f"{cached} (user cache)")
-    reason = "downloads disabled (download=False)"
-    if download:
-        from .download import DownloadError, download_corpus  # local import: download pulls in urllib, tqdm
-
-        try:
-            return download_corpus(corpus, progress=progress)
-        except (DownloadError, OSError) as e:
-            reason = f"download failed: {e}"
-    raise DataNotFoundError(
-        f"cannot find the {corpus} corpus. Looked in: " + "; ".join(looked) + f". Then {reason}. To fix: set "
-        f"WAVELAB_DATA to a folder holding {SAMPLE_DIRS[corpus]}/ (or to the corpus folder itself), or put the data at "
-        f"{shared / SAMPLE_DIRS[corpus]}, or allow a download over the internet (see data/README.md)")

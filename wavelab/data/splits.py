@@ -19,7 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .librispeech import load_librispeech
-from .roots import check_corpus, data_root
+from .locate import data_root
+from .roots import check_corpus
 from .timit import load_timit
 from .utterance import Utterance
 
@@ -41,7 +42,7 @@ def load_corpus(corpus: str, root: str | Path | None = None) -> list[Utterance]:
 
     Args:
         corpus: ``"timit"`` or ``"librispeech"``.
-        root: corpus folder; default :func:`wavelab.data.roots.data_root` (``WAVELAB_DATA``, shared folder, cache,
+        root: corpus folder; default :func:`wavelab.data.locate.data_root` (``WAVELAB_DATA``, shared folder, cache,
             download).
     Raises:
         ValueError: unknown corpus.

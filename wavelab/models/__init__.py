@@ -27,6 +27,8 @@ REGISTRY: dict[str, tuple[type[ModelConfig], type[WavelabModel]]] = {
     "waveglow": (WaveGlowConfig, WaveFlow),
     "sashimi": (SaShiMiConfig, SaShiMi),
 }
+#: the model ``python -m wavelab train`` trains when none is named (the paper's best model)
+DEFAULT_MODEL = "wavenet"
 
 
 class UnknownModelError(KeyError):
@@ -47,13 +49,14 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def registry_name(model: WavelabModel) -> str:
-    """The registry name of a model instance: the entry whose model and config classes it has (WaveFlow and
-    WaveGlow share a model class; their config classes tell them apart)."""
+def registry_name(model: WavelabModel | type[ModelConfig]) -> str:
+    """The registry name of a model instance (the entry whose model and config classes it has: WaveFlow and
+    WaveGlow share a model class, their config classes tell them apart) or of a config class; the class name for
+    one that is not registered."""
     for name, (config_cls, model_cls) in REGISTRY.items():
-        if type(model) is model_cls and type(getattr(model, "config", None)) is config_cls:
+        if model is config_cls or (type(model) is model_cls and type(getattr(model, "config", None)) is config_cls):
             return name
-    return type(model).__name__
+    return model.__name__ if isinstance(model, type) else type(model).__name__
 
 
 def _entry(name: str) -> tuple[type[ModelConfig], type[WavelabModel]]:
@@ -113,6 +116,7 @@ def build_model(name: str, config=None, **overrides: Any) -> WavelabModel:
     return model_cls(config if config is not None else config_for(name, **overrides))
 
 
-__all__ = ["REGISTRY", "CapabilityError", "ModelConfig", "ModelOutput", "WavelabModel", "build_model", "config_for",
+__all__ = ["DEFAULT_MODEL", "REGISTRY", "CapabilityError", "ModelConfig", "ModelOutput", "WavelabModel", "build_model",
+           "config_for",
            "UnknownModelError", "check_model_name", "display_name", "key_fields", "length_mask", "quick_config",
            "registry_name", "run_label"]

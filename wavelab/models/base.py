@@ -139,10 +139,13 @@ class ModelConfig:
         display_name: how tables and findings name the model (``"WaveNet"``, ``"CW-VAE"``).
         key_fields: the config fields a table shows beside the name (paper symbols, in this order); the rest is in
             the folded provenance.
+        paper_figures: the figures the papers report for the model (:class:`wavelab.models.papers.PaperFigure`),
+            which tables and findings show beside a run with the same label.
     """
 
     display_name: ClassVar[str] = ""
     key_fields: ClassVar[tuple[str, ...]] = ()
+    paper_figures: ClassVar[tuple] = ()
 
     @classmethod
     def label_suffix(cls, config: dict[str, Any]) -> str:

@@ -52,11 +52,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..audio import SUPPORTED_BITS
-from ..representations import check_representation, get_representation
 from ..distributions import DiscretizedMixtureLogistics, float32_head
+from ..representations import check_representation, get_representation
 from .base import ModelConfig, ModelOutput, WavelabModel, check_batch
 from .latent import (FREE_NATS_MODES, LOG_2PI, free_nats_at, free_nats_kl, gaussian_kl, gaussian_log_prob,
                      gaussian_params, iw_bound_from, kl_weight)
+from .papers import PaperFigure, table_1, table_2, thesis
 from .stacking import mlp
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -119,6 +120,11 @@ class CWVAEConfig(ModelConfig):
 
     display_name: ClassVar[str] = "CW-VAE"
     key_fields: ClassVar[tuple[str, ...]] = ("Dz", "Dh", "c")
+    paper_figures: ClassVar[tuple[PaperFigure, ...]] = (
+        *(table_1(bpf, True, "c=8", f" s=64 L={L}") for L, bpf in ((1, 12.44), (2, 12.17), (3, 12.15))),
+        *(table_1(bpf, True, "c=8", f" s=256 L={L}") for L, bpf in ((1, 13.11), (2, 12.97), (3, 12.87))),
+        table_2(12.43, True, "12.33 with 100 h", " s=64 L=1"), table_2(12.39, True, "12.32 with 100 h", " s=64 L=2"),
+        thesis(7.989, True, "s=64; the number of layers L is not in the quote", " s=64"))
 
     @classmethod
     def label_suffix(cls, config: dict) -> str:

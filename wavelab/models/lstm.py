@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .base import ModelOutput
+from .papers import PaperFigure, table_1, table_2, thesis
 from .stacking import StackedFrameConfig, StackedFrameModel, frame_params, mlp, segments
 
 
@@ -40,6 +41,10 @@ class LSTMConfig(StackedFrameConfig):
 
     display_name: ClassVar[str] = "LSTM"
     key_fields: ClassVar[tuple[str, ...]] = ("Dd",)
+    paper_figures: ClassVar[tuple[PaperFigure, ...]] = (
+        table_1(11.11, setting="Dd=256"), table_1(13.34, setting="Dd=256", suffix=" s=64"),
+        table_1(14.20, setting="Dd=256", suffix=" s=256"),
+        table_2(13.65, setting="Dd=256; 13.49 with 100 h", suffix=" s=64"), thesis(7.295))
 
     num_layers: int = 1
 

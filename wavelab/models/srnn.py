@@ -33,6 +33,7 @@ from torch import nn
 
 from .base import progress_steps
 from .latent import LatentFrameConfig, LatentFrameModel, SegmentOutput, gaussian_params
+from .papers import PaperFigure, table_1, thesis
 from .stacking import Prepared, frame_params, mlp, segments
 
 
@@ -49,6 +50,9 @@ class SRNNConfig(LatentFrameConfig):
 
     display_name: ClassVar[str] = "SRNN"
     key_fields: ClassVar[tuple[str, ...]] = ("Dd", "Dz")
+    paper_figures: ClassVar[tuple[PaperFigure, ...]] = (
+        table_1(11.19, True, "Dz=256"), table_1(12.42, True, "Dz=256", " s=64"),
+        table_1(13.14, True, "Dz=256", " s=256"), thesis(7.501, True))
 
     residual_posterior: bool = True
 

@@ -27,6 +27,7 @@ from torch import nn
 
 from .base import progress_steps
 from .latent import LatentFrameConfig, LatentFrameModel, SegmentOutput, gaussian_params
+from .papers import PaperFigure, table_1, thesis
 from .stacking import Prepared, frame_params, mlp
 
 
@@ -38,6 +39,9 @@ class VRNNConfig(LatentFrameConfig):
 
     display_name: ClassVar[str] = "VRNN"
     key_fields: ClassVar[tuple[str, ...]] = ("Dd", "Dz")
+    paper_figures: ClassVar[tuple[PaperFigure, ...]] = (
+        table_1(11.09, True, "Dz=256"), table_1(12.54, True, "Dz=256", " s=64"),
+        table_1(13.27, True, "Dz=256", " s=256"), thesis(7.316, True))
 
 
 @dataclass

@@ -40,6 +40,7 @@ from ..distributions import DiscretizedMixtureLogistics, float32_head
 from ..representations import check_representation, get_representation
 from .base import ModelConfig, ModelOutput, WavelabModel, check_batch, length_mask, progress_steps
 from .lpc import LinearPrediction
+from .papers import PaperFigure, table_1, table_2, thesis
 
 
 @dataclass
@@ -68,6 +69,10 @@ class WaveNetConfig(ModelConfig):
 
     display_name: ClassVar[str] = "WaveNet"
     key_fields: ClassVar[tuple[str, ...]] = ("Dc", "blocks")
+    paper_figures: ClassVar[tuple[PaperFigure, ...]] = (
+        table_1(10.88, setting="Dc=96"), table_1(13.30, setting="Dc=96", suffix=" s=64"),
+        table_1(14.11, setting="Dc=96", suffix=" s=256"), table_2(11.05, setting="Dc=96; 10.85 with 100 h"),
+        thesis(7.246))
 
     Dc: int = 96
     blocks: int = 5

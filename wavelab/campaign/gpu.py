@@ -1,23 +1,25 @@
 """The GPU campaign: the papers' configurations trained one after another on one CUDA GPU, a short budget each.
 
-``python -m wavelab.gpu OUT_DIR`` (or ``bash scripts/gpu_campaign.sh OUT_DIR``, which documents the budget and how to
-commit the output) runs the recipes ``recipes/gpu/NAME.toml`` of :data:`CAMPAIGN`, in that order.  For each run it
+``python -m wavelab.campaign.gpu OUT_DIR`` (or ``bash scripts/gpu_campaign.sh OUT_DIR``, which documents the budget
+and how to commit the output) runs the recipes ``recipes/gpu/NAME.toml`` of :data:`CAMPAIGN`, in that order.
+For each run it
 
 1. finds the batch (segments per step): on CUDA the largest that fits, :func:`largest_batch` over
    :func:`cuda_fits` (a real training step at each trial batch, from the recipe's ``train.batch_size`` up to its
    ``gpu.max_batch``); on CPU the recipe's ``train.batch_size``; a run resumed from a checkpoint keeps the checkpoint's
    batch (a run's batch cannot change);
-2. trains it with :func:`wavelab.recipes.execute_plan` into ``WORK_DIR/NAME`` (default ``OUT_DIR/train/NAME``; a killed
-   campaign resumes from the checkpoints there, and a finished run whose records exist is skipped), with the recipe's
-   ``amp`` (``"bf16"``: bf16 autocast with the likelihood heads in float32; ``"auto"`` would mean fp16 with a gradient
-   scaler on CUDA, see :func:`wavelab.train._resolve_amp`) and ``max_minutes`` (``--minutes`` overrides it);
+2. trains it with :func:`wavelab.campaign.recipes.execute_plan` into ``WORK_DIR/NAME`` (default
+   ``OUT_DIR/train/NAME``; a killed campaign resumes from the checkpoints there, and a finished run whose records exist
+   is skipped), with the recipe's ``amp`` (``"bf16"``: bf16 autocast with the likelihood heads in float32; ``"auto"``
+   would mean fp16 with a gradient scaler on CUDA, see :func:`wavelab.train._resolve_amp`) and ``max_minutes``
+   (``--minutes`` overrides it);
 3. exports it into ``OUT_DIR/runs/NAME`` with its weights stored as the recipe's ``gpu.export_dtype``
    (:func:`store_weights`) and checks the exported checkpoint is at most :data:`MAX_EXPORT_BYTES`
    (:func:`check_export_size`; an oversized export is removed and the run fails before any record is written);
 4. evaluates the stored weights on the whole TIMIT test split into ``OUT_DIR/results/<record>.json``.
 
-Budget labels: a record says ``budget = "gpu"`` only when its run trained on CUDA (its ``hardware`` names the GPU).
-The CPU dry run (``--device cpu --quick``: tiny models, 4 steps, 2 test utterances, see :mod:`wavelab.recipes`)
+Budget labels: a record says ``budget = "gpu"`` only when its run trained on CUDA (its ``hardware`` names the GPU). The
+CPU dry run (``--device cpu --quick``: tiny models, 4 steps, 2 test utterances, see :mod:`wavelab.campaign.recipes`)
 labels its records ``"cpu-budget"`` with the note :data:`DRY_RUN_NOTE`, so a dry run can never pass for a GPU run;
 ``--device cpu`` without ``--quick`` is refused (the CPU-budget runs are ``recipes/*.toml``).
 
@@ -41,15 +43,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..models import REGISTRY
+from ..runs import CHECKPOINT, METRICS, atomic_write_bytes
+from ..settings import PROJECT_ROOT
 from .recipes import Recipe, RecipePlan, execute_plan, load_recipes, plan_recipe
-from .runs import CHECKPOINT, METRICS, atomic_write_bytes
-from .settings import PROJECT_ROOT
 
-#: the campaign's recipes (``recipes/gpu/NAME.toml``), in the order they run.
-CAMPAIGN = ("wavenet-paper-gpu", "lstm-s64-gpu", "vrnn-s64-gpu", "srnn-s64-gpu", "cwvae-s64-l1-gpu",
-            "cwvae-s64-l2-gpu", "waveflow-h16-gpu", "sashimi-16bit-gpu")
 #: where the campaign's recipes live.
 GPU_RECIPES = PROJECT_ROOT / "recipes" / "gpu"
+
+
+def campaign_recipes(recipes_dir: str | Path = GPU_RECIPES) -> tuple[str, ...]:
+    """The names of every recipe ``NAME.toml`` in ``recipes_dir``, in the order the campaign runs them: by their
+    model's place in :data:`wavelab.models.REGISTRY`, then by name.  ``()`` when the folder does not exist.
+
+    Raises:
+        wavelab.campaign.recipes.RecipeError: a recipe that does not load.
+    """
+    paths = sorted(Path(recipes_dir).glob("*.toml"))
+    order = {name: i for i, name in enumerate(REGISTRY)}
+    recipes = load_recipes(paths) if paths else []
+    return tuple(r.name for r in sorted(recipes, key=lambda r: (order.get(r.model, len(order)), r.name)))
+
+
+#: the campaign's recipes (``recipes/gpu/NAME.toml``), in the order they run (:func:`campaign_recipes`).
+CAMPAIGN = campaign_recipes()
 #: the largest exported checkpoint a run may write, bytes (16 MB, SI: under the 16 MiB a file may have to travel).
 MAX_EXPORT_BYTES = 16_000_000
 #: a trial batch fits when its training step peaks at most this fraction of the GPU's memory.
@@ -163,8 +180,8 @@ def cuda_fits(cfg, device, headroom: float = HEADROOM,
     """
     import torch
 
-    from .models import build_model, config_for
-    from .train import _resolve_amp
+    from ..models import build_model, config_for
+    from ..train import _resolve_amp
 
     device = torch.device(device)
     if device.type != "cuda" or not torch.cuda.is_available():
@@ -227,7 +244,7 @@ def weights_nbytes(model: str, overrides: dict, dtype: str = "float32") -> int:
     """
     import torch
 
-    from .models import build_model
+    from ..models import build_model
 
     itemsize = _dtype(dtype).itemsize
     total = 0
@@ -308,7 +325,7 @@ def check_out_dir(out_dir: str | Path, work_dir: str | Path | None = None) -> No
     Raises:
         GpuCampaignError: naming the path.
     """
-    from .settings import results_dir
+    from ..settings import results_dir
 
     out = Path(out_dir).resolve()
     protected = {(PROJECT_ROOT / "results").resolve(), Path(results_dir()).resolve()}
@@ -348,7 +365,7 @@ class GpuRun:
 
     Attributes:
         recipe: the recipe as it runs (budget label, ``max_minutes``, and the batch once known, applied).
-        plan: its :class:`~wavelab.recipes.RecipePlan` (re-made with the batch the probe finds).
+        plan: its :class:`~wavelab.campaign.recipes.RecipePlan` (re-made with the batch the probe finds).
         batch_source: ``"checkpoint"`` (a resumed run keeps its batch), ``"recipe"`` (CPU) or ``"probe"`` (CUDA,
             until :func:`run_campaign` probes).
         done: the run finished and its records exist with its step count: :func:`run_campaign` skips it.
@@ -415,7 +432,7 @@ def plan_campaign(out_dir: str | Path, names: list[str] | None = None, work_dir:
         names: recipe names (``None``: all of :data:`CAMPAIGN`), run in the campaign's order.
         work_dir: parent of the training run directories (``None``: ``OUT_DIR/train``).
         minutes: every run's ``max_minutes`` (``None``: the recipes'); ignored in quick mode (4 steps).
-        quick: the dry run of :mod:`wavelab.recipes` (tiny models, 4 steps, 2 test utterances).
+        quick: the dry run of :mod:`wavelab.campaign.recipes` (tiny models, 4 steps, 2 test utterances).
         device: ``"cuda"``, ``"cuda:N"`` or ``"cpu"`` (CPU only with ``quick``).
         recipes_dir: where ``NAME.toml`` are read.
     Returns:
@@ -424,8 +441,8 @@ def plan_campaign(out_dir: str | Path, names: list[str] | None = None, work_dir:
         GpuCampaignError: OUT_DIR inside results/, an unknown name, a recipe that is not a GPU recipe, CPU without
             quick, CUDA asked for but not available, ``minutes`` <= 0, or a run whose exported weights would exceed
             :data:`MAX_EXPORT_BYTES`.
-        wavelab.recipes.RecipeError: a recipe that does not load.
-        ValueError: as :func:`wavelab.recipes.plan_recipe` (a run directory of another run, ...).
+        wavelab.campaign.recipes.RecipeError: a recipe that does not load.
+        ValueError: as :func:`wavelab.campaign.recipes.plan_recipe` (a run directory of another run, ...).
     """
     import torch
 
@@ -585,8 +602,8 @@ def run_campaign(runs: list[GpuRun], progress: bool = False,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m wavelab.gpu`` (``scripts/gpu_campaign.sh``)."""
-    p = argparse.ArgumentParser(prog="python -m wavelab.gpu", description=__doc__.split("\n\n")[0],
+    """The parser of ``python -m wavelab.campaign.gpu`` (``scripts/gpu_campaign.sh``)."""
+    p = argparse.ArgumentParser(prog="python -m wavelab.campaign.gpu", description=__doc__.split("\n\n")[0],
                                 epilog="scripts/gpu_campaign.sh OUT_DIR ... [--pack DIR] runs this and can pack "
                                        "OUT_DIR for the way back (see its header)")
     p.add_argument("out_dir", metavar="OUT_DIR", help="exports OUT_DIR/runs/NAME, records OUT_DIR/results/*.json")
@@ -638,10 +655,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["BUDGET_S", "CAMPAIGN", "DRY_RUN_NOTE", "EVAL_S", "GPU_RECIPES", "HEADROOM", "MAX_EXPORT_BYTES", "PROBE_S",
-           "STARTUP_S", "ExportTooLargeError", "GpuCampaignError", "GpuRun", "NoBatchFitsError", "SummaryRow",
-           "budget_label", "campaign_seconds", "check_export_size", "check_out_dir", "cuda_fits", "largest_batch",
-           "main", "plan_campaign", "run_campaign", "store_weights", "summary_table", "weights_nbytes"]
+__all__ = ["BUDGET_S", "CAMPAIGN", "DRY_RUN_NOTE", "EVAL_S", "ExportTooLargeError", "GPU_RECIPES", "GpuCampaignError",
+           "GpuRun", "HEADROOM", "MAX_EXPORT_BYTES", "NoBatchFitsError", "PROBE_S", "STARTUP_S", "SummaryRow",
+           "budget_label", "campaign_recipes", "campaign_seconds", "check_export_size", "check_out_dir", "cuda_fits",
+           "largest_batch", "main", "plan_campaign", "run_campaign", "store_weights", "summary_table", "weights_nbytes"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,8 +18,8 @@ def curves_figure(groups: dict[str, list], paper: dict, figsize_per_row: tuple[f
     colour.  Latent models' curves are upper bounds (negative ELBO): hollow markers.
 
     Args:
-        groups: ``{title: [LearningCurve, ...]}`` (:func:`wavelab.curves.equal_budget_curves`).
-        paper: :data:`wavelab.results.PAPER_BPF`.
+        groups: ``{title: [LearningCurve, ...]}`` (:func:`wavelab.report.curves.equal_budget_curves`).
+        paper: :data:`wavelab.report.papers.PAPER_BPF`.
         figsize_per_row: inches of one row.
     Returns:
         the Figure.
@@ -56,15 +56,15 @@ def curves_figure(groups: dict[str, list], paper: dict, figsize_per_row: tuple[f
 
 def extrapolation_figure(groups: dict[str, list], fits: dict[str, object], paper: dict,
                          t_max: float = 1e4) -> Figure:
-    """The fitted power laws (:func:`wavelab.curves.fit_power_law`) carried from the budget out to ``t_max``
+    """The fitted power laws (:func:`wavelab.report.curves.fit_power_law`) carried from the budget out to ``t_max``
     CPU-minutes on a log axis, with their bootstrap bands, the measured points and the paper's figures.  Everything
     right of the measured points is an extrapolation, and the figure says so.
 
     Args:
         groups: as :func:`curves_figure`.
-        fits: ``{curve run: PowerLawFit}`` (:attr:`wavelab.curves.LearningCurve.run`); a curve without a fit is
+        fits: ``{curve run: PowerLawFit}`` (:attr:`wavelab.report.curves.LearningCurve.run`); a curve without a fit is
             drawn without one.
-        paper: :data:`wavelab.results.PAPER_BPF`.
+        paper: :data:`wavelab.report.papers.PAPER_BPF`.
         t_max: right end of the axis, CPU-minutes.
     Returns:
         the Figure.
@@ -101,8 +101,8 @@ def backtest_figure(curve, fits: dict[float, object], figsize: tuple[float, floa
     a law fitted early misses what the run then measured.
 
     Args:
-        curve: a :class:`wavelab.curves.LearningCurve`.
-        fits: ``{minutes fitted: PowerLawFit}`` (:func:`wavelab.curves.fit_curve` with ``until``).
+        curve: a :class:`wavelab.report.curves.LearningCurve`.
+        fits: ``{minutes fitted: PowerLawFit}`` (:func:`wavelab.report.curves.fit_curve` with ``until``).
         figsize: inches.
     Returns:
         the Figure (valid bpf against training CPU-minutes).

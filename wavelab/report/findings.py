@@ -12,7 +12,7 @@ qualitative claim (an ordering of models) holds in our records, and a verdict fr
 
 The first page of the book shows :func:`summary` (all chapters); each chapter shows its own finding in its closing
 section and asserts it against the numbers it computed.  Figures are read from the whole test split only
-(:func:`wavelab.results.select`), and a model within :data:`MARGINAL_MARGIN` bpf of the context-free fitted DMoL
+(:func:`wavelab.report.records.select`), and a model within :data:`MARGINAL_MARGIN` bpf of the context-free fitted DMoL
 (or above it) is said not to have got beyond the marginal distribution of a sample.
 """
 
@@ -23,27 +23,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .results import PAPER_BPF, THESIS_LINEAR_BPF, ResultRecord, load_records, select
-from .tables import DATASET_NAMES, bpf_text, hardware_text, paper_text, training_text
-from .tables import model_name as tables_model_name
+from ..models import (CWVAEConfig, LSTMConfig, SaShiMiConfig, SRNNConfig, VRNNConfig, WaveFlowConfig, WaveGlowConfig,
+                      WaveNetConfig, registry_name)
+from .papers import PAPER_BPF, THESIS_LINEAR_BPF
+from .records import ResultRecord, load_records, select
+from .studies import load_study
+from .tables import DATASET_NAMES, bpf_text, hardware_text, paper_text, record_name, training_text
 
 REPRODUCED_WITHIN = 0.05   # bpf: the papers print two decimals; closer than this is a reproduction
 MARGINAL_MARGIN = 0.10     # bpf: a model this close to the fitted DMoL has not learned context
 VERDICTS = ("reproduced", "not reproduced at this budget", "no record")
+#: the models the papers' claims name, by their config classes (their registry names are the registry's)
+WAVENET, LSTM, VRNN, SRNN, CWVAE, WAVEFLOW, WAVEGLOW, SASHIMI = (registry_name(c) for c in (
+    WaveNetConfig, LSTMConfig, VRNNConfig, SRNNConfig, CWVAEConfig, WaveFlowConfig, WaveGlowConfig, SaShiMiConfig))
 #: runs whose name starts with this train the CW-VAE of the latent study (recipes/latents-*.toml), for longer than the
 #: CW-VAE chapter's runs, so that chapter leaves them out of its comparison of L = 1, 2, 3
 LATENT_STUDY_RUN_PREFIX = "latents-"
 
 TITLES = {
-    "data_and_likelihood": "Data, mu-law and the likelihood",
-    "wavenet": "WaveNet",
-    "recurrent": "LSTM, VRNN and SRNN",
-    "cwvae": "The Clockwork VAE",
-    "latents": "What the latents know",
-    "waveflow": "WaveFlow",
-    "sashimi": "SaShiMi",
-    "standing": "Where each model stands",
-    "compression": "Likelihood is compression",
+    "book/data_and_likelihood": "Data, mu-law and the likelihood",
+    "book/wavenet": "WaveNet",
+    "book/recurrent": "LSTM, VRNN and SRNN",
+    "book/cwvae": "The Clockwork VAE",
+    "book/latents": "What the latents know",
+    "book/waveflow": "WaveFlow",
+    "book/sashimi": "SaShiMi",
+    "book/standing": "Where each model stands",
+    "book/compression": "Likelihood is compression",
 }
 
 
@@ -52,7 +58,7 @@ class Finding:
     """One chapter's measured answer.
 
     Attributes:
-        chapter: the chapter's notebook name (``"wavenet"``, ...; keys of :data:`TITLES`).
+        chapter: the chapter's page as ``_toc.yml`` names it (``"book/wavenet"``, ...; keys of :data:`TITLES`).
         title: the chapter's title.
         question: what the chapter asks, in one sentence.
         answer: our figures and what they mean, in a few sentences (numbers in bpf from the records).
@@ -175,7 +181,7 @@ def _data(records) -> Finding:
     q = "What does a 16-bit sample cost with no model, with a fitted marginal distribution, and with FLAC?"
     uni, dmol, flac, pad = (_best(records, m) for m in ("uniform", "dmol", "flac", "flac+padding"))
     if None in (uni, dmol, flac):
-        return _missing("data_and_likelihood", q, "the baselines")
+        return _missing("book/data_and_likelihood", q, "the baselines")
     answer = (f"Knowing nothing costs {uni.bpf_weighted:.2f} bpf; the 2-component DMoL fitted to the training split "
               f"costs {dmol.bpf_weighted:.2f} (paper {_paper('dmol')}); FLAC costs {flac.bpf_weighted:.2f} through "
               f"libFLAC"
@@ -183,15 +189,15 @@ def _data(records) -> Finding:
               + f" (paper {_paper('flac')}: FLAC's figure depends on how the files are framed). The fitted marginal "
               "saves only "
               f"{uni.bpf_weighted - dmol.bpf_weighted:.2f} bits: the rest of what FLAC saves comes from context.")
-    return Finding("data_and_likelihood", TITLES["data_and_likelihood"], q, answer, _verdict(dmol),
+    return Finding("book/data_and_likelihood", TITLES["book/data_and_likelihood"], q, answer, _verdict(dmol),
                    records=[r for r in (uni, dmol, flac, pad) if r])
 
 
 def _wavenet(records) -> Finding:
     q = "How close does WaveNet get to the paper's 10.88 bpf on a CPU budget?"
-    wavenets, dmol = select(records, model="wavenet"), _best(records, "dmol")
+    wavenets, dmol = select(records, model=WAVENET), _best(records, "dmol")
     if not wavenets or dmol is None:
-        return _missing("wavenet", q, "a WaveNet and the DMoL baseline")
+        return _missing("book/wavenet", q, "a WaveNet and the DMoL baseline")
     best = min(wavenets, key=lambda r: r.bpf_weighted)
     paper_cfg = [r for r in wavenets if r.config.get("Dc") == 96 and r.config.get("blocks") == 5]
     answer = (f"The best WaveNet (Dc={best.config.get('Dc')}, {best.config.get('blocks')} blocks) reaches "
@@ -200,17 +206,17 @@ def _wavenet(records) -> Finding:
         p = paper_cfg[0]
         answer += (f" The paper's configuration (Dc=96, 5 blocks) reaches {p.bpf_weighted:.2f} after "
                    f"{training_text(p)}: at this budget the smaller net is ahead.")
-    return Finding("wavenet", TITLES["wavenet"], q, answer, _verdict(best), records=[best] + paper_cfg[:1] * (
+    return Finding("book/wavenet", TITLES["book/wavenet"], q, answer, _verdict(best), records=[best] + paper_cfg[:1] * (
         paper_cfg[:1] != [best]))
 
 
 def _recurrent(records) -> Finding:
     q = "Do latent variables (VRNN, SRNN) beat the LSTM once frames are stacked (s = 64)?"
-    lstm = _best(records, "lstm", s=64)
-    vrnn = _best(records, "vrnn", estimator="ELBO", s=64)
-    srnn = _best(records, "srnn", estimator="ELBO", s=64)
+    lstm = _best(records, LSTM, s=64)
+    vrnn = _best(records, VRNN, estimator="ELBO", s=64)
+    srnn = _best(records, SRNN, estimator="ELBO", s=64)
     if None in (lstm, vrnn, srnn):
-        return _missing("recurrent", q, "LSTM, VRNN and SRNN at s = 64")
+        return _missing("book/recurrent", q, "LSTM, VRNN and SRNN at s = 64")
     latent = min(vrnn, srnn, key=lambda r: r.bpf_weighted)
     holds = latent.bpf_weighted < lstm.bpf_weighted - REPRODUCED_WITHIN
     took = lambda r: training_text(r).split(", ")[-1]  # noqa: E731
@@ -218,12 +224,12 @@ def _recurrent(records) -> Finding:
               f"({took(vrnn)}); the SRNN's {_vs_paper(srnn)} ({took(srnn)}), all on {hardware_text(latent)}. The "
               f"bounds are " + ("below" if holds else "not below")
               + f" the LSTM's exact figure ({latent.bpf_weighted - lstm.bpf_weighted:+.2f} bpf).")
-    s1 = _best(records, "lstm", s=1)
+    s1 = _best(records, LSTM, s=1)
     if s1 is not None:
         answer += f" Without stacking (s = 1) the LSTM reaches {_vs_paper(s1)}."
     verdicts = {_verdict(r) for r in (lstm, vrnn, srnn)}
     verdict = "reproduced" if verdicts == {"reproduced"} else "not reproduced at this budget"
-    return Finding("recurrent", TITLES["recurrent"], q, answer, verdict,
+    return Finding("book/recurrent", TITLES["book/recurrent"], q, answer, verdict,
                    "at s = 64 the VRNN's and SRNN's bounds are below the LSTM's likelihood", holds,
                    [lstm, vrnn, srnn] + ([s1] if s1 else []))
 
@@ -232,10 +238,10 @@ def _cwvae(records) -> Finding:
     q = "Does a hierarchy of latent variables at slower clocks (L = 2, 3) beat a single layer (L = 1)?"
     # the chapter's runs (recipes/cwvae-s64-l{1,2,3}); the longer run of the latent study is that chapter's
     ours = [r for r in records if not Path(r.run_dir or "").name.startswith(LATENT_STUDY_RUN_PREFIX)]
-    cw = {L: _best(ours, "cwvae", estimator="ELBO", s1=64, L=L) for L in (1, 2, 3)}
+    cw = {L: _best(ours, CWVAE, estimator="ELBO", s1=64, L=L) for L in (1, 2, 3)}
     dmol = _best(records, "dmol")
     if None in cw.values() or dmol is None:
-        return _missing("cwvae", q, "the CW-VAE at L = 1, 2 and 3")
+        return _missing("book/cwvae", q, "the CW-VAE at L = 1, 2 and 3")
     holds = all(cw[L].bpf_weighted < cw[1].bpf_weighted - REPRODUCED_WITHIN for L in (2, 3))
     best = min(cw.values(), key=lambda r: r.bpf_weighted)
     flat = [L for L in (1, 2, 3) if not beyond_marginal(cw[L], dmol)]
@@ -246,7 +252,7 @@ def _cwvae(records) -> Finding:
         answer += (f" L = {' and '.join(map(str, flat))} {'is' if len(flat) == 1 else 'are'} at the level of the "
                    f"context-free fitted DMoL ({dmol.bpf_weighted:.2f}): not beyond the marginal distribution.")
     verdicts = {_verdict(r) for r in cw.values()}
-    return Finding("cwvae", TITLES["cwvae"], q, answer,
+    return Finding("book/cwvae", TITLES["book/cwvae"], q, answer,
                    "reproduced" if verdicts == {"reproduced"} else "not reproduced at this budget",
                    "L = 2 and L = 3 give lower bounds than L = 1", holds, list(cw.values()))
 
@@ -255,12 +261,12 @@ def _latents(records, study: dict | None) -> Finding:
     q = "Do the CW-VAE's latents separate phones and speaker sex better than Mel features, as the paper finds?"
     named = ((study or {}).get("provenance") or {}).get("record") or {}
     if named:  # the record the study was made from (its provenance names it), not any two-layer CW-VAE
-        model = next((r for r in select(records, model="cwvae", estimator="ELBO", s1=64, L=2)
+        model = next((r for r in select(records, model=CWVAE, estimator="ELBO", s1=64, L=2)
                       if r.label == named.get("label") and r.created == named.get("created")), None)
     else:
-        model = _best(records, "cwvae", estimator="ELBO", s1=64, L=2)
+        model = _best(records, CWVAE, estimator="ELBO", s1=64, L=2)
     if study is None or model is None:
-        return _missing("latents", q, "the two-layer CW-VAE and its latent study")
+        return _missing("book/latents", q, "the two-layer CW-VAE and its latent study")
 
     def best_acc(task: str, feature: str, scheme: str = "loo", key: str = "accuracy") -> float:
         acc = study["tasks"][task]["features"][feature].get(key, {}).get(scheme, {})
@@ -288,17 +294,18 @@ def _latents(records, study: dict | None) -> Finding:
                    f"paper's ordering {'holds' if holds_all else 'does not hold'} {there}.")
     answer += (f" The latents come from the two-layer CW-VAE of {_vs_paper(model)} ({training_text(model)})"
                + (", and carry less than the Mel spectrogram at this budget." if not holds else "."))
-    return Finding("latents", TITLES["latents"], q, answer, "reproduced" if holds else "not reproduced at this budget",
+    return Finding("book/latents", TITLES["book/latents"], q, answer,
+                   "reproduced" if holds else "not reproduced at this budget",
                    "the latent z1 beats Mel features for phones and for speaker sex; z2 loses to Mel for sex", holds,
                    [model])
 
 
 def _waveflow(records) -> Finding:
     q = "Does WaveFlow's 2-D autoregressive flow (h = 16) fit speech better than WaveGlow's coupling flow?"
-    wf, wg = _best(records, "waveflow"), _best(records, "waveglow")
+    wf, wg = _best(records, WAVEFLOW), _best(records, WAVEGLOW)
     dmol = _best(records, "dmol")
     if None in (wf, wg, dmol):
-        return _missing("waveflow", q, "WaveFlow and WaveGlow")
+        return _missing("book/waveflow", q, "WaveFlow and WaveGlow")
     holds = wf.bpf_weighted < wg.bpf_weighted - REPRODUCED_WITHIN
     answer = (f"Under uniform dequantization, WaveFlow (h = {wf.config.get('h')}) reaches "
               f"{bpf_text(wf.bpf_weighted, True)} bpf after {training_text(wf)}; WaveGlow reaches "
@@ -306,18 +313,18 @@ def _waveflow(records) -> Finding:
               f"(WaveGlow's steps are cheaper: it took {wg.steps / max(wf.steps, 1):.1f} times as many). "
               f"WaveFlow is {_marginal_words(wf, dmol)}; WaveGlow is {_marginal_words(wg, dmol)}. The paper reports "
               f"likelihoods on LJ Speech in nats, not on TIMIT, so there is no figure to match.")
-    return Finding("waveflow", TITLES["waveflow"], q, answer, "not reproduced at this budget",
+    return Finding("book/waveflow", TITLES["book/waveflow"], q, answer, "not reproduced at this budget",
                    "WaveFlow with h = 16 has a higher likelihood than WaveGlow", holds, [wf, wg])
 
 
 def _sashimi(records) -> Finding:
     q = "Does SaShiMi, trained in convolution mode, model speech on a CPU budget?"
-    r16 = _best(records, "sashimi", bits=16)
-    r16 = r16 or next((r for r in select(records, model="sashimi") if r.config.get("bits", 16) == 16), None)
-    r8 = next((r for r in select(records, model="sashimi") if r.config.get("bits") == 8), None)
+    r16 = _best(records, SASHIMI, bits=16)
+    r16 = r16 or next((r for r in select(records, model=SASHIMI) if r.config.get("bits", 16) == 16), None)
+    r8 = next((r for r in select(records, model=SASHIMI) if r.config.get("bits") == 8), None)
     dmol = _best(records, "dmol")
     if r16 is None or dmol is None:
-        return _missing("sashimi", q, "a 16-bit SaShiMi")
+        return _missing("book/sashimi", q, "a 16-bit SaShiMi")
     answer = (f"On 16-bit mu-law with a DMoL head, SaShiMi reaches {r16.bpf_weighted:.2f} bpf after "
               f"{_budget(r16)}: {_marginal_words(r16, dmol)}.")
     if r8 is not None:
@@ -325,7 +332,7 @@ def _sashimi(records) -> Finding:
                    f"8-bit sample after {training_text(r8)}; being below the uniform 8 bits shows nothing by itself, "
                    f"and the fair baseline, a histogram of the training codes, has no record yet. The paper's "
                    f"figures are on SC09 and music, not TIMIT, so there is no figure to match.")
-    return Finding("sashimi", TITLES["sashimi"], q, answer, "not reproduced at this budget",
+    return Finding("book/sashimi", TITLES["book/sashimi"], q, answer, "not reproduced at this budget",
                    records=[r for r in (r16, r8) if r])
 
 
@@ -334,18 +341,18 @@ def _standing(records) -> Finding:
     ordering at s = 64 (every latent variable model below the LSTM)."""
     q = "Given the same 4 CPU-minutes of one thread, which model learns most, and does Table 1's ordering hold?"
     runs = [r for r in records if r.budget == "cpu-equal" and not r.estimator.startswith("importance-weighted")]
-    lstm = _best(runs, "lstm", s=64)
-    latent = [r for r in (_best(runs, m, s=64) for m in ("vrnn", "srnn")) if r]
-    latent += [r for r in select(runs, model="cwvae", s1=64)]
+    lstm = _best(runs, LSTM, s=64)
+    latent = [r for r in (_best(runs, m, s=64) for m in (VRNN, SRNN)) if r]
+    latent += [r for r in select(runs, model=CWVAE, s1=64)]
     if not runs or lstm is None or not latent:
-        return _missing("standing", q, "the equal-budget campaign (results/equal/)")
+        return _missing("book/standing", q, "the equal-budget campaign (results/equal/)")
     best = min(runs, key=lambda r: r.bpf_weighted)
     best_latent, worst_latent = (f(latent, key=lambda r: r.bpf_weighted) for f in (min, max))
     holds = all(r.bpf_weighted < lstm.bpf_weighted for r in latent)
-    answer = (f"Across {len(runs)} runs at one budget, the best test figure is {tables_model_name(best)}'s "
+    answer = (f"Across {len(runs)} runs at one budget, the best test figure is {record_name(best)}'s "
               f"{_vs_paper(best)}. At s = 64 the LSTM reaches {lstm.bpf_weighted:.2f} bpf and the latent models "
               f"{best_latent.bpf_weighted:.2f} to {worst_latent.bpf_weighted:.2f} (upper bounds).")
-    return Finding("standing", TITLES["standing"], q, answer, _verdict(best),
+    return Finding("book/standing", TITLES["book/standing"], q, answer, _verdict(best),
                    "at s = 64 every latent variable model beats the LSTM", holds,
                    list({id(r): r for r in (best, lstm, best_latent, worst_latent)}.values()))
 
@@ -373,13 +380,13 @@ def _compression(records) -> Finding:
         if pcm16 and flac is not None:
             versus[dataset] = (min(pcm16, key=lambda r: r.bpf_weighted), flac)
     if "timit" not in versus:
-        return _missing("compression", q, "a pcm16 model and the pcm16 FLAC baseline")
+        return _missing("book/compression", q, "a pcm16 model and the pcm16 FLAC baseline")
     sentences, quoted, runs_named = [], [], []
     for dataset, (best, flac) in versus.items():
         if best.run_dir in runs_named:
             who = "the same model"
         else:
-            name = tables_model_name(best)
+            name = record_name(best)
             if best.config.get("lpc_order"):
                 name += f" with an order-{best.config['lpc_order']} linear predictor"
             who = f"the best model of the file's own samples, {name} ({_budget_text(best)}),"
@@ -399,7 +406,7 @@ def _compression(records) -> Finding:
         m, p = max(twins, key=lambda mp: mp[0].bpf_weighted - mp[1].bpf_weighted)
         quoted += [m, p]
         sentences.append(f"On the TIMIT sample, with the same recipe and budget, the representation alone is worth "
-                         f"{min(gains):.1f} to {max(gains):.1f} bpf ({tables_model_name(p)}: {m.bpf_weighted:.2f} on "
+                         f"{min(gains):.1f} to {max(gains):.1f} bpf ({record_name(p)}: {m.bpf_weighted:.2f} on "
                          f"mu-law codes, {p.bpf_weighted:.2f} on the samples)")
     below = [d for d, (best, flac) in versus.items() if best.bpf_weighted < flac.bpf_weighted]
     if below and len(below) < len(versus):
@@ -410,7 +417,7 @@ def _compression(records) -> Finding:
     verdict = "not reproduced at this budget"
     if thesis is not None and abs(best_timit.bpf_weighted - thesis.bpf) <= REPRODUCED_WITHIN:
         verdict = "reproduced"
-    return Finding("compression", TITLES["compression"], q, ". ".join(sentences) + ".", verdict,
+    return Finding("book/compression", TITLES["book/compression"], q, ". ".join(sentences) + ".", verdict,
                    "a DMoL model of the linear 16-bit PCM beats FLAC on TIMIT (the authors' thesis)",
                    best_timit.bpf_weighted < flac_timit.bpf_weighted, quoted)
 
@@ -426,34 +433,33 @@ def _budget_text(r: ResultRecord) -> str:
     return f"{minutes:g} CPU-minutes" if minutes else f"{r.steps} steps"
 
 
-_CHAPTERS: dict[str, Callable] = {"data_and_likelihood": _data, "wavenet": _wavenet, "recurrent": _recurrent,
-                                  "cwvae": _cwvae, "waveflow": _waveflow, "sashimi": _sashimi,
-                                  "standing": _standing, "compression": _compression}
+_CHAPTERS: dict[str, Callable] = {"book/data_and_likelihood": _data, "book/wavenet": _wavenet,
+                                  "book/recurrent": _recurrent, "book/cwvae": _cwvae, "book/waveflow": _waveflow,
+                                  "book/sashimi": _sashimi, "book/standing": _standing,
+                                  "book/compression": _compression}
 
 
 def _load_study(results_dir: Path) -> dict | None:
     path = results_dir / "studies" / "latent-study.json"
     if not path.exists():
         return None
-    from .analysis import load_study
-
     return load_study(path)
 
 
 def chapter_finding(chapter: str, records: list[ResultRecord] | None = None, *, study: dict | None = None,
                     results_dir: str | Path | None = None) -> Finding:
     """The measured answer of one chapter, from the records of the whole TIMIT test split (and, for
-    ``"compression"``, of every test split of :data:`COMPRESSION_TEST_SETS`).
+    ``"book/compression"``, of every test split of :data:`COMPRESSION_TEST_SETS`).
 
     Args:
-        chapter: a key of :data:`TITLES` (the chapter's notebook name).
-        records: the records to read (default: :func:`wavelab.results.load_records` of ``results_dir``); only those
-            on the whole TIMIT test split are used.  ``"standing"`` reads the equal-budget records among them (budget
-            ``"cpu-equal"``), or when there are none those of ``<results_dir>/equal/``; ``"compression"`` reads
-            every representation and the whole test split of each corpus, and adds the records of
+        chapter: a key of :data:`TITLES` (the chapter's page as ``_toc.yml`` names it, ``"book/wavenet"``).
+        records: the records to read (default: :func:`wavelab.report.records.load_records` of ``results_dir``); only
+            those on the whole TIMIT test split are used.  ``"book/standing"`` reads the equal-budget records among them
+            (budget ``"cpu-equal"``), or when there are none those of ``<results_dir>/equal/``; ``"book/compression"``
+            reads every representation and the whole test split of each corpus, and adds the records of
             ``<results_dir>/equal/`` and ``<results_dir>/compression/`` when ``records`` hold no trained ``pcm16``
             run.
-        study: the latent study (``"latents"`` only; default: ``<results_dir>/studies/latent-study.json``).
+        study: the latent study (``"book/latents"`` only; default: ``<results_dir>/studies/latent-study.json``).
         results_dir: default :func:`wavelab.settings.results_dir`.
     Returns:
         :class:`Finding`.
@@ -462,32 +468,32 @@ def chapter_finding(chapter: str, records: list[ResultRecord] | None = None, *, 
     """
     if chapter not in TITLES:
         raise KeyError(f"no chapter {chapter!r}; the chapters are {list(TITLES)}")
-    from .settings import results_dir as default_results_dir
+    from ..settings import results_dir as default_results_dir
 
     root = Path(results_dir) if results_dir is not None else default_results_dir()
-    if chapter == "standing":  # the equal-budget campaign's records, from its own folder unless given
+    if chapter == "book/standing":  # the equal-budget campaign's records, from its own folder unless given
         records = [r for r in records or [] if r.budget == "cpu-equal"]
         if not records and (root / "equal").is_dir():
             records = load_records(root / "equal")
-    elif chapter == "compression":  # the baselines, with the equal-budget and the longer runs unless given
+    elif chapter == "book/compression":  # the baselines, with the equal-budget and the longer runs unless given
         records = load_records(root) if records is None else list(records)
         if not any(r.run_dir and r.representation == "pcm16" for r in records):
             records += [r for folder in (root / "equal", root / "compression") if folder.is_dir()
                         for r in load_records(folder)]
     elif records is None:
         records = load_records(root)
-    if chapter == "compression":  # every representation, and each test set it was measured on
+    if chapter == "book/compression":  # every representation, and each test set it was measured on
         test = select(records, split="test", representation=None)
     else:
         test = select(records, dataset="timit", split="test")
-    if chapter == "latents":
+    if chapter == "book/latents":
         return _latents(test, study if study is not None else _load_study(root))
     return _CHAPTERS[chapter](test)
 
 
 def summary(records: list[ResultRecord] | None = None, results_dir: str | Path | None = None) -> Summary:
     """Every chapter's :class:`Finding`, in the book's order (:data:`TITLES`); see :func:`chapter_finding`."""
-    from .settings import results_dir as default_results_dir
+    from ..settings import results_dir as default_results_dir
 
     root = Path(results_dir) if results_dir is not None else default_results_dir()
     records = load_records(root) if records is None else records

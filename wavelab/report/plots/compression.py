@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ..baselines import code_histogram
-from ..representations import get_representation
+from ...baselines import code_histogram
+from ...representations import get_representation
 
 
 def lattice_figure(pcm_arrays, window: int = 12, figsize: tuple[float, float] = (10, 5.6)) -> Figure:
@@ -57,7 +57,7 @@ def representation_curves_figure(panels: dict[str, dict[str, object]], reference
     """Validation bpf against training CPU-minutes, one panel per model, one line per representation (or variant).
 
     Args:
-        panels: ``{panel title: {line label: LearningCurve}}`` (:mod:`wavelab.curves`: ``cpu_minutes``, ``bpf``,
+        panels: ``{panel title: {line label: LearningCurve}}`` (:mod:`wavelab.report.curves`: ``cpu_minutes``, ``bpf``,
             ``steps``, ``is_bound``); latent models' curves are
             upper bounds, drawn hollow.
         reference: ``{label: bpf}`` horizontal lines drawn in every panel (e.g. FLAC and the histogram on the same

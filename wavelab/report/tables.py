@@ -5,7 +5,7 @@ Every table a chapter shows is a :class:`Table`.  In a notebook and in the rende
 renderer parses as CommonMark, where pipe tables do not exist.  ``str(table)`` and :meth:`Table.markdown` give
 GitHub-flavoured Markdown for terminals, scripts and READMEs.
 
-:func:`records_table` is the one query helper for results: records (from :func:`wavelab.results.select`) in, the
+:func:`records_table` is the one query helper for results: records (from :func:`wavelab.report.records.select`) in, the
 paper's figure beside each, units in the header (bits per frame of 16-bit audio and bits per 8-bit sample are never
 mixed in one column), and the columns every row shares moved into the caption so that the table fits the page.
 Its ``provenance`` option folds each record's commit, run, seeds and hardware into a ``<details>`` cell.
@@ -17,7 +17,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .models import REGISTRY, display_name, key_fields
+from ..models import REGISTRY, display_name, key_fields
+from .papers import PAPER_BPF
 
 # the widest a table may render: the theme's content column holds about this many characters of table text at the
 # table font size (sphinx-book-theme, 0.85em); the browser test checks the real width of every rendered table
@@ -102,6 +103,27 @@ class Table:
             if len(row) != len(self.columns):
                 raise ValueError(f"table row {i} has {len(row)} cells, the header has {len(self.columns)}: {row!r}")
 
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence[Any]] | Iterable[dict[str, Any]],
+                  columns: Sequence[str] | None = None, caption: str = "", notes: str = "") -> "Table":
+        """A :class:`Table` from rows of values (formatted with ``str``) or from dicts keyed by column.
+
+        Args:
+            rows: sequences of cells, or dicts (then ``columns`` defaults to the first dict's keys, and a missing
+                key is an empty cell).
+            columns: the header.
+            caption, notes: see :class:`Table`.
+        Raises:
+            ValueError: no columns given for sequence rows, or a row of the wrong length.
+        """
+        rows = list(rows)
+        if rows and isinstance(rows[0], dict):
+            columns = list(columns or rows[0])
+            rows = [[r.get(c, "") for c in columns] for r in rows]
+        if columns is None:
+            raise ValueError("Table.from_rows() needs columns for rows that are not dicts")
+        return cls(list(columns), [list(row) for row in rows], caption, notes)
+
     def column(self, name: str) -> list[str]:
         """The cells of the column headed ``name``. Raises ``KeyError`` naming the columns when there is none."""
         if name not in self.columns:
@@ -139,27 +161,6 @@ class Table:
         return f"Table({len(self.rows)} rows x {len(self.columns)} columns: {self.caption[:60]!r})"
 
 
-def table(rows: Iterable[Sequence[Any]] | Iterable[dict[str, Any]], columns: Sequence[str] | None = None,
-          caption: str = "", notes: str = "") -> Table:
-    """A :class:`Table` from rows of values (formatted with ``str``) or from dicts keyed by column.
-
-    Args:
-        rows: sequences of cells, or dicts (then ``columns`` defaults to the first dict's keys, and a missing key is
-            an empty cell).
-        columns: the header.
-        caption, notes: see :class:`Table`.
-    Raises:
-        ValueError: no columns given for sequence rows, or a row of the wrong length.
-    """
-    rows = list(rows)
-    if rows and isinstance(rows[0], dict):
-        columns = list(columns or rows[0])
-        rows = [[r.get(c, "") for c in columns] for r in rows]
-    if columns is None:
-        raise ValueError("table() needs columns for rows that are not dicts")
-    return Table(list(columns), [[c if isinstance(c, str) else str(c) for c in row] for row in rows], caption, notes)
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # results records
 
@@ -195,11 +196,11 @@ def unit(record) -> str:
 def representation_text(record) -> str:
     """A record's waveform representation in words, e.g. ``"16-bit mu-law"`` (records without the field are
     mu-law)."""
-    rep = getattr(record, "representation", "mulaw") or "mulaw"
+    rep = record.representation
     return REPRESENTATION_NAMES.get(rep, rep)
 
 
-def model_name(record) -> str:
+def record_name(record) -> str:
     """A record's model in the papers' spelling with its stack size and latent layers, e.g. ``"CW-VAE s=64 L=2"``."""
     label = record.label
     head, _, rest = label.partition(" ")
@@ -309,8 +310,13 @@ def _provenance_html(record) -> Html:
 
 
 def records_table(records: Sequence, *, paper: dict | None = None, caption: str = "", provenance: bool = False,
-                  sort: bool = True, digits: int = 2, notes: str = "") -> Table:
-    """The results of ``records`` beside the paper's figures, in a table that fits the page.
+                  sort: bool = True, digits: int = 2, notes: str = "") -> "Table | Tables":
+    """The results of ``records`` beside the paper's figures, in tables that fit the page: the one entry point from
+    records to a table.
+
+    One :class:`Table` per ``(dataset, split, unit)`` group (:func:`group_records`) and representation (mu-law
+    first), so that no table mixes datasets, splits, units or representations; records of one group give a
+    :class:`Table`, of several a :class:`Tables` (shown one after another).
 
     Columns: model, configuration, representation, estimator, ours [unit], paper [unit] (with the paper's
     configuration where it differs from ours, e.g. ``10.88 (Dc=96)``), ours - paper, training (steps, wall time),
@@ -323,30 +329,34 @@ def records_table(records: Sequence, *, paper: dict | None = None, caption: str 
     hardware into a ``<details>`` element.
 
     Args:
-        records: :class:`wavelab.results.ResultRecord` objects of one dataset, split and unit (see :func:`unit`).
-        paper: figures keyed by ``(record.label, dataset)``; default :data:`wavelab.results.PAPER_BPF`.
+        records: :class:`wavelab.report.records.ResultRecord` objects.
+        paper: figures keyed by ``(record.label, dataset)``; default :data:`wavelab.report.papers.PAPER_BPF`.
         caption: the table's subject; the shared constants are appended.
         provenance: add the folded provenance column.
         sort: order rows by the figure, best first (else keep the given order).
         digits: decimals of the figures.
         notes: shown under the table.
     Returns:
-        :class:`Table` (HTML in a notebook, Markdown by ``str()``).
+        :class:`Table` or :class:`Tables` (HTML in a notebook, Markdown by ``str()``).
     Raises:
-        ValueError: no records, or records of different datasets, splits or units (make one table for each:
-            :func:`group_records`).
+        ValueError: no records.
     """
-    from .results import PAPER_BPF
-
     records = list(records)
     if not records:
         raise ValueError("records_table needs at least one record")
-    paper = PAPER_BPF if paper is None else paper
-    for what, key in (("datasets", lambda r: r.dataset), ("splits", lambda r: r.split), ("units", unit)):
-        values = sorted({key(r) for r in records})
-        if len(values) > 1:
-            raise ValueError(f"records_table shows one dataset, split and unit per table; these records mix {what} "
-                             f"{values}: make one table per group (wavelab.tables.group_records)")
+    from ..representations import REPRESENTATIONS
+
+    rep_order = lambda k: (REPRESENTATIONS.index(k) if k in REPRESENTATIONS else 9, k)  # noqa: E731
+    groups = [[r for r in g if r.representation == rep] for g in group_records(records).values()
+              for rep in sorted({r.representation for r in g}, key=rep_order)]
+    tables = Tables(_group_table(g, paper=PAPER_BPF if paper is None else paper, caption=caption,
+                                 provenance=provenance, sort=sort, digits=digits, notes=notes) for g in groups)
+    return tables[0] if len(tables) == 1 else tables
+
+
+def _group_table(records: list, *, paper: dict, caption: str, provenance: bool, sort: bool, digits: int,
+                 notes: str) -> Table:
+    """:func:`records_table` of one group: records of one dataset, split, unit and representation."""
     if sort:
         records = sorted(records, key=lambda r: r.bpf_weighted)
     u = unit(records[0])
@@ -354,10 +364,10 @@ def records_table(records: Sequence, *, paper: dict | None = None, caption: str 
                "ours − paper", "training", "budget"]
     rows = []
     for r in records:
-        mulaw = (getattr(r, "representation", "mulaw") or "mulaw") == "mulaw"
+        mulaw = r.representation == "mulaw"
         fig = paper.get((r.label, r.dataset)) if u == "bpf" and mulaw else None
         gap = "" if fig is None else f"{r.bpf_weighted - fig.bpf:+.{digits}f}"
-        rows.append([model_name(r), configuration(r), representation_text(r), estimator_text(r),
+        rows.append([record_name(r), configuration(r), representation_text(r), estimator_text(r),
                      bpf_text(r.bpf_weighted, r.is_bound, digits), paper_text(r, fig), gap,
                      training_text(r), BUDGET_NAMES.get(r.budget, r.budget)])
     shared = []
@@ -409,30 +419,7 @@ class Tables(list):
         return "\n\n".join(t.markdown() for t in self)
 
 
-def results_tables(records: Sequence, *, caption: str = "Results", provenance: bool = True, **kwargs) -> Tables:
-    """Every record in one :class:`Table` per ``(dataset, split, unit)`` group (:func:`group_records`) and
-    representation (mu-law first; a table of another representation names it in its caption), each through
-    :func:`records_table` with its provenance folded in; for the results chapter and the command line.
-
-    Raises:
-        ValueError: no records.
-    """
-    groups = group_records(records)
-    if not groups:
-        raise ValueError("results_tables needs at least one record")
-    from .representations import REPRESENTATIONS
-
-    out = Tables()
-    for g in groups.values():
-        by_rep: dict[str, list] = {}
-        for r in g:
-            by_rep.setdefault(getattr(r, "representation", "mulaw") or "mulaw", []).append(r)
-        order = sorted(by_rep, key=lambda k: (REPRESENTATIONS.index(k) if k in REPRESENTATIONS else 9, k))
-        out.extend(records_table(by_rep[k], caption=caption, provenance=provenance, **kwargs) for k in order)
-    return out
-
-
 __all__ = ["BUDGET_NAMES", "REPRESENTATION_NAMES", "Html", "Strong", "Table", "Tables", "bpf_text", "configuration",
-           "duration_text", "estimator_text", "group_records", "hardware_text", "model_name", "name_of",
-           "paper_config_mismatch", "paper_text", "records_table", "representation_text", "results_tables", "table",
+           "duration_text", "estimator_text", "group_records", "hardware_text", "record_name", "name_of",
+           "paper_config_mismatch", "paper_text", "records_table", "representation_text",
            "training_text", "unit"]

@@ -61,7 +61,7 @@ def mu_law_figure(pcm: np.ndarray, companded: np.ndarray, bits: int = 16, bins: 
     """
     import torch
 
-    from ..audio import mu_law_compress
+    from ...audio import mu_law_compress
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.2))
     lin = np.linspace(-1, 1, 1001)

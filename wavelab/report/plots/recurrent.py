@@ -1,7 +1,7 @@
 """Figures of the chapter *Recurrent models and latent variables* (``book/recurrent.ipynb``).
 
 The learning curves of recorded runs and the waveforms of samples are drawn by
-:func:`wavelab.plots.wavenet.learning_curves_figure` and :func:`wavelab.plots.wavenet.waveform_figure`.
+:func:`wavelab.report.plots.wavenet.learning_curves_figure` and :func:`wavelab.report.plots.wavenet.waveform_figure`.
 """
 
 from __future__ import annotations

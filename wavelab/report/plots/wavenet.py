@@ -65,7 +65,7 @@ def learning_curves_figure(runs: Mapping[str, str | Path], live: Sequence[dict] 
     Returns:
         the Figure (bits per frame against training frames seen, log x-axis).
     """
-    from ..train import read_metrics
+    from ...train import read_metrics
 
     fig, ax = plt.subplots(figsize=figsize)
     for i, (name, run) in enumerate(runs.items()):

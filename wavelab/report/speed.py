@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..models import display_name
 from .tables import Table
 
 
@@ -92,7 +93,7 @@ def recompute_generation_time(model, num_samples: int, batch_size: int,
 
 
 class SpeedTable(Table):
-    """A benchmark's table (a :class:`wavelab.tables.Table`: HTML in notebooks, Markdown by ``str()``), built by
+    """A benchmark's table (a :class:`wavelab.report.tables.Table`: HTML in notebooks, Markdown by ``str()``), built by
     :func:`speed_table` and its siblings; ``header`` is the column list."""
 
     def __init__(self, header: list[str], rows: list[list[str]], caption: str = ""):
@@ -308,15 +309,15 @@ def generation_speed_table(bench: dict) -> SpeedTable:
     """Render the output of ``benchmarks/generation_speed.py`` (its JSON as a dict) as a table.
 
     One row per model, generation method and audio length; for each batch size ``B`` the generation speed in samples
-    per second (``B * num_samples / seconds``, all sequences together) and its ratio to WaveNet's fast path
-    (queue method, Paine et al. 2016) at the same batch size (and length, else the main length ``num_samples``;
-    WaveNet's fast path costs the same per sample at any length): the reference row has model ``"wavenet"`` and
-    method ``"fast path"``; then the model's parameters.  Estimated figures (SaShiMi's convolution-mode
-    recomputation, summed from timed steps) are marked "estimate" in the method column.
+    per second (``B * num_samples / seconds``, all sequences together) and its ratio to the reference the benchmark
+    names (``bench["reference"]``: the ``model`` and ``method`` of its entries, WaveNet's fast path, the queue
+    method of Paine et al. 2016) at the same batch size (and length, else the main length ``num_samples``: the
+    fast path costs the same per sample at any length); then the model's parameters.  Estimated figures (SaShiMi's
+    convolution-mode recomputation, summed from timed steps) are marked "estimate" in the method column.
 
     Raises:
-        ValueError: ``bench`` has no ``entries`` list, an entry lacks a field the script writes, or no WaveNet
-            fast-path entry exists for a batch size that a ratio needs (re-run benchmarks/generation_speed.py).
+        ValueError: ``bench`` has no ``entries`` list or no ``reference``, an entry lacks a field the script writes,
+            or no reference entry exists for a batch size that a ratio needs (re-run benchmarks/generation_speed.py).
     """
     fields = ("name", "model", "method", "estimate", "parameters", "batch_size", "num_samples", "seconds",
               "samples_per_s")
@@ -329,8 +330,13 @@ def generation_speed_table(bench: dict) -> SpeedTable:
         if missing:
             raise ValueError(f"generation_speed_table: an entry lacks {missing}; re-run "
                              "benchmarks/generation_speed.py")
+    ref = bench.get("reference")
+    if not isinstance(ref, dict) or not {"model", "method"} <= set(ref):
+        raise ValueError("generation_speed_table: bench names no reference (a 'reference' with 'model' and "
+                         "'method'); re-run benchmarks/generation_speed.py")
+    ref_name = f"{display_name(ref['model'])} {ref['method'].split()[0]}"  # "WaveNet fast"
     reference = {(e["batch_size"], e["num_samples"]): e["samples_per_s"] for e in entries
-                 if e["model"] == "wavenet" and e["method"] == "fast path"}
+                 if e["model"] == ref["model"] and e["method"] == ref["method"]}
     batch_sizes = sorted({e["batch_size"] for e in entries})
     rows, index = [], {}
     sr = bench.get("sample_rate", 16000)
@@ -341,17 +347,17 @@ def generation_speed_table(bench: dict) -> SpeedTable:
             method = e["method"] + (" (estimate)" if e["estimate"] else "")
             rows.append([e["name"], method, f"{e['num_samples'] / sr:g} s"] + ["", ""] * len(batch_sizes)
                         + [f"{e['parameters']:,}"])
-        ref = reference.get((e["batch_size"], e["num_samples"]), reference.get((e["batch_size"], bench.get(
+        rate = reference.get((e["batch_size"], e["num_samples"]), reference.get((e["batch_size"], bench.get(
             "num_samples"))))
-        if ref is None:
-            raise ValueError(f"generation_speed_table: no WaveNet fast-path entry at batch {e['batch_size']} to "
+        if rate is None:
+            raise ValueError(f"generation_speed_table: no {ref_name} entry at batch {e['batch_size']} to "
                              f"compare {e['name']} with; re-run benchmarks/generation_speed.py")
         col = 3 + 2 * batch_sizes.index(e["batch_size"])
         rows[index[key]][col] = _fmt_rate(e["samples_per_s"])
-        rows[index[key]][col + 1] = _fmt_ratio(e["samples_per_s"] / ref)
+        rows[index[key]][col + 1] = _fmt_ratio(e["samples_per_s"] / rate)
     header = ["model", "generation", "audio"]
     for b in batch_sizes:
-        header += [f"batch {b}: samples/s", f"batch {b}: x WaveNet fast"]
+        header += [f"batch {b}: samples/s", f"batch {b}: x {ref_name}"]
     header.append("parameters")
     hw = bench.get("hardware", {})
     load = bench.get("load_average_at_start")

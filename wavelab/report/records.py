@@ -1,4 +1,4 @@
-"""Result records with provenance, and the tables the book renders from them (never typed by hand).
+"""Result records with provenance: what every table and finding of the book is rendered from (never typed by hand).
 
 A :class:`ResultRecord` is one evaluated number: a model (registry name and config) on a dataset split, in bits per
 frame (bpf, both the length-weighted figure of Havtorn et al.'s eq. 11 and the per-utterance mean), whether it is a
@@ -7,8 +7,7 @@ which seed, and under which budget ("cpu-budget" for the small runs this project
 for the equal-budget campaign, where every run got the same CPU-minutes on one thread (``recipes/equal/``), "gpu"
 for paper-scale runs).  Records are JSON files, usually under ``results/``.
 
-:data:`PAPER_BPF` holds the paper's figures (Table 1: TIMIT; Table 2: LibriSpeech test-other) that
-:func:`wavelab.tables.records_table` shows beside each record.
+:func:`select` is the one query over records; it reads only the records it is given.
 """
 
 from __future__ import annotations
@@ -20,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models import run_label
-from .runs import atomic_write_json, git_commit, hardware_info, read_run_config
+from ..models import run_label
+from ..runs import atomic_write_json, git_commit, hardware_info, read_run_config
 
 BUDGETS = ("cpu-budget", "cpu-equal", "gpu")
 
@@ -50,6 +49,8 @@ class ResultRecord:
         run_dir: the training run's directory (``None`` for baselines).
         notes: free text.
         utterances: number of evaluated utterances.
+        split_utterances: number of utterances in the evaluated split, so that a record of part of a split
+            (``evaluate --limit``) is told apart from one of the whole split without reading the data.
         frames: number of evaluated frames.
         train_config: the run's training settings (segment length, batch size, learning rate, budget, ...), as
             :class:`wavelab.train.TrainConfig` fields; empty for baselines.
@@ -89,6 +90,7 @@ class ResultRecord:
     run_dir: str | None = None
     notes: str = ""
     utterances: int | None = None
+    split_utterances: int | None = None
     frames: int | None = None
     train_config: dict[str, Any] = field(default_factory=dict)
     train_commit: dict[str, Any] = field(default_factory=dict)
@@ -102,7 +104,7 @@ class ResultRecord:
     def __post_init__(self):
         if self.budget not in BUDGETS:
             raise ValueError(f"ResultRecord.budget must be one of {BUDGETS}, got {self.budget!r}")
-        from .representations import REPRESENTATIONS
+        from ..representations import REPRESENTATIONS
 
         if self.representation not in REPRESENTATIONS:
             raise ValueError(f"ResultRecord.representation must be one of {REPRESENTATIONS}, got "
@@ -112,8 +114,9 @@ class ResultRecord:
 
     @property
     def label(self) -> str:
-        """Short name used to match the paper's rows, see :func:`record_label`."""
-        return record_label(self.model, self.config)
+        """The name that matches the paper's rows (:func:`wavelab.models.run_label`): the registry name and what
+        the model's config class adds, e.g. ``"lstm s=64"``; a baseline's name as it is."""
+        return run_label(self.model, self.config)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict."""
@@ -183,8 +186,8 @@ def record_run_dir(record: ResultRecord, results_dir: str | Path | None = None) 
         ValueError: the record has no run (a baseline).
         FileNotFoundError: none of the candidates holds a checkpoint (the message lists them).
     """
-    from .settings import PROJECT_ROOT
-    from .settings import results_dir as default_results_dir
+    from ..settings import PROJECT_ROOT
+    from ..settings import results_dir as default_results_dir
 
     if not record.run_dir:
         raise ValueError(f"record {record.label} ({record.model}) has no training run (run_dir is empty)")
@@ -199,8 +202,8 @@ def record_run_dir(record: ResultRecord, results_dir: str | Path | None = None) 
 
 
 def record_from_run(run_dir: str | Path, evaluation, *, model_name: str, model_config: dict[str, Any],
-                    meta: dict[str, Any], dataset: str, split: str, estimator: str, eval_seed: int,
-                    budget: str | None = None, notes: str = "") -> ResultRecord:
+                    meta: dict[str, Any], dataset: str, split: str, split_utterances: int, estimator: str,
+                    eval_seed: int, budget: str | None = None, notes: str = "") -> ResultRecord:
     """The results record of a trained run and one evaluation of it: provenance from the run directory's
     ``config.json`` (training settings, commit and hardware of the run), training progress from the checkpoint's
     ``meta`` (as :func:`wavelab.train.load_run` returns it), the figures from ``evaluation``.
@@ -211,6 +214,7 @@ def record_from_run(run_dir: str | Path, evaluation, *, model_name: str, model_c
         model_name, model_config: the registry name and config dict of the evaluated model.
         meta: the checkpoint's ``step``, ``frames_seen``, ``wall_s``.
         dataset, split: what was evaluated.
+        split_utterances: how many utterances the split holds (the evaluation may have read fewer).
         estimator: the model's :meth:`~wavelab.models.base.WavelabModel.estimator` for this evaluation.
         eval_seed: the seed of the evaluation.
         budget: ``"cpu-budget"`` or ``"gpu"``; default from the training device recorded in ``config.json``.
@@ -228,24 +232,12 @@ def record_from_run(run_dir: str | Path, evaluation, *, model_name: str, model_c
         bpf_mean=bpf.mean, is_bound=bpf.is_bound, steps=int(meta["step"]), frames_seen=int(meta["frames_seen"]),
         wall_time_s=float(meta["wall_s"]), hardware=run_info.get("hardware") or hardware_info(),
         commit=git_commit(), seed=train_config.get("seed"), budget=budget, run_dir=str(run_dir), notes=notes,
-        utterances=bpf.utterances, frames=bpf.frames, train_config=train_config,
+        utterances=bpf.utterances, split_utterances=int(split_utterances), frames=bpf.frames, train_config=train_config,
         train_commit=run_info.get("commit", {}), estimator=estimator, eval_seed=int(eval_seed),
         train_split=run_info.get("train_split", "train+valid" if train_config else ""),
         curve_split=run_info.get("eval_split", "test" if train_config.get("eval_every") else ""),
         train_cpu_s=meta.get("train_cpu_s"), representation=str(model_config.get("representation", "mulaw")),
     )
-
-
-_SPLIT_SIZES: dict[tuple[str, str], int] = {}
-
-
-def _split_size(dataset: str, split: str) -> int:
-    """Utterances in ``dataset``'s ``split`` (read once per process through :func:`wavelab.data.load_split`)."""
-    if (dataset, split) not in _SPLIT_SIZES:
-        from .data import load_split
-
-        _SPLIT_SIZES[(dataset, split)] = len(load_split(dataset, split))
-    return _SPLIT_SIZES[(dataset, split)]
 
 
 def select(records: list[ResultRecord], *, model: str | tuple[str, ...] | None = None, dataset: str | None = None,
@@ -259,8 +251,8 @@ def select(records: list[ResultRecord], *, model: str | tuple[str, ...] | None =
         model: registry or baseline name, or a tuple of names (``None``: any).
         dataset: ``"timit"`` or ``"librispeech"`` (``None``: any).
         split: the evaluated split (``None``: any).
-        full_split: keep only records evaluated on every utterance of their split (not ``evaluate --limit``); the
-            split's size is read from the data (:func:`wavelab.data.load_split`).  Baselines count as full.
+        full_split: keep only records evaluated on every utterance of their split (not ``evaluate --limit``):
+            ``utterances == split_utterances``; a record without either count (a baseline) counts as whole.
         label: :func:`record_label`, e.g. ``"cwvae s=64 L=2"``.
         estimator: a prefix of the record's estimator, e.g. ``"ELBO"`` or ``"importance-weighted"``.
         budget: ``"cpu-budget"`` or ``"gpu"``.
@@ -270,8 +262,6 @@ def select(records: list[ResultRecord], *, model: str | tuple[str, ...] | None =
             does not match).
     Returns:
         the matching records, in their input order.
-    Raises:
-        DataNotFoundError / ValueError: ``full_split`` with a split whose data cannot be read.
     """
     models = (model,) if isinstance(model, str) else model
     out = []
@@ -288,115 +278,11 @@ def select(records: list[ResultRecord], *, model: str | tuple[str, ...] | None =
             continue
         if any(k not in r.config or r.config[k] != v for k, v in config.items()):
             continue
-        if full_split and r.utterances is not None and r.utterances != _split_size(r.dataset, r.split):
+        if full_split and None not in (r.utterances, r.split_utterances) and r.utterances != r.split_utterances:
             continue
         out.append(r)
     return out
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# the paper's figures
-
-
-@dataclass(frozen=True)
-class PaperFigure:
-    """A bpf figure from Havtorn et al.: ``bpf`` (bits per frame), ``is_bound`` (ELBO, "<="), ``source`` (table),
-    ``setting`` (the paper's configuration in words)."""
-
-    bpf: float
-    is_bound: bool
-    source: str
-    setting: str = ""
-
-    def __str__(self) -> str:
-        digits = f"{self.bpf:.3f}"
-        digits = digits[:-1] if digits.endswith("0") else digits  # as printed in the paper: 15.60, 8.582
-        return f"{'<= ' if self.is_bound else ''}{digits}"
-
-
-def _t1(bpf, bound=False, setting=""):
-    return PaperFigure(bpf, bound, "Table 1 (TIMIT test)", setting)
-
-
-def _t2(bpf, bound=False, setting=""):
-    return PaperFigure(bpf, bound, "Table 2 (LibriSpeech test-other, 10 h training)", setting)
-
-
-# keyed by (label, dataset); labels come from record_label(): the model name, then " s=<s>" when s != 1, then
-# " L=<L>" for models with latent layers.  Table 2 gives 10 h / 100 h of training; the 10 h figure is listed
-# (closer to the size of the LibriSpeech sample here), the 100 h one is in the setting text.
-PAPER_BPF: dict[tuple[str, str], PaperFigure] = {
-    ("uniform", "timit"): _t1(16.00, setting="uninformed"),
-    ("dmol", "timit"): _t1(15.60, setting="2-component DMoL fitted to the training set"),
-    ("flac", "timit"): _t1(8.582),
-    ("flac+padding", "timit"): _t1(8.582, setting="the paper's FLAC figure"),
-    ("wavenet", "timit"): _t1(10.88, setting="Dc=96"),
-    ("lstm", "timit"): _t1(11.11, setting="Dd=256"),
-    ("vrnn", "timit"): _t1(11.09, True, "Dz=256"),
-    ("srnn", "timit"): _t1(11.19, True, "Dz=256"),
-    ("wavenet s=64", "timit"): _t1(13.30, setting="Dc=96"),
-    ("lstm s=64", "timit"): _t1(13.34, setting="Dd=256"),
-    ("vrnn s=64", "timit"): _t1(12.54, True, "Dz=256"),
-    ("srnn s=64", "timit"): _t1(12.42, True, "Dz=256"),
-    ("cwvae s=64 L=1", "timit"): _t1(12.44, True, "c=8"),
-    ("cwvae s=64 L=2", "timit"): _t1(12.17, True, "c=8"),
-    ("cwvae s=64 L=3", "timit"): _t1(12.15, True, "c=8"),
-    ("wavenet s=256", "timit"): _t1(14.11, setting="Dc=96"),
-    ("lstm s=256", "timit"): _t1(14.20, setting="Dd=256"),
-    ("vrnn s=256", "timit"): _t1(13.27, True, "Dz=256"),
-    ("srnn s=256", "timit"): _t1(13.14, True, "Dz=256"),
-    ("cwvae s=256 L=1", "timit"): _t1(13.11, True, "c=8"),
-    ("cwvae s=256 L=2", "timit"): _t1(12.97, True, "c=8"),
-    ("cwvae s=256 L=3", "timit"): _t1(12.87, True, "c=8"),
-    ("uniform", "librispeech"): _t2(16.00, setting="uninformed"),
-    ("dmol", "librispeech"): _t2(15.71, setting="2-component DMoL fitted to the training set"),
-    ("flac", "librispeech"): _t2(9.272),
-    ("flac+padding", "librispeech"): _t2(9.272, setting="the paper's FLAC figure"),
-    ("wavenet", "librispeech"): _t2(11.05, setting="Dc=96; 10.85 with 100 h"),
-    ("lstm s=64", "librispeech"): _t2(13.65, setting="Dd=256; 13.49 with 100 h"),
-    ("cwvae s=64 L=1", "librispeech"): _t2(12.43, True, "12.33 with 100 h"),
-    ("cwvae s=64 L=2", "librispeech"): _t2(12.39, True, "12.32 with 100 h"),
-}
-
-
-# The authors' DMoL models on linear 16-bit PCM TIMIT (Havtorn's PhD thesis, supplementary table, as quoted to the
-# project: the thesis is not among ../shared/papers, whose Table 4 on linear PCM uses Gaussian outputs in nats).
-# Keyed by record_label() as PAPER_BPF; the latent models' figures are bounds.
-def _thesis(bpf, bound=False, setting=""):
-    return PaperFigure(bpf, bound, "Havtorn's thesis (TIMIT test, linear 16-bit PCM, DMoL)", setting)
-
-
-THESIS_LINEAR_BPF: dict[tuple[str, str], PaperFigure] = {
-    ("wavenet", "timit"): _thesis(7.246),
-    ("lstm", "timit"): _thesis(7.295),
-    ("vrnn", "timit"): _thesis(7.316, True),
-    ("srnn", "timit"): _thesis(7.501, True),
-    ("cwvae s=64", "timit"): _thesis(7.989, True, "s=64; the number of layers L is not in the quote"),
-    ("flac", "timit"): _thesis(8.582),
-}
-
-
-def record_label(model: str, config: dict[str, Any] | None) -> str:
-    """The label that matches a record to :data:`PAPER_BPF`: :func:`wavelab.models.run_label`, the registry name
-    and what the model's config class adds for the settings that tell the paper's rows apart (the stack size ``s``
-    when it is not 1, the CW-VAE's latent layers ``L``).  E.g. ``"wavenet"``, ``"lstm s=64"``,
-    ``"cwvae s=64 L=2"``; a baseline's name as it is."""
-    return run_label(model, config)
-
-
-def results_table(records: list[ResultRecord], paper: dict[tuple[str, str], PaperFigure] | None = None,
-                  provenance: bool = True, digits: int = 2):
-    """Every record beside the paper's figure, one table per dataset, split and unit: a shorthand for
-    :func:`wavelab.tables.results_tables` (which see), kept for the command line.
-
-    Returns:
-        :class:`wavelab.tables.Tables` (HTML in a notebook, Markdown by ``str()``).
-    """
-    from .tables import results_tables
-
-    return results_tables(records, paper=paper, provenance=provenance, digits=digits)
-
-
-__all__ = ["BUDGETS", "PAPER_BPF", "THESIS_LINEAR_BPF", "PaperFigure", "ResultRecord", "git_commit", "hardware_info",
-           "record_from_run", "record_run_dir", "select",
-           "load_records", "read_record", "record_label", "results_table", "utc_now", "write_record"]
+__all__ = ["BUDGETS", "ResultRecord", "load_records", "read_record", "record_from_run", "record_run_dir", "select",
+           "utc_now", "write_record"]

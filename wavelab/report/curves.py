@@ -37,15 +37,15 @@ class LearningCurve:
     """The validation curve of one run.
 
     Attributes:
-        label: :func:`wavelab.results.record_label` of the record, e.g. ``"cwvae s=64 L=2"``.
-        record: the :class:`wavelab.results.ResultRecord` (test split) of the run.
+        label: :func:`wavelab.report.records.record_label` of the record, e.g. ``"cwvae s=64 L=2"``.
+        record: the :class:`wavelab.report.records.ResultRecord` (test split) of the run.
         cpu_minutes: ``[N]`` training CPU-minutes at each point (validation excluded), starting at 0.
         frames_seen: ``[N]`` training frames (samples) seen at each point.
         steps: ``[N]`` optimizer steps at each point.
         bpf: ``[N]`` bits per frame on the validation utterances (an upper bound for latent models).
         is_bound: the figures are negative ELBOs (upper bounds).
         split: the split the curve was measured on (``"valid"``).
-        name: how the book names the model, e.g. ``"CW-VAE s=64 L=2"`` (:func:`wavelab.tables.model_name`);
+        name: how the book names the model, e.g. ``"CW-VAE s=64 L=2"`` (:func:`wavelab.report.tables.record_name`);
             :func:`equal_budget_curves` adds the configuration where two runs would share a name
             (``"WaveNet Dc=32, blocks=2"``).
     """
@@ -75,8 +75,8 @@ def learning_curve(record, results_dir: str | Path | None = None) -> LearningCur
     """The validation curve logged by the run behind ``record`` (its ``metrics.jsonl``, ``"kind": "eval"`` lines).
 
     Args:
-        record: a :class:`wavelab.results.ResultRecord` of a trained run.
-        results_dir: where to look for the exported run (see :func:`wavelab.results.record_run_dir`).
+        record: a :class:`wavelab.report.records.ResultRecord` of a trained run.
+        results_dir: where to look for the exported run (see :func:`wavelab.report.records.record_run_dir`).
     Returns:
         :class:`LearningCurve` with the points in training order.
     Raises:
@@ -84,9 +84,9 @@ def learning_curve(record, results_dir: str | Path | None = None) -> LearningCur
             (``train_cpu_s``; runs trained without ``TrainConfig.clock``).
         FileNotFoundError: the run is missing.
     """
-    from .results import record_run_dir
-    from .runs import read_metrics
-    from .tables import model_name
+    from ..runs import read_metrics
+    from .records import record_run_dir
+    from .tables import record_name
 
     run_dir = record_run_dir(record, results_dir)
     points = read_metrics(run_dir, kind="eval")
@@ -101,7 +101,7 @@ def learning_curve(record, results_dir: str | Path | None = None) -> LearningCur
         frames_seen=np.array([p.get("frames_seen", 0) for p in points], dtype=np.int64),
         steps=np.array([p["step"] for p in points], dtype=np.int64),
         bpf=np.array([p["bpf"] for p in points]),
-        is_bound=bool(points[-1]["is_bound"]), split=str(points[-1].get("split", "")), name=model_name(record),
+        is_bound=bool(points[-1]["is_bound"]), split=str(points[-1].get("split", "")), name=record_name(record),
     )
 
 
@@ -119,8 +119,8 @@ def equal_budget_curves(dataset: str = "timit", results_dir: str | Path | None =
     Raises:
         FileNotFoundError: no ``equal/`` folder, or a run behind a record is missing.
     """
-    from .results import load_records
-    from .settings import results_dir as default_results_dir
+    from ..settings import results_dir as default_results_dir
+    from .records import load_records
 
     folder = Path(results_dir or default_results_dir()) / EQUAL_DIR
     records = [r for r in load_records(folder) if r.dataset == dataset and r.steps
@@ -293,13 +293,13 @@ def extrapolation_table(curves: list[LearningCurve], fits: dict[str, PowerLawFit
         curves: :func:`equal_budget_curves`.
         fits: ``{curve run: PowerLawFit}`` (:attr:`LearningCurve.run`); curves without a fit get empty fitted
             cells.
-        paper: figures keyed by ``(label, dataset)``; default :data:`wavelab.results.PAPER_BPF`.
+        paper: figures keyed by ``(label, dataset)``; default :data:`wavelab.report.papers.PAPER_BPF`.
         caption: the table's caption.
     Returns:
-        a :class:`wavelab.tables.Table`.
+        a :class:`wavelab.report.tables.Table`.
     """
-    from .results import PAPER_BPF
-    from .tables import bpf_text, table
+    from .papers import PAPER_BPF
+    from .tables import Table, bpf_text
 
     paper = PAPER_BPF if paper is None else paper
     rows = []
@@ -319,7 +319,7 @@ def extrapolation_table(curves: list[LearningCurve], fits: dict[str, PowerLawFit
                 row["CPU time to the paper (extrapolated)"] = (
                     f"{compute_text(fit.minutes_to(figure.bpf))} [{compute_text(t_lo)}, {compute_text(t_hi)}]")
         rows.append(row)
-    return table(rows, caption=caption)
+    return Table.from_rows(rows, caption=caption)
 
 
 __all__ = ["BOOTSTRAP", "EQUAL_DIR", "INTERVAL", "LearningCurve", "PowerLawFit", "compute_text", "equal_budget_curves",

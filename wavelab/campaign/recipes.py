@@ -6,8 +6,8 @@ values of ``python -m wavelab train``), the dataset, the waveform representation
 :func:`run_recipe` trains it into ``runs/NAME`` (resuming a killed run from its checkpoint; a finished run is not
 trained again), exports it into ``results/runs/NAME`` (:func:`wavelab.runs.export_run`) and evaluates the export on
 the whole test split of the recipe's dataset, writing one results record per evaluation
-(:func:`wavelab.results.record_from_run`).  ``python -m wavelab campaign RECIPE ...`` runs recipes from the command
-line; ``scripts/cpu_budget_runs.sh NAME ...`` runs ``recipes/NAME.toml``.
+(:func:`wavelab.report.records.record_from_run`).  ``python -m wavelab campaign RECIPE ...`` runs recipes from the
+command line; ``scripts/cpu_budget_runs.sh NAME ...`` runs ``recipes/NAME.toml``.
 
 The format (every key below is required unless marked optional; unknown keys are errors)::
 
@@ -15,7 +15,7 @@ The format (every key below is required unless marked optional; unknown keys are
     model = "vrnn"                 # registry name
     dataset = "timit"              # one of wavelab.data.CORPORA
     representation = "mulaw"       # one of REPRESENTATIONS; reaches the model's config field `representation`
-    budget = "cpu-budget"          # the records' budget label, one of wavelab.results.BUDGETS
+    budget = "cpu-budget"          # the records' budget label, one of wavelab.report.records.BUDGETS
 
     [model_overrides]              # optional: fields of the model's config dataclass, as `--set KEY=VALUE`
     s = 64                         # (TOML arrays become tuples)
@@ -38,17 +38,17 @@ The format (every key below is required unless marked optional; unknown keys are
     record = "vrnn-librispeech-s64"
     dataset = "librispeech"        # optional: the test split of another corpus (default: the recipe's dataset)
 
-    [gpu]                          # optional: read only by the GPU campaign (wavelab.gpu, scripts/gpu_campaign.sh)
-    max_batch = 64                 # on CUDA, train with the largest batch that fits (wavelab.gpu.largest_batch),
-                                   # from train.batch_size up to this cap (>= train.batch_size)
+    [gpu]                          # optional: read only by the GPU campaign (wavelab.campaign.gpu)
+    max_batch = 64                 # on CUDA, train with the largest batch that fits (gpu.largest_batch), from
+                                   # train.batch_size up to this cap (>= train.batch_size)
     export_dtype = "float16"       # optional, one of EXPORT_DTYPES (default "float32"): the exported weights'
                                    # dtype; the records evaluate the weights as stored
 
 A ``[train]`` key that is left out takes :class:`~wavelab.train.TrainConfig`'s default (TOML has no null, so a
 setting whose default is a number cannot be switched off from a recipe).  The training device is not part of a
 recipe: it is chosen when the recipe runs (``--device``, default ``auto``).  ``python -m wavelab campaign`` ignores
-the ``[gpu]`` table (it trains at ``train.batch_size`` and exports float32 weights); :mod:`wavelab.gpu` applies it
-(a copy of the recipe with the probed batch, and the plan's ``after_export`` and ``notes``, see :class:`RecipePlan`).
+the ``[gpu]`` table (it trains at ``train.batch_size`` and exports float32 weights); :mod:`wavelab.campaign.gpu` applies
+it (a copy of the recipe with the probed batch, and the plan's ``after_export`` and ``notes``, see :class:`RecipePlan`).
 
 Quick mode (``run_recipe(..., quick=True)``, ``campaign --quick``) is a CPU dry run of a recipe's whole path for tests
 and CI; it changes exactly these things, and nothing else:
@@ -60,7 +60,7 @@ and CI; it changes exactly these things, and nothing else:
   a checkpoint every 2 steps and no checkpoints by time, and, when the recipe has ``eval_every`` or
   ``eval_every_minutes``, one validation evaluation at the last step on ``eval_subset`` = 1 utterance;
 * evaluation: only the first :data:`QUICK_LIMIT` utterances of the test split (noted in the record, so
-  :func:`wavelab.results.select` leaves it out of full-split tables);
+  :func:`wavelab.report.records.select` leaves it out of full-split tables);
 * protection: a quick run refuses (``ValueError``, before training) to replace an exported run or a record in
   ``results_dir`` that belongs to a different run, so ``--quick`` never overwrites the committed results.
 """
@@ -70,20 +70,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .runs import CHECKPOINT, CONFIG
-from .train import TrainConfig, identity_diffs
+import tomllib
 
 #: waveform representations a recipe can name (:data:`wavelab.representations.REPRESENTATIONS`): ``"mulaw"``, the
 #: corpus's 16-bit PCM mu-law companded to the model's ``bits`` (8 for SaShiMi's categorical head, 16 otherwise);
 #: ``"linear"``, 16-bit linear PCM codes; ``"pcm16"``, a pmf over the int16 values with companded input.  A recipe's
 #: representation other than ``"mulaw"`` becomes the model override ``representation`` (:meth:`Recipe.overrides`),
 #: so a mu-law recipe's run is exactly what it was before representations existed.
-from .representations import REPRESENTATIONS  # noqa: E402
+from ..representations import REPRESENTATIONS  # noqa: E402
+from ..runs import CHECKPOINT, CONFIG
+from ..train import TrainConfig, identity_diffs
 
 #: the ``[train]`` keys: their type (``int``, ``float`` or ``str``) and whether a recipe must give them.  All are
 #: :class:`~wavelab.train.TrainConfig` fields except ``threads`` (torch CPU threads for training and evaluation).
@@ -185,12 +185,12 @@ class TrainSettings:
 
 @dataclass
 class GpuSettings:
-    """A recipe's ``[gpu]`` table, read by the GPU campaign (:mod:`wavelab.gpu`) only.
+    """A recipe's ``[gpu]`` table, read by the GPU campaign (:mod:`wavelab.campaign.gpu`) only.
 
     Attributes:
         max_batch: on CUDA the run trains with the largest batch (segments per step) that fits, found by
-            :func:`wavelab.gpu.largest_batch` from ``train.batch_size`` up to this cap (>= ``train.batch_size``); on
-            CPU, ``train.batch_size``.
+            :func:`wavelab.campaign.gpu.largest_batch` from ``train.batch_size`` up to this cap (>=
+            ``train.batch_size``); on CPU, ``train.batch_size``.
         export_dtype: the dtype of the exported checkpoint's floating weights, one of :data:`EXPORT_DTYPES`
             (``"float16"`` halves the file; the records evaluate the weights as stored).
     """
@@ -214,7 +214,7 @@ class Recipe:
         evaluations: the records to write, at least one.
         model_overrides: fields of the model's config to change from the paper's defaults (``--set`` values).
         path: the file it was read from (``None`` for a recipe built in code).
-        gpu: the ``[gpu]`` table (``None``: none), for :mod:`wavelab.gpu`.
+        gpu: the ``[gpu]`` table (``None``: none), for :mod:`wavelab.campaign.gpu`.
     """
 
     name: str
@@ -237,7 +237,7 @@ class Recipe:
             base.setdefault("representation", self.representation)
         if not quick:
             return base
-        from .models import REGISTRY
+        from ..models import REGISTRY
 
         return {**base, **REGISTRY[self.model][0].quick_overrides()}
 
@@ -264,7 +264,7 @@ class Recipe:
         inside it, else its absolute path; ``"recipe NAME (built in code)"`` without a path."""
         if self.path is None:
             return f"recipe {self.name} (built in code)"
-        from .settings import PROJECT_ROOT
+        from ..settings import PROJECT_ROOT
 
         p = Path(self.path).resolve()
         try:
@@ -307,7 +307,7 @@ def _tuples(v: Any) -> Any:
 
 
 def _check_model(path: Path, model: str, overrides: dict[str, Any]) -> None:
-    from .models import REGISTRY, UnknownModelError, check_model_name, config_for
+    from ..models import REGISTRY, UnknownModelError, check_model_name, config_for
 
     try:
         check_model_name(model)
@@ -352,8 +352,8 @@ def load_recipe(path: str | Path) -> Recipe:
     Raises:
         RecipeError: the file is missing or not TOML, or any check fails; the message names the file and the key.
     """
-    from .data import CORPORA
-    from .results import BUDGETS
+    from ..data import CORPORA
+    from ..report.records import BUDGETS
 
     path = Path(path)
     try:
@@ -412,8 +412,8 @@ def _evaluations(path: Path, tables: list, model: str) -> list[RecipeEvaluation]
     Raises:
         RecipeError: naming the file and the evaluation's key.
     """
-    from .data import CORPORA
-    from .models import REGISTRY
+    from ..data import CORPORA
+    from ..models import REGISTRY
 
     if not tables:
         raise RecipeError(path, "evaluations", "needs at least one [[evaluations]] table")
@@ -625,8 +625,8 @@ def run_recipe(recipe: Recipe, runs_dir: str | Path = "runs", results_dir: str |
     3. For every evaluation, evaluate the export on the test split of the dataset (the recipe's, or the
        evaluation's own ``dataset``; all utterances; the first
        :data:`QUICK_LIMIT` in quick mode) with seed :data:`EVAL_SEED`, and write ``results_dir/<record>.json``
-       atomically (:func:`wavelab.results.record_from_run`, budget from the recipe); the record's ``notes`` name the
-       recipe file (:attr:`Recipe.source`).
+       atomically (:func:`wavelab.report.records.record_from_run`, budget from the recipe); the record's ``notes`` name
+       the recipe file (:attr:`Recipe.source`).
 
     Args:
         recipe: from :func:`load_recipe`.
@@ -652,11 +652,11 @@ def execute_plan(plan: RecipePlan, progress: bool = False, log: Callable[[str], 
     """Carry out a :class:`RecipePlan` (steps 1-3 of :func:`run_recipe`, which see)."""
     import torch
 
-    from .data import load_split
-    from .evaluate import evaluate
-    from .results import record_from_run, write_record
-    from .runs import export_run, hardware_info
-    from .train import load_run, train
+    from ..data import load_split
+    from ..evaluate import evaluate
+    from ..report.records import record_from_run, write_record
+    from ..runs import export_run, hardware_info
+    from ..train import load_run, train
 
     say = log or (lambda line: None)
     recipe, cfg = plan.recipe, plan.train_config
@@ -683,7 +683,8 @@ def execute_plan(plan: RecipePlan, progress: bool = False, log: Callable[[str], 
         eval_device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         model, run_cfg, meta = load_run(plan.export_dir, device=eval_device)
         steps = meta["step"] if plan.evaluate_missing else steps
-        base_notes = f"recipe {recipe.source}" + (" (quick dry run, wavelab.recipes.QUICK_TRAIN)" if plan.quick else "")
+        base_notes = f"recipe {recipe.source}" + (" (quick dry run, wavelab.campaign.recipes.QUICK_TRAIN)"
+                                                  if plan.quick else "")
         if plan.notes:
             base_notes += f"; {plan.notes}"
         bpfs, written, splits = [], [], {}
@@ -693,8 +694,8 @@ def execute_plan(plan: RecipePlan, progress: bool = False, log: Callable[[str], 
                 continue
             dataset = ev_spec.dataset or recipe.dataset
             if dataset not in splits:  # read once: evaluations of one corpus share its decoded audio
-                splits[dataset] = load_split(dataset, EVAL_SPLIT)[: plan.limit]
-            utterances = splits[dataset]
+                splits[dataset] = load_split(dataset, EVAL_SPLIT)
+            utterances = splits[dataset][: plan.limit]
             estimator = model.estimator(ev_spec.iw_samples)
             ev = evaluate(model, utterances, device=eval_device, progress=progress, iw_samples=ev_spec.iw_samples,
                           seed=EVAL_SEED)
@@ -707,7 +708,8 @@ def execute_plan(plan: RecipePlan, progress: bool = False, log: Callable[[str], 
                 notes += f"; evaluated after training, on {hardware_info()['cpu']}"
             record = record_from_run(plan.export_dir, ev, model_name=run_cfg.model,
                                      model_config=meta["model_config"], meta=meta, dataset=dataset,
-                                     split=EVAL_SPLIT, estimator=estimator, eval_seed=EVAL_SEED,
+                                     split=EVAL_SPLIT, split_utterances=len(splits[dataset]),
+                                     estimator=estimator, eval_seed=EVAL_SEED,
                                      budget=recipe.budget, notes=notes)
             write_record(record, path)
             bpfs.append(ev.bpf.weighted)

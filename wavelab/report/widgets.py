@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio import mu_law_decode
+from ..audio import mu_law_decode
 from .tables import bpf_text
 
 LOUDNESS_DBFS = -26.0
@@ -66,7 +66,7 @@ def codes_to_audio(codes: torch.Tensor, bits: int, representation="mulaw") -> np
     linear audio ``[T]`` in [-1, 1] (for players, plots and WAV files)."""
     if isinstance(representation, str) and representation == "mulaw":
         return mu_law_decode(codes.detach().cpu().reshape(-1), bits).numpy().astype(np.float32)
-    from .representations import get_representation
+    from ..representations import get_representation
 
     rep = get_representation(representation, bits)
     return rep.to_linear(codes.detach().cpu().reshape(-1)).numpy().astype(np.float32)
@@ -287,7 +287,7 @@ def _format_temperature(temperature: float) -> str:
 
 
 def sample_caption(model: str, run: str, temperature: float, bpf: float | None, is_bound: bool = False,
-                   seconds: float | None = None, split: str = "test") -> str:
+                   seconds: float | None = None, split: str = "test", unit: str = "bpf") -> str:
     """The caption of a generated sample, e.g. ``"SRNN s=64 · run srnn-timit-s64 · temperature 1.0 · <= 13.42 bpf
     (test)"``.
 
@@ -299,6 +299,7 @@ def sample_caption(model: str, run: str, temperature: float, bpf: float | None, 
         is_bound: ``bpf`` is an upper bound (ELBO of a latent-variable model): written ``<= 13.42 bpf``.
         seconds: length of the sample, seconds (adds ``· 2.00 s``), or None.
         split: the split ``bpf`` was measured on.
+        unit: the unit of ``bpf`` (``"bits per 8-bit sample"`` for a model of 8-bit codes).
     Returns:
         the caption (plain text; :func:`audio_player` escapes it for HTML).
     Raises:
@@ -315,7 +316,7 @@ def sample_caption(model: str, run: str, temperature: float, bpf: float | None, 
     if bpf is not None:
         if not math.isfinite(bpf):
             raise ValueError(f"bpf must be finite or None, got {bpf}")
-        parts.append(f"{bpf_text(bpf, is_bound)} bpf ({split})")
+        parts.append(f"{bpf_text(bpf, is_bound)} {unit} ({split})")
     if seconds is not None:
         if not (math.isfinite(seconds) and seconds > 0):
             raise ValueError(f"seconds must be positive, got {seconds}")
@@ -346,7 +347,7 @@ def reference_player(dataset: str = "timit", split: str = "test", index: int = 0
         IndexError: ``index`` outside the split.
         wavelab.data.DataNotFoundError: no corpus found.
     """
-    from .data import load_split
+    from ..data import load_split
 
     if not (math.isfinite(seconds) and seconds > 0):
         raise ValueError(f"seconds must be positive, got {seconds}")
