@@ -483,6 +483,12 @@ def test_explorer_follows_its_controls(study):
     ex.label.value = "phone"  # back to phones: only loo exists, the scheme follows
     assert ex.scheme.value == "loo" and ex.state["scheme"] == "loo" and ex.state["feature"] == "mel"
     assert ex.update()["accuracy"] == study["tasks"]["phone"]["features"]["mel"]["accuracy"]["loo"][3]
+    # the figure is a PNG widget value (drawn off-screen), redrawn when a control changes, with its protocol beside it
+    before = bytes(ex.image.value)
+    assert before == ex.png and before.startswith(b"\x89PNG")
+    ex.feature.value = "z1"
+    assert bytes(ex.image.value) == ex.png and ex.png != before
+    assert "fitted to all examples" in ex.protocol.value and "score low" in ex.fallback_html()
     with pytest.raises(ValueError, match="study"):
         LatentExplorer({})
 

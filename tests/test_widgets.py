@@ -12,8 +12,9 @@ import soundfile as sf
 import torch
 
 from wavelab.models import build_model
-from wavelab.report.widgets import (LOUDNESS_DBFS, PEAK_DBFS, SILENCE_GATE_DBFS, ListeningRoom, audio_player, codes_to_audio,
-                             generate, normalise_loudness, reference_player, rms_dbfs, sample_caption)
+from wavelab.report.widgets import (LOUDNESS_DBFS, PEAK_DBFS, SILENCE_GATE_DBFS, ListeningRoom, audio_player,
+                                    codes_to_audio, generate, normalise_loudness, reference_player, rms_dbfs,
+                                    sample_caption, waveform_png)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,87 @@ def test_listening_room_controls_drive_generation(tiny):
     assert room.seed.value == 2
     with pytest.raises(ValueError):
         ListeningRoom({})
+
+
+def _png_pixels(png: bytes) -> np.ndarray:
+    from matplotlib.image import imread
+
+    return imread(io.BytesIO(png), format="png")
+
+
+def test_the_room_draws_nothing_through_pyplot_or_display_and_cannot_tear(tiny, monkeypatch):
+    """A press may run on another thread than the cells (JupyterLab's comm subshell): the room sets widget values
+    only, and its waveform, drawn while the main thread draws pyplot figures, is the same image as one drawn alone."""
+    import threading
+
+    import matplotlib.pyplot as plt
+    import IPython.display
+
+    room = ListeningRoom({"tiny": tiny}, max_seconds=0.5, default_seconds=0.25)
+    stop, errors, pressing = threading.Event(), [], set()
+
+    def guarded(original):  # refuses calls from the press's thread only
+        def call(*args, **kwargs):
+            if threading.get_ident() in pressing:
+                raise AssertionError(f"the room's callback called {original.__name__}")
+            return original(*args, **kwargs)
+        return call
+
+    for name in ("figure", "subplots", "gcf", "show"):
+        monkeypatch.setattr(plt, name, guarded(getattr(plt, name)))
+    monkeypatch.setattr(IPython.display, "display", guarded(IPython.display.display))
+
+    def press():
+        pressing.add(threading.get_ident())
+        try:
+            room.generate()
+        except Exception as e:  # noqa: BLE001  (reported below, on the test's thread)
+            errors.append(e)
+        finally:
+            stop.set()
+
+    worker = threading.Thread(target=press)
+    worker.start()
+    while not stop.is_set():  # pyplot drawing of the kind a notebook cell does, until the press is over
+        fig, ax = plt.subplots()
+        ax.plot(np.random.default_rng(0).normal(size=500))
+        fig.canvas.draw()
+        plt.close(fig)
+    worker.join()
+    assert not errors, errors
+    alone = waveform_png(room.last_player.audio, 16000, "tiny, seed 0 (as played)")
+    assert bytes(room.waveform.value) == room.last_png
+    drawn = _png_pixels(room.last_png)
+    assert np.array_equal(drawn, _png_pixels(alone))
+    assert drawn[..., :3].std() > 0.01  # not blank
+    assert "<audio" in room.player.value and "0.25 s" in room.player.value
+
+
+def test_the_button_is_disabled_while_a_sample_is_drawn_and_progress_reaches_the_end(tiny, monkeypatch):
+    room = ListeningRoom({"tiny": tiny}, max_seconds=0.5, default_seconds=0.1)
+    seen = {}
+    sample = tiny.sample
+
+    def spy(*args, **kwargs):
+        seen["disabled"] = room.button.disabled
+        seen["progress"] = kwargs.get("progress")
+        return sample(*args, **kwargs)
+
+    monkeypatch.setattr(tiny, "sample", spy)
+    room.generate()
+    assert seen["disabled"] is True and callable(seen["progress"])
+    assert room.button.disabled is False and room.progress.value == 1.0
+    assert "samples/s" in room.status.value
+
+
+def test_each_model_gets_a_length_a_press_can_afford(tiny):
+    room = ListeningRoom({"tiny": tiny, "same": tiny}, max_seconds=4.0, default_seconds=4.0, press_budget_s=1e-3)
+    assert set(room.speeds) == {"tiny", "same"} and all(v > 0 for v in room.speeds.values())
+    assert room.limits["tiny"] == 0.05 and room.seconds.max == 0.05 and room.seconds.value == 0.05
+    assert "samples/s" in room.status.value and "at most 0.05 s" in room.status.value
+    assert len(room.generate()) == 800
+    generous = ListeningRoom({"tiny": tiny}, max_seconds=0.5, press_budget_s=None)
+    assert generous.limits == {"tiny": 0.5} and generous.seconds.max == 0.5
 
 
 def test_player_and_decoding():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,10 @@ import numpy as np
 NO_KERNEL_NOTE = ("Changing the label, feature, scheme or k needs a running kernel: open this chapter as a notebook in "
                   "JupyterLab and run it.")
 
+#: what the picture shows, next to it: which LDA draws it, and why its clusters can look cleaner than the accuracy
+PICTURE_NOTE = ("The picture is the paper's protocol: an LDA fitted to all examples of this label, which has seen "
+                "every label it separates. The accuracy above holds each example out and fits the LDA without it, so "
+                "clusters that look perfectly separated here can still score low.")
 TASK_TITLES = {"phone": "phone (one speaker)", "gender": "speaker sex", "height": "speaker height class"}
 # the two chance levels of wavelab.analysis.knn.chance_accuracy, in words: the majority rule can score 0% when the
 # held-out example's class is always the minority of its training fold (balanced classes, leave-one-out)
@@ -32,8 +35,10 @@ class LatentExplorer:
         study: a :func:`run_latent_study` result or :func:`load_study` dict.
     Attributes:
         feature, label, scheme (``ipywidgets.Dropdown``), k (``ipywidgets.SelectionSlider``), summary
-        (``ipywidgets.HTML``), output (``ipywidgets.Output`` holding the figure), widget (the whole ``VBox``),
-        state (dict of the last :meth:`update`), png (PNG bytes of the current figure, 100 dpi).
+        (``ipywidgets.HTML``), image (``ipywidgets.Image`` holding the figure, drawn off-screen by
+        :func:`wavelab.report.widgets.render_png`, so a callback on any thread cannot tear it), protocol (the
+        note under it, :data:`PICTURE_NOTE`), widget (the whole ``VBox``), state (dict of the last
+        :meth:`update`), png (PNG bytes of the current figure, 100 dpi).
     Raises:
         ValueError: ``study`` has no tasks.
     """
@@ -52,13 +57,15 @@ class LatentExplorer:
         self.scheme = w.Dropdown(options=list(first["schemes"]), description="scheme")
         self.k = w.SelectionSlider(options=self._ks(), description="k")
         self.summary = w.HTML()
-        self.output = w.Output()
+        self.protocol = w.HTML(f"<em>{html.escape(PICTURE_NOTE)}</em>")
+        self.image = w.Image(format="png", layout={"max_width": "100%"})
         self.state: dict[str, Any] = {}
         self.png = b""
         self._busy = False
         for control in (self.label, self.feature, self.scheme, self.k):
             control.observe(lambda _change: self.update(), names="value")
-        self.widget = w.VBox([w.HBox([self.label, self.feature, self.scheme]), self.k, self.summary, self.output])
+        self.widget = w.VBox([w.HBox([self.label, self.feature, self.scheme]), self.k, self.summary, self.image,
+                              self.protocol])
         self.update()
 
     def _accuracy(self) -> dict[int, float]:
@@ -112,15 +119,18 @@ class LatentExplorer:
         return self.state
 
     def _draw(self, task: dict[str, Any], labels: np.ndarray) -> None:
-        import matplotlib.pyplot as plt
-        from IPython.display import Image, display
+        from matplotlib import colormaps
+
+        from ..report.widgets import render_png
 
         emb = np.asarray(task["features"][self.feature.value]["embedding"], dtype=np.float64)
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(7, 4.5))
-            classes = self.state["classes"]
-            cmap = plt.get_cmap("tab20")
+        classes, acc = self.state["classes"], self.state["accuracy"]
+        title = (f"{TASK_TITLES.get(self.label.value, self.label.value)} in the LDA subspace of {self.feature.value}"
+                 + ("" if acc is None else f" ({self.scheme.value} {self.k.value}-NN: {100 * acc:.1f}%)"))
+
+        def draw(fig) -> None:
+            ax = fig.subplots()
+            cmap = colormaps["tab20"]
             markers = "o^sDvP*X"
             rng = np.random.default_rng(0)
             for i, c in enumerate(classes):
@@ -136,16 +146,12 @@ class LatentExplorer:
                 ax.set_ylabel(f"LDA 2 ({self.feature.value})")
             else:
                 ax.set_yticks(range(len(classes)), classes)
-            acc = self.state["accuracy"]
-            ax.set_title(f"{TASK_TITLES.get(self.label.value, self.label.value)} in the LDA subspace of {self.feature.value}"
-                         + ("" if acc is None else f" ({self.scheme.value} {self.k.value}-NN: {100 * acc:.1f}%)"))
+            ax.set_title(title)
             ax.legend(fontsize=7, ncol=1 + len(classes) // 16, loc="center left", bbox_to_anchor=(1.0, 0.5))
             fig.tight_layout()
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-            plt.close(fig)
-            self.png = buf.getvalue()
-            display(Image(data=self.png, format="png"))
+
+        self.png = render_png(draw, figsize=(7, 4.5))
+        self.image.value = self.png
 
     def fallback_html(self) -> str:
         """The static HTML shown where no kernel runs: the summary line, the current figure as an embedded PNG
@@ -154,7 +160,7 @@ class LatentExplorer:
         s = self.state
         alt = html.escape(f"{TASK_TITLES.get(s.get('label'), s.get('label'))} in the LDA subspace of {s.get('feature')}", quote=True)
         return (f'<div class="wavelab-fallback wavelab-latent-explorer"><p>{self.summary.value}</p>'
-                f'<img src="{uri}" alt="{alt}" style="max-width: 100%"/>'
+                f'<img src="{uri}" alt="{alt}" style="max-width: 100%"/><p><em>{html.escape(PICTURE_NOTE)}</em></p>'
                 f'<p class="wavelab-fallback-note"><em>{html.escape(NO_KERNEL_NOTE)}</em></p></div>')
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:

@@ -38,7 +38,7 @@ full pass.  Models without one (latent variable models, flows) keep ``step_size 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -78,21 +78,51 @@ def length_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
 
 
-def progress_steps(n: int, progress: bool, desc: str, samples_per_step: int = 1):
-    """``range(n)``, or with ``progress`` the same steps under a tqdm bar that counts samples (``samples_per_step``
-    each), so that it shows samples per second and the time left."""
+#: what a long loop reports its progress to: ``True`` (a tqdm bar), ``False`` (nothing) or ``progress(done, total)``
+Progress = bool | Callable[[int, int], None]
+
+
+def progress_bar(total: int, progress: Progress, desc: str, unit: str = "sample"):
+    """What a long loop reports its progress to: a tqdm bar of ``total`` ``unit`` (``progress=True``; it shows the
+    rate and the time left), ``progress`` itself called as ``progress(done, total)`` after every update (a
+    callable, e.g. a widget's progress bar), or ``None`` (``False``).  The result has ``update(n)`` and ``close()``."""
     if not progress:
-        return range(n)
+        return None
+    if callable(progress):
+        return _Callback(progress, total)
     from tqdm.auto import tqdm
 
-    return _counted(n, tqdm(total=n * samples_per_step, desc=desc, unit="sample", unit_scale=True), samples_per_step)
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "sample")
+
+
+class _Callback:
+    """:func:`progress_bar`'s adapter of a callable ``progress(done, total)`` to tqdm's ``update`` / ``close``."""
+
+    def __init__(self, fn: Callable[[int, int], None], total: int):
+        self.fn, self.total, self.n = fn, int(total), 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self.fn(self.n, self.total)
+
+    def close(self) -> None:
+        pass
+
+
+def progress_steps(n: int, progress: Progress, desc: str, samples_per_step: int = 1):
+    """``range(n)``, reporting ``samples_per_step`` samples per step to :func:`progress_bar` (a tqdm bar with
+    samples per second and the time left, or a callable ``progress(done, total)``)."""
+    bar = progress_bar(n * samples_per_step, progress, desc)
+    return range(n) if bar is None else _counted(n, bar, samples_per_step)
 
 
 def _counted(n: int, bar, samples_per_step: int):
-    with bar:
+    try:
         for i in range(n):
             yield i
             bar.update(samples_per_step)
+    finally:
+        bar.close()
 
 
 def check_batch(codes: torch.Tensor, lengths: torch.Tensor, bits: int, where: str) -> torch.Tensor:
@@ -186,7 +216,7 @@ class WavelabModel(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement forward(codes, lengths)")
 
     def sample(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
-               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+               generator: torch.Generator | None = None, progress: Progress = False) -> torch.Tensor:
         """Unconditional generation: int64 codes ``[batch_size, num_samples]`` in ``[0, 2**bits - 1]``.  Default:
         :meth:`generate` from :meth:`default_state` and :meth:`silence_block`; models without a step override it.
 
@@ -249,7 +279,7 @@ class WavelabModel(nn.Module):
 
     @torch.inference_mode()
     def generate(self, num_samples: int, state: Any, codes_prev: torch.Tensor, temperature: float = 1.0,
-                 generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+                 generator: torch.Generator | None = None, progress: Progress = False) -> torch.Tensor:
         """The one generation loop of every model with a step: draw a block from :meth:`step`'s parameters
         (``distribution.sample``), feed it back, until ``num_samples`` samples are drawn.
 
@@ -259,7 +289,8 @@ class WavelabModel(nn.Module):
                 generation, or the state after a prompt and the prompt's last block.
             temperature: the distribution's sampling temperature (1.0: the model's distribution).
             generator: optional ``torch.Generator`` on the model's device.
-            progress: a tqdm bar over blocks, with samples per second.
+            progress: ``True`` for a tqdm bar over the samples, with samples per second and the time left, or a
+                callable ``progress(done, total)`` (:func:`progress_bar`).
         Returns:
             int64 codes ``[B, num_samples]``.
         Raises:

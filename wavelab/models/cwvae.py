@@ -54,7 +54,7 @@ from torch import nn
 from ..audio import SUPPORTED_BITS
 from ..distributions import DiscretizedMixtureLogistics, float32_head
 from ..representations import check_representation, get_representation
-from .base import ModelConfig, ModelOutput, WavelabModel, check_batch
+from .base import ModelConfig, ModelOutput, Progress, WavelabModel, check_batch, progress_bar
 from .latent import (FREE_NATS_MODES, LOG_2PI, free_nats_at, free_nats_kl, gaussian_kl, gaussian_log_prob,
                      gaussian_params, iw_bound_from, kl_weight)
 from .papers import PaperFigure, table_1, table_2, thesis
@@ -733,7 +733,7 @@ class CWVAE(WavelabModel):
 
     @torch.inference_mode()
     def sample(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
-               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+               generator: torch.Generator | None = None, progress: Progress = False) -> torch.Tensor:
         """Unconditional generation: roll the prior hierarchy out top-down (layer ``L`` over ``ceil(num_samples /
         s_L)`` steps, then each lower layer with the upper states copied to the steps they cover), then decode all
         layer-1 steps in parallel (in chunks of 512 steps; the decoder is frame-local) and draw every sample from its
@@ -746,7 +746,8 @@ class CWVAE(WavelabModel):
         Args:
             num_samples: samples per sequence, ``>= 0``.  batch_size: sequences, ``>= 1``.
             temperature: ``>= 0``.  generator: optional ``torch.Generator`` (reproducible draws).
-            progress: show a tqdm bar over the latent steps.
+            progress: show a tqdm bar over the latent steps, or a callable ``progress(done, total)``
+                (:func:`~wavelab.models.base.progress_bar`).
         Returns:
             int64 codes ``[batch_size, num_samples]`` in ``[0, 2^bits - 1]``.
         Raises:
@@ -763,11 +764,7 @@ class CWVAE(WavelabModel):
         nL = -(-num_samples // sL)
         eps = [torch.randn(batch_size, nL * (sL // s), self.config.Dz, device=p.device, generator=generator)
                for s in self.strides]
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.config.L, desc="CW-VAE prior", unit="layer")
+        bar = progress_bar(self.config.L, progress, "CW-VAE prior", unit="layer")
         states = self.init_states(batch_size)
         # the whole roll-out at once, layer by layer (the same top-down pass as inference, without features)
         outs = self._hierarchy(None, eps, states, temperature)

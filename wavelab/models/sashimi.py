@@ -45,7 +45,7 @@ from torch import nn
 from ..audio import num_bins
 from ..distributions import Categorical, DiscretizedMixtureLogistics, float32_head
 from ..representations import check_representation, get_representation
-from .base import ModelConfig, ModelOutput, WavelabModel, check_batch, length_mask, progress_steps
+from .base import ModelConfig, ModelOutput, Progress, WavelabModel, check_batch, length_mask, progress_steps
 from .s4 import LAYERS, S4Layer, S4State
 
 HEADS = {"categorical": 8, "dmol": 16}  # head -> the mu-law bit depth it goes with
@@ -450,7 +450,7 @@ class SaShiMi(WavelabModel):
 
     @torch.no_grad()
     def sample_recompute(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
-                         generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+                         generator: torch.Generator | None = None, progress: Progress = False) -> torch.Tensor:
         """Reference generation in convolution mode: every step reruns :meth:`logits` on the whole prefix (O(t log t)
         per sample, slow; for the speed benchmark and as a check of :meth:`sample`).  Draws from ``generator`` in the
         same order as :meth:`sample`, so both give the same codes up to float rounding.  Same arguments and return

@@ -31,7 +31,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .base import progress_steps
+from .base import Progress, progress_steps
 from .latent import LatentFrameConfig, LatentFrameModel, SegmentOutput, gaussian_params
 from .papers import PaperFigure, table_1, thesis
 from .stacking import Prepared, frame_params, mlp, segments
@@ -127,7 +127,7 @@ class SRNN(LatentFrameModel):
 
     @torch.inference_mode()
     def sample(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
-               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+               generator: torch.Generator | None = None, progress: Progress = False) -> torch.Tensor:
         """Ancestral sampling from the prior, frame by frame: ``d_t`` from the previous frame,
         ``z_t ~ p(z_t | z_{t-1}, d_t)``, then the frame's ``s`` samples from the DMoL ``phi_dec([z_t, d_t])``, fed
         back.  Same arguments and return value as :meth:`VRNN.sample <wavelab.models.vrnn.VRNN.sample>`."""

@@ -25,7 +25,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .base import progress_steps
+from .base import Progress, progress_steps
 from .latent import LatentFrameConfig, LatentFrameModel, SegmentOutput, gaussian_params
 from .papers import PaperFigure, table_1, thesis
 from .stacking import Prepared, frame_params, mlp
@@ -102,7 +102,7 @@ class VRNN(LatentFrameModel):
 
     @torch.inference_mode()
     def sample(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
-               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+               generator: torch.Generator | None = None, progress: Progress = False) -> torch.Tensor:
         """Ancestral sampling from the prior, frame by frame: ``d_t`` from the previous frame and latent,
         ``z_t ~ p(z_t | d_t)``, then the frame's ``s`` samples from the DMoL ``phi_dec([phi_z(z_t), d_t])``, fed back.
 
@@ -111,7 +111,8 @@ class VRNN(LatentFrameModel):
             batch_size: independent sequences.
             temperature: DMoL sampling temperature (the latent is always drawn from the prior itself).
             generator: optional ``torch.Generator`` on the model's device (latent noise and DMoL draws).
-            progress: tqdm bar over frames.
+            progress: tqdm bar over frames, or a callable ``progress(done, total)``
+                (:func:`~wavelab.models.base.progress_bar`).
         Returns:
             int64 codes ``[batch_size, num_samples]``.
         Raises:

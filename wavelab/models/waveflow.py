@@ -88,7 +88,7 @@ from torch import nn
 from ..audio import SUPPORTED_BITS, bin_half_width, codes_to_companded, companded_to_codes, num_bins
 from ..distributions import float32_head
 from ..representations import check_representation, get_representation
-from .base import ModelConfig, ModelOutput, WavelabModel, length_mask
+from .base import ModelConfig, ModelOutput, Progress, WavelabModel, length_mask, progress_bar
 
 COUPLINGS = ("autoregressive", "bipartite")
 PERMUTATIONS = ("waveflow", "reverse", "none")
@@ -564,7 +564,7 @@ class WaveFlow(WavelabModel):
         return self.unsqueeze(X, T), log_det
 
     def inverse(self, z: torch.Tensor, lengths: torch.Tensor, naive: bool = False,
-                progress: bool = False) -> torch.Tensor:
+                progress: Progress = False) -> torch.Tensor:
         """The inverse flow ``z -> x``: per flow (last first), ``h`` sequential row steps with cached convolutions
         (one step for bipartite coupling), all columns in parallel.
 
@@ -572,7 +572,8 @@ class WaveFlow(WavelabModel):
             z: float ``[B, T]`` in time order (as returned by :meth:`transform`).
             lengths: int64 ``[B]``; positions ``>= lengths`` are ignored and returned as 0.
             naive: recompute the whole net at every row step instead of using the caches (slow reference).
-            progress: show a tqdm progress bar over the row steps.
+            progress: show a tqdm progress bar over the row steps, or a callable ``progress(done, total)``
+                (:func:`~wavelab.models.base.progress_bar`).
         Returns:
             ``x [B, T]`` with ``transform(x, lengths)[0] == z`` at the valid samples.
         Raises:
@@ -588,11 +589,7 @@ class WaveFlow(WavelabModel):
         M = self.squeeze(length_mask(lengths.to(z.device), T).to(z.dtype))
         Z = Z * M
         steps = sum(self.h if self.config.coupling == "autoregressive" else 1 for _ in self.flows)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=steps, desc="WaveFlow (row steps)", unit="row")
+        bar = progress_bar(steps, progress, "WaveFlow (row steps)", unit="row")
         tick = bar.update if bar is not None else None
         for i in reversed(range(len(self.flows))):
             order, inverse = self.orders[i], self.inverse_orders[i]
@@ -687,7 +684,7 @@ class WaveFlow(WavelabModel):
 
     @torch.inference_mode()
     def sample(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,
-               generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+               generator: torch.Generator | None = None, progress: Progress = False) -> torch.Tensor:
         """Generate audio: ``z ~ N(0, (temperature sigma)^2)``, ``x = inverse(z)`` (``h`` row steps per flow with
         cached convolutions), codes = nearest mu-law level of ``x`` (:func:`companded_to_codes`, clipped to
         ``[-1, 1]``).
@@ -697,7 +694,8 @@ class WaveFlow(WavelabModel):
             batch_size: ``B`` independent sequences.
             temperature: scale of the prior's standard deviation (1.0 = the model; 0 gives ``z = 0``).
             generator: optional ``torch.Generator`` on the model's device for reproducible draws.
-            progress: tqdm progress bar over the row steps.
+            progress: tqdm progress bar over the row steps, or a callable ``progress(done, total)``
+                (:func:`~wavelab.models.base.progress_bar`).
         Returns:
             int64 codes ``[B, num_samples]``.
         Raises:

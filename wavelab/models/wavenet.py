@@ -38,7 +38,7 @@ from torch import nn
 from ..audio import SUPPORTED_BITS, num_bins
 from ..distributions import DiscretizedMixtureLogistics, float32_head
 from ..representations import check_representation, get_representation
-from .base import ModelConfig, ModelOutput, WavelabModel, check_batch, length_mask, progress_steps
+from .base import ModelConfig, ModelOutput, Progress, WavelabModel, check_batch, length_mask, progress_steps
 from .lpc import LinearPrediction
 from .papers import PaperFigure, table_1, table_2, thesis
 
@@ -451,7 +451,7 @@ class WaveNet(WavelabModel):
         batch_size: int = 1,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
-        progress: bool = False,
+        progress: Progress = False,
         prompt: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Generate audio with the fast queue method (Paine et al. 2016): O(layers) work per sample, through
@@ -462,7 +462,8 @@ class WaveNet(WavelabModel):
             batch_size: ``B`` independent sequences.
             temperature: passed to :meth:`DiscretizedMixtureLogistics.sample` (1.0 = the model's distribution).
             generator: optional ``torch.Generator`` (on the model's device) for reproducible draws.
-            progress: show a tqdm progress bar.
+            progress: show a tqdm progress bar, or a callable ``progress(done, total)``
+                (:func:`~wavelab.models.base.progress_bar`).
             prompt: optional int64 codes ``[B, P]`` or ``[P]`` to continue (see :meth:`default_state`).
         Returns:
             int64 codes ``[B, num_samples]``: the generated samples only (without the prompt).
@@ -480,7 +481,7 @@ class WaveNet(WavelabModel):
         batch_size: int = 1,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
-        progress: bool = False,
+        progress: Progress = False,
     ) -> torch.Tensor:
         """Reference generation that recomputes the full convolution stack at every step (slow).
 

@@ -24,13 +24,14 @@ import html
 import io
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..audio import mu_law_decode
+from ..models.base import Progress
 from .tables import bpf_text
 
 LOUDNESS_DBFS = -26.0
@@ -252,8 +253,10 @@ class AudioPlayer:
 
     def _repr_html_(self) -> str:
         uri = "data:audio/wav;base64," + base64.b64encode(self.wav).decode("ascii")
+        # the duration is written out: a browser's own player reads "0:00" for clips under a second
         return (f'<figure class="wavelab-audio"><audio controls preload="metadata" src="{uri}" '
                 f'data-duration-s="{self.duration_s:.3f}"></audio>'
+                f'<span class="wavelab-duration">{self.duration_s:.2f} s</span>'
                 f"<figcaption>{html.escape(self.label)}</figcaption></figure>")
 
     def __repr__(self) -> str:
@@ -383,25 +386,87 @@ def reference_player(dataset: str = "timit", split: str = "test", index: int = 0
 
 
 def generate(model, seconds: float, temperature: float = 1.0, seed: int = 0, sample_rate: int = 16000,
-             progress: bool = False) -> tuple[np.ndarray, float]:
-    """Draw one unconditional sample of ``seconds`` seconds from ``model`` through its fast path.
+             progress: Progress = False, threads: int | None = 1) -> tuple[np.ndarray, float]:
+    """Draw one unconditional sample of ``seconds`` seconds from ``model`` through its fast path (its incremental
+    step where it has one), without autograd.
 
+    Args:
+        model: a wavelab model (any with ``sample``, ``bits`` and ``representation``).
+        seconds: length, seconds of audio at ``sample_rate`` Hz (> 0).
+        temperature: the sampling temperature (>= 0; 1 is the model's own distribution).
+        seed: the seed of the sampling generator.
+        sample_rate: Hz.
+        progress: ``True`` for a tqdm bar, or a callable ``progress(done, total)``
+            (:func:`wavelab.models.base.progress_bar`).
+        threads: torch's intra-op threads while generating (restored after), ``None`` to leave them: a step of
+            batch 1 is a string of small operations that a second thread only slows down, by a factor of 4 on a
+            loaded 2-core machine.
     Returns:
         (float32 audio ``[round(seconds * sample_rate)]`` in [-1, 1], wall time in seconds).
     Raises:
         ValueError: non-positive length or negative temperature.
     """
-    if seconds <= 0:
+    if not seconds > 0:
         raise ValueError(f"seconds must be positive, got {seconds}")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     n = int(round(seconds * sample_rate))
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(int(seed))
-    t0 = time.perf_counter()
-    codes = model.sample(n, batch_size=1, temperature=temperature, generator=generator, progress=progress)
-    return (codes_to_audio(codes[0], model.bits, model.representation),
-            time.perf_counter() - t0)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            codes = model.sample(n, batch_size=1, temperature=temperature, generator=generator, progress=progress)
+        wall = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(before)
+    return codes_to_audio(codes[0], model.bits, model.representation), wall
+
+
+def render_png(draw: Callable[[Any], None], figsize: tuple[float, float] = (8, 1.6), dpi: int = 100) -> bytes:
+    """Draw a figure off-screen and return its PNG bytes.
+
+    The figure is a ``matplotlib.figure.Figure`` on its own Agg canvas, never registered with pyplot: a widget
+    callback may run on another thread than the notebook's cells (JupyterLab 4 handles widget messages on a kernel
+    subshell, ``commsOverSubshells``), and pyplot's figures and the inline backend are shared state, so a figure
+    drawn there could tear with one the main thread draws at the same time.
+
+    Args:
+        draw: called with the figure; adds the axes and plots (e.g. ``fig.subplots()``).
+        figsize: inches.
+        dpi: dots per inch of the PNG.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    draw(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def waveform_png(audio: np.ndarray, sample_rate: int = 16000, title: str = "",
+                 figsize: tuple[float, float] = (8, 1.6)) -> bytes:
+    """The waveform of float audio ``[T]`` on a fixed [-1, 1] axis against seconds, as PNG bytes
+    (:func:`render_png`, so it can be drawn from any thread)."""
+    x = _as_audio(audio)
+
+    def draw(fig) -> None:
+        ax = fig.subplots()
+        ax.plot(np.arange(len(x)) / sample_rate, x, lw=0.5)
+        ax.set_xlim(0, max(len(x), 1) / sample_rate)
+        ax.set_ylim(-1, 1)
+        ax.set_xlabel("time [s]")
+        if title:
+            ax.set_title(title, fontsize=9)
+        fig.tight_layout()
+
+    return render_png(draw, figsize)
 
 
 def widget_mimebundle(widget, fallback_html: str, plain: str) -> dict[str, Any]:
@@ -423,29 +488,46 @@ def widget_mimebundle(widget, fallback_html: str, plain: str) -> dict[str, Any]:
     return bundle
 
 
+#: the longest one press of *Generate* should take, seconds: the room caps each model's length from its speed
+PRESS_BUDGET_S = 30.0
+#: samples each model generates when the room measures its speed
+SPEED_PROBE_SAMPLES = 256
+
+
 class ListeningRoom:
     """Sliders for temperature and length, a model picker, and a *Generate* button that plays a fresh sample.
 
     Every generated sample is played by :func:`audio_player` (normalised to :data:`LOUDNESS_DBFS`) with the caption
-    ``"<model> · temperature 1.0 · seed 3 · 0.50 s"``.  Displayed, the room is the live widget in JupyterLab and, in
-    the HTML book (no kernel), the ``fallback`` players with a note that new samples need a running kernel.
+    ``"<model> · temperature 1.0 · seed 3 · 0.50 s"``, its raw waveform beside it.  While a sample is drawn the
+    button is disabled and a progress bar shows the samples done, samples per second and the time left; the length
+    slider of each model stops where a press would take :data:`PRESS_BUDGET_S` at the speed measured when the room
+    was made.  Players and figures are widget values set from the callback (the waveform a PNG drawn off-screen,
+    :func:`waveform_png`), so nothing is drawn through pyplot or ``display`` on the thread the callback runs on.
+    Displayed, the room is the live widget in JupyterLab and, in the HTML book (no kernel), the ``fallback``
+    players with a note that new samples need a running kernel.
 
     Args:
         models: display name -> trained model (any wavelab model with ``sample`` and ``bits``).
-        max_seconds: upper end of the length slider (seconds of audio at ``sample_rate`` Hz).
+        max_seconds: upper end of the length slider (seconds of audio at ``sample_rate`` Hz), before the per-model
+            cap.
         sample_rate: Hz.
-        default_seconds: initial length, seconds (capped at ``max_seconds``).
+        default_seconds: initial length, seconds (capped at the first model's limit).
         fallback: pre-generated players (:func:`audio_player` / :func:`reference_player` results, or anything with
             ``_repr_html_``) shown where no kernel runs.
+        press_budget_s: the longest a press may take, seconds; ``None``: no per-model cap.
     Attributes:
+        speeds: model name -> samples per second measured at construction (:data:`SPEED_PROBE_SAMPLES`, one thread).
+        limits: model name -> the longest sample it may draw, seconds.
         last_player: the :class:`AudioPlayer` of the last :meth:`generate` (None before).
+        last_png: the PNG bytes of the last waveform.
     Raises:
         ValueError: no models given.
         TypeError: a fallback item without ``_repr_html_``.
     """
 
     def __init__(self, models: Mapping[str, torch.nn.Module], max_seconds: float = 2.0, sample_rate: int = 16000,
-                 default_seconds: float = 0.5, fallback: Sequence[Any] = ()):
+                 default_seconds: float = 0.5, fallback: Sequence[Any] = (),
+                 press_budget_s: float | None = PRESS_BUDGET_S):
         import ipywidgets as w
 
         if not models:
@@ -457,39 +539,89 @@ class ListeningRoom:
         self.models = dict(models)
         self.sample_rate = sample_rate
         self.last_player: AudioPlayer | None = None
-        self.model_picker = w.Dropdown(options=list(self.models), description="model")
-        self.temperature = w.FloatSlider(value=1.0, min=0.0, max=1.5, step=0.05, description="temperature")
-        self.seconds = w.FloatSlider(value=min(default_seconds, max_seconds), min=0.05, max=max_seconds, step=0.05,
-                                     description="length [s]")
-        self.seed = w.IntText(value=0, description="seed")
+        self.last_png = b""
+        self.speeds = {name: self._measure(m) for name, m in self.models.items()} if press_budget_s else {}
+        self.limits = {name: self._limit(name, max_seconds, press_budget_s) for name in self.models}
+        wide = {"description_width": "initial"}
+        self.model_picker = w.Dropdown(options=list(self.models), description="model", style=wide)
+        self.temperature = w.FloatSlider(value=1.0, min=0.0, max=1.5, step=0.05, description="temperature",
+                                         style=wide)
+        first = self.limits[self.model_picker.value]
+        self.seconds = w.FloatSlider(value=min(default_seconds, first), min=0.05, max=first, step=0.05,
+                                     description="length [s]", style=wide)
+        self.seed = w.IntText(value=0, description="seed", style=wide)
         self.button = w.Button(description="Generate", button_style="primary", icon="play")
-        self.output = w.Output()
+        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="", layout={"width": "60%"})
+        self.status = w.HTML(self._limit_text())
+        self.player = w.HTML()
+        self.waveform = w.Image(format="png", layout={"max_width": "100%"})
         self.button.on_click(lambda _: self.generate())
-        self.widget = w.VBox([w.HBox([self.model_picker, self.seed]), self.temperature, self.seconds, self.button,
-                              self.output])
+        self.model_picker.observe(lambda _: self._on_model(), names="value")
+        self.widget = w.VBox([w.HBox([self.model_picker, self.seed]), self.temperature, self.seconds,
+                              w.HBox([self.button, self.progress]), self.status, self.player, self.waveform])
+
+    def _measure(self, model) -> float:
+        """Samples per second of ``model`` at batch 1 on one thread, start-up included (so a press's estimate is
+        never short)."""
+        _, wall = generate(model, SPEED_PROBE_SAMPLES / self.sample_rate, sample_rate=self.sample_rate)
+        return SPEED_PROBE_SAMPLES / max(wall, 1e-9)
+
+    def _limit(self, name: str, max_seconds: float, budget_s: float | None) -> float:
+        if not budget_s:
+            return float(max_seconds)
+        fits = budget_s * self.speeds[name] / self.sample_rate
+        return float(max(0.05, min(max_seconds, math.floor(fits / 0.05) * 0.05)))
+
+    def _limit_text(self) -> str:
+        name = self.model_picker.value
+        if name not in self.speeds:
+            return ""
+        return (f"{html.escape(name)} draws {self.speeds[name]:,.0f} samples/s here (one thread): at most "
+                f"{self.limits[name]:.2f} s per press")
+
+    def _on_model(self) -> None:
+        limit = self.limits[self.model_picker.value]
+        self.seconds.value = min(self.seconds.value, limit)
+        self.seconds.max = limit
+        self.status.value = self._limit_text()
+
+    def _report(self, name: str, t0: float) -> Callable[[int, int], None]:
+        """The progress callback of one press: the bar's fraction and a status line, at most every 0.2 s."""
+        last = [0.0]
+
+        def report(done: int, total: int) -> None:
+            now = time.perf_counter()
+            if now - last[0] < 0.2 and done < total:
+                return
+            last[0] = now
+            rate = done / max(now - t0, 1e-9)
+            self.progress.value = done / max(total, 1)
+            self.status.value = (f"{html.escape(name)}: {done:,} of {total:,} · {rate:,.0f}/s · "
+                                 f"{(total - done) / max(rate, 1e-9):.0f} s left")
+
+        return report
 
     def generate(self) -> np.ndarray:
-        """Generate with the current control values, show player and waveform, and return the raw audio ``[T]``
-        (before normalisation; the played version is ``last_player.audio``)."""
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-
+        """Generate with the current control values, show the player and the waveform, and return the raw audio
+        ``[T]`` (before normalisation; the played version is ``last_player.audio``)."""
         name, temperature, seed = self.model_picker.value, self.temperature.value, self.seed.value
-        audio, wall = generate(self.models[name], self.seconds.value, temperature, seed, self.sample_rate)
+        seconds = min(self.seconds.value, self.limits[name])
+        self.button.disabled = True
+        t0 = time.perf_counter()
+        try:
+            audio, wall = generate(self.models[name], seconds, temperature, seed, self.sample_rate,
+                                   progress=self._report(name, t0))
+        finally:
+            self.button.disabled = False
         self.seed.value += 1  # the next press draws a new sample
         caption = (f"{name} · temperature {_format_temperature(temperature)} · seed {seed} · "
                    f"{len(audio) / self.sample_rate:.2f} s")
         self.last_player = audio_player(audio, self.sample_rate, caption)
-        with self.output:
-            self.output.clear_output(wait=True)
-            print(f"{name}: {len(audio)} samples in {wall:.2f} s ({len(audio) / wall:,.0f} samples/s)")
-            display(self.last_player)
-            fig, ax = plt.subplots(figsize=(8, 1.6))
-            ax.plot(np.arange(len(audio)) / self.sample_rate, self.last_player.audio, lw=0.5)
-            ax.set_xlabel("time [s]")
-            ax.set_ylim(-1, 1)
-            display(fig)
-            plt.close(fig)
+        self.last_png = waveform_png(self.last_player.audio, self.sample_rate, f"{name}, seed {seed} (as played)")
+        self.player.value = self.last_player._repr_html_()
+        self.waveform.value = self.last_png
+        self.progress.value = 1.0
+        self.status.value = f"{name}: {len(audio):,} samples in {wall:.2f} s ({len(audio) / wall:,.0f} samples/s)"
         return audio
 
     def fallback_html(self) -> str:
