@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python -c "from wavelab.data import data_root; print('data:', data_root('timit', download=False))" \
   || echo "data: not found locally; the chapters will download the TIMIT sample into the user cache"
+# OpenMP threads sleep while they wait: spinning ones starve the kernel's other work on a busy machine
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 args=(--config=scripts/jupyter_lab_config.py --ServerApp.root_dir="$PWD")
 if [ "$(id -u)" = 0 ]; then
   args+=(--allow-root)

@@ -554,7 +554,7 @@ class ListeningRoom:
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="", layout={"width": "60%"})
         self.status = w.HTML(self._limit_text())
         self.player = w.HTML()
-        self.waveform = w.Image(format="png", layout={"max_width": "100%"})
+        self.waveform = w.Image(format="png", layout={"max_width": "100%", "display": "none"})  # until a press
         self.button.on_click(lambda _: self.generate())
         self.model_picker.observe(lambda _: self._on_model(), names="value")
         self.widget = w.VBox([w.HBox([self.model_picker, self.seed]), self.temperature, self.seconds,
@@ -620,6 +620,7 @@ class ListeningRoom:
         self.last_png = waveform_png(self.last_player.audio, self.sample_rate, f"{name}, seed {seed} (as played)")
         self.player.value = self.last_player._repr_html_()
         self.waveform.value = self.last_png
+        self.waveform.layout.display = ""
         self.progress.value = 1.0
         self.status.value = f"{name}: {len(audio):,} samples in {wall:.2f} s ({len(audio) / wall:,.0f} samples/s)"
         return audio
