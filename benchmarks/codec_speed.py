@@ -49,7 +49,8 @@ import torch
 from wavelab.baselines import flac_bits
 from wavelab.coding import HEADER_BYTES, TRAILER_BYTES, Container, compress_pcm, decompress_bytes, load_codec_model
 from wavelab.data import load_split
-from wavelab.results import git_commit, hardware_info, utc_now
+from wavelab.report.records import utc_now
+from wavelab.runs import git_commit, hardware_info
 
 DEFAULT_RUNS = ("results/runs/lstm-s64", "results/runs/wavenet-dc32-b2")
 DEFAULT_LIMITS = {"lstm-s64": None, "wavenet-dc32-b2": 2}  # WaveNet decodes one sample per step: a few utterances

@@ -30,7 +30,8 @@ import torch
 
 from wavelab.report.speed import cwvae_speed_table, evaluation_time, fast_generation_time, training_throughput
 from wavelab.models import build_model
-from wavelab.report.records import git_commit, hardware_info, utc_now
+from wavelab.report.records import utc_now
+from wavelab.runs import git_commit, hardware_info
 
 LAYERS = (1, 2, 3)
 CONFIGS = {"paper": {"Dh": 192, "Dz": 128}, "cpu-budget": {"Dh": 96, "Dz": 64}}

@@ -53,7 +53,8 @@ from wavelab.report.speed import (best_time, fast_generation_time, generation_sp
                                   prefix_recompute_generation_time, prefix_recompute_step_time)
 from wavelab.models import build_model
 from wavelab.models.s4 import S4Layer
-from wavelab.report.records import git_commit, hardware_info, utc_now
+from wavelab.report.records import utc_now
+from wavelab.runs import git_commit, hardware_info
 
 SAMPLE_RATE = 16_000
 WAVEFLOW_HEIGHTS = (8, 16, 64)

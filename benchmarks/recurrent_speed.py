@@ -29,7 +29,8 @@ import torch
 
 from wavelab.report.speed import evaluation_time, recurrent_speed_table, training_throughput
 from wavelab.models import build_model
-from wavelab.report.records import git_commit, hardware_info, utc_now
+from wavelab.report.records import utc_now
+from wavelab.runs import git_commit, hardware_info
 
 MODELS = ("lstm", "vrnn", "srnn")
 STACKS = (1, 64, 256)

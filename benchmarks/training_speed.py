@@ -74,7 +74,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from wavelab.report.speed import best_time, training_speed_table
 from wavelab.models import build_model, config_for
 from wavelab.campaign.recipes import Recipe, load_recipe
-from wavelab.report.records import git_commit, hardware_info, utc_now
+from wavelab.report.records import utc_now
+from wavelab.runs import git_commit, hardware_info
 from wavelab.runs import atomic_write_json
 from wavelab.settings import PROJECT_ROOT
 from wavelab.train import (

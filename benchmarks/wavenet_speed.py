@@ -25,7 +25,8 @@ import torch
 from wavelab.report.speed import (fast_generation_time, recompute_generation_time, speed_table,
                                   training_throughput)
 from wavelab.models import build_model
-from wavelab.report.records import git_commit, hardware_info, utc_now
+from wavelab.report.records import utc_now
+from wavelab.runs import git_commit, hardware_info
 
 CONFIGS = {
     "paper (Dc=96, 5x10)": {},

@@ -1,0 +1,132 @@
+"""Generation speed of every model the chapters' listening rooms offer, at batch 1 on one thread, against the limit
+the CPU sets on it.
+
+For each exported run (``results/runs/NAME``, the models the rooms load):
+
+- ``samples_per_s``: samples of one unconditional sample per second of wall time, through
+  :func:`wavelab.report.widgets.generate` (the room's own path: ``model.sample`` without autograd on one thread),
+  one-time set-up included (SaShiMi's discretisation), for a length of about ``--seconds`` of generation;
+- ``flops_per_sample``: the floating-point operations of its matrix products and convolutions per generated sample,
+  counted by ``torch.utils.flop_counter.FlopCounterMode`` over a short sample (elementwise work is not counted);
+- ``weight_bytes_per_sample``: for a model with an incremental step, its parameters' bytes over the step size (every
+  step reads every weight; an upper bound for SaShiMi, whose inner stages step every 4th and 16th sample); for the
+  others (flows, latent models), left out: they generate in a few wide passes whose weights stay in cache;
+- ``limit_samples_per_s``: ``1 / max(flops_per_sample / matmul rate, weight_bytes_per_sample / bandwidth)``, with the
+  matmul rate (fp32, one thread, 1024 x 1024 products) and the memory bandwidth (one thread, copying 256 MiB) measured
+  in the same run; ``of_limit`` is the measured speed over it;
+- ``real_time``: ``samples_per_s / 16000``.
+
+Run from the project root on a quiet machine (a few minutes):
+
+    .venv/bin/python benchmarks/room_speed.py [--seconds 5] [--runs NAME ...] [--out benchmarks/results/room_speed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from wavelab.report.records import utc_now
+from wavelab.report.widgets import generate
+from wavelab.runs import atomic_write_json, git_commit, hardware_info
+from wavelab.train import load_run
+
+SAMPLE_RATE = 16_000
+RUNS = ("wavenet-dc32-b2", "wavenet-paper", "lstm-s1", "lstm-s64", "vrnn-s64", "srnn-s64", "cwvae-s64-l1",
+        "cwvae-s64-l2", "cwvae-s64-l3", "waveflow-h16", "waveglow", "sashimi-8bit", "sashimi-16bit")
+FLOP_SAMPLES = 4096  # long enough for a whole frame of every stack size and a whole CW-VAE top-layer step
+
+
+def matmul_rate(n: int = 1024, repeats: int = 5) -> float:
+    """fp32 FLOP/s of ``n x n`` matrix products on the current threads (best of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n ** 3 / best
+
+
+def bandwidth(nbytes: int = 256 * 2 ** 20, repeats: int = 5) -> float:
+    """Bytes per second read and written when copying ``nbytes`` (best of ``repeats``)."""
+    src = torch.ones(nbytes // 4)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    best = min(_timed(lambda: dst.copy_(src)) for _ in range(repeats))
+    return 2 * nbytes / best
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def flops_per_sample(model) -> float:
+    """Matrix-product and convolution FLOPs per sample of ``model.sample`` at batch 1."""
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model.sample(FLOP_SAMPLES, batch_size=1, generator=torch.Generator().manual_seed(0))
+    return counter.get_total_flops() / FLOP_SAMPLES
+
+
+def measure(name: str, seconds: float) -> dict:
+    model = load_run(Path("results/runs") / name)[0].eval()
+    probe = 256
+    _, wall = generate(model, probe / SAMPLE_RATE)
+    n = int(min(max(probe, probe / wall * seconds), 4 * SAMPLE_RATE))
+    audio, wall = generate(model, n / SAMPLE_RATE)
+    rate = len(audio) / wall
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    step = model.step_size
+    return {"run": name, "model": type(model).__name__, "has_step": step is not None, "samples": len(audio),
+            "seconds": wall, "samples_per_s": rate, "real_time": rate / SAMPLE_RATE,
+            "parameters": sum(p.numel() for p in model.parameters()), "flops_per_sample": flops_per_sample(model),
+            "weight_bytes_per_sample": weight_bytes / step if step else None}
+
+
+def markdown(out: dict) -> str:
+    lines = [f"Generation at batch 1 on 1 thread, {out['hardware']['cpu']}, {out['created']} (commit "
+             f"{(out['commit'].get('hash') or '?')[:10]}); matmul {out['matmul_flops'] / 1e9:.0f} GFLOP/s, copy "
+             f"{out['bandwidth'] / 1e9:.1f} GB/s; load average at start {out['load_average_at_start'][0]:.2f}.", "",
+             "| run | samples/s | x real time | limit samples/s | of limit | MFLOP/sample | weight kB/sample |",
+             "|---|---|---|---|---|---|---|"]
+    for e in out["entries"]:
+        kb = "" if e["weight_bytes_per_sample"] is None else f"{e['weight_bytes_per_sample'] / 1e3:,.1f}"
+        lines.append(f"| {e['run']} | {e['samples_per_s']:,.0f} | {e['real_time']:.3f} | "
+                     f"{e['limit_samples_per_s']:,.0f} | {e['of_limit']:.3f} | {e['flops_per_sample'] / 1e6:,.2f} | "
+                     f"{kb} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=5.0, help="about how long each model generates (default 5)")
+    ap.add_argument("--runs", nargs="+", default=list(RUNS), help="exported runs under results/runs")
+    ap.add_argument("--out", default="benchmarks/results/room_speed.json")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    out = {"created": utc_now(), "hardware": hardware_info(), "commit": git_commit(), "threads": 1,
+           "load_average_at_start": os.getloadavg(), "matmul_flops": matmul_rate(), "bandwidth": bandwidth(),
+           "entries": []}
+    for name in args.runs:
+        e = measure(name, args.seconds)
+        t_flops = e["flops_per_sample"] / out["matmul_flops"]
+        t_bytes = (e["weight_bytes_per_sample"] or 0) / out["bandwidth"]
+        e["limit_samples_per_s"] = 1 / max(t_flops, t_bytes, 1e-12)
+        e["of_limit"] = e["samples_per_s"] / e["limit_samples_per_s"]
+        out["entries"].append(e)
+        print(f"{name}: {e['samples_per_s']:,.0f} samples/s ({e['real_time']:.3f}x real time), limit "
+              f"{e['limit_samples_per_s']:,.0f}, {e['of_limit']:.3f} of it", flush=True)
+    out["load_average_at_end"] = os.getloadavg()
+    path = Path(args.out)
+    atomic_write_json(out, path)
+    path.with_suffix(".md").write_text(markdown(out))
+    print(markdown(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
