@@ -19,17 +19,15 @@ import io
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests import book_pages
+from tests.servers import free_port, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[1]
 PRESSES = 20
@@ -43,12 +41,6 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab on localhost serving copies of two chapters under ``book/``; yields ``(url, folder)``."""
@@ -59,7 +51,7 @@ def lab(tmp_path_factory):
     (root / "book").mkdir()
     for name in ("wavenet.ipynb", "latents.ipynb"):
         shutil.copy(REPO / "book" / name, root / "book" / name)
-    port, token = _free_port(), "wavelab-lab-test"
+    port, token = free_port(), "wavelab-lab-test"
     env = {**os.environ, "WAVELAB_QUICK": "1", "OMP_WAIT_POLICY": "PASSIVE", "JUPYTER_NO_CONFIG": "1"}
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", f"--config={REPO / 'scripts' / 'jupyter_lab_config.py'}",
@@ -67,16 +59,7 @@ def lab(tmp_path_factory):
          "--ServerApp.open_browser=False", "--allow-root"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail("JupyterLab did not start")
-            time.sleep(0.5)
+    wait_until_serving(f"{url}/api/status?token={token}", server)
     # each chapter in a workspace of its own, reset: JupyterLab would otherwise restore the tabs of the last one
     yield f"{url}/lab/workspaces/{{0}}/tree/book/{{0}}.ipynb?reset&token={token}", root
     server.terminate()

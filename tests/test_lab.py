@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-import pytest
+from tests.servers import free_port, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "scripts" / "jupyter_lab_config.py"
@@ -32,12 +30,6 @@ def _as_if_run(nb: dict) -> dict:
     return nb
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_lab_script_serves_localhost_with_the_stripping_config():
     script = (REPO / "scripts" / "lab.sh").read_text()
     assert "--config=scripts/jupyter_lab_config.py" in script and "--allow-root" in script
@@ -51,7 +43,7 @@ def test_a_chapter_saved_by_a_running_server_is_written_back_as_committed(tmp_pa
     (tmp_path / "elsewhere").mkdir()
     shutil.copy(chapter, tmp_path / "book" / "wavenet.ipynb")
     shutil.copy(chapter, tmp_path / "elsewhere" / "wavenet.ipynb")
-    port, token = _free_port(), "wavelab-test"
+    port, token = free_port(), "wavelab-test"
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", f"--config={CONFIG}", f"--ServerApp.root_dir={tmp_path}",
          f"--ServerApp.port={port}", f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
@@ -66,15 +58,7 @@ def test_a_chapter_saved_by_a_running_server_is_written_back_as_committed(tmp_pa
                                          headers={"Content-Type": "application/json"})
             urllib.request.urlopen(req, timeout=30).read()
 
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}?token={token}", timeout=5).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("the Jupyter server did not start")
-                time.sleep(0.5)
+        wait_until_serving(f"{base}?token={token}", server)
         ran = _as_if_run(json.loads(chapter.read_text()))
         put("book/wavenet.ipynb", ran)
         put("elsewhere/wavenet.ipynb", ran)
