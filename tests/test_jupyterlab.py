@@ -86,13 +86,24 @@ def _screenshots() -> Path:
     return folder
 
 
-def _run_all(page, url: str) -> None:
+def _run_all(page, url: str, tries: int = 5) -> None:
+    """Open the chapter and run all its cells.  Run All does nothing while the kernel is still connecting (the menu
+    item is disabled then), which a busy machine makes likely: the command is repeated until a cell shows it runs
+    (its prompt ``[*]`` or a number)."""
     page.goto(url)
     page.wait_for_selector(".jp-NotebookPanel", timeout=120_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator, .jp-Toolbar-kernelStatus", timeout=60_000)
-    page.locator(".jp-NotebookPanel .jp-Cell").first.click()  # the chapter is the active panel
-    page.get_by_role("menuitem", name="Run").first.click()
-    page.get_by_text("Run All Cells", exact=True).click()
+    for _ in range(tries):
+        page.locator(".jp-NotebookPanel .jp-Cell").first.click()  # the chapter is the active panel
+        page.get_by_role("menuitem", name="Run").first.click()
+        page.get_by_text("Run All Cells", exact=True).click()
+        try:
+            page.wait_for_function("() => Array.from(document.querySelectorAll('.jp-InputArea-prompt'))"
+                                   ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))", timeout=60_000)
+            return
+        except Exception:  # noqa: BLE001  (playwright's TimeoutError: the kernel was not ready yet; try again)
+            page.keyboard.press("Escape")
+    pytest.fail(f"Run All did not start the chapter's cells at {url.split('?')[0]}")
 
 
 def _pixels(png: bytes) -> np.ndarray:
