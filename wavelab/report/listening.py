@@ -75,9 +75,9 @@ class Listening:
     def levels_text(self) -> str:
         """One Markdown sentence: each sample's raw level against the real utterance's, and its share at full
         scale."""
-        ref = self.reference_level
+        ref, full = self.reference_level, self.full_scale
         parts = [f"the {record_name(self.records[run])} sample ({run}) is at {level:.1f} dBFS RMS, "
-                 f"{level - ref:+.1f} dB against the real utterance, with {100 * self.full_scale[run]:.1f}% of its "
+                 f"{level - ref:+.1f} dB against the real utterance, with {100 * full[run]:.1f}% of its "
                  f"samples at full scale" for run, level in self.levels.items()]
         return f"Before normalisation, {'; '.join(parts)}. The real utterance is at {ref:.1f} dBFS RMS."
 
