@@ -7,13 +7,17 @@ For each exported run (``results/runs/NAME``, the models the rooms load):
   :func:`wavelab.report.widgets.generate` (the room's own path: ``model.sample`` without autograd on one thread),
   one-time set-up included (SaShiMi's discretisation), for a length of about ``--seconds`` of generation;
 - ``flops_per_sample``: the floating-point operations of its matrix products and convolutions per generated sample,
-  counted by ``torch.utils.flop_counter.FlopCounterMode`` over a short sample (elementwise work is not counted);
+  counted by ``torch.utils.flop_counter.FlopCounterMode`` over a short sample (elementwise work is not counted); for
+  a model with an incremental step, over the eager loop of that step (:meth:`WavelabModel.steps`, the maths the
+  compiled loop of :mod:`wavelab.models.fused` runs), set-up excluded;
 - ``weight_bytes_per_sample``: for a model with an incremental step, its parameters' bytes over the step size (every
   step reads every weight; an upper bound for SaShiMi, whose inner stages step every 4th and 16th sample); for the
   others (flows, latent models), left out: they generate in a few wide passes whose weights stay in cache;
-- ``limit_samples_per_s``: ``1 / max(flops_per_sample / matmul rate, weight_bytes_per_sample / bandwidth)``, with the
-  matmul rate (fp32, one thread, 1024 x 1024 products) and the memory bandwidth (one thread, copying 256 MiB) measured
-  in the same run; ``of_limit`` is the measured speed over it;
+- ``read_bandwidth``: bytes per second one thread reads from a buffer the size of the model's weights, measured in
+  the same run (so weights that fit in a cache level are read at that level's speed, as the step reads them);
+- ``limit_samples_per_s``: ``1 / max(flops_per_sample / matmul rate, weight_bytes_per_sample / read_bandwidth)``,
+  with the matmul rate (fp32, one thread, 1024 x 1024 products) measured in the same run; ``of_limit`` is the
+  measured speed over it;
 - ``real_time``: ``samples_per_s / 16000``.
 
 Run from the project root on a quiet machine (a few minutes):
@@ -31,6 +35,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from wavelab.models.base import WavelabModel
 from wavelab.report.records import utc_now
 from wavelab.report.widgets import generate
 from wavelab.runs import atomic_write_json, git_commit, hardware_info
@@ -50,13 +55,19 @@ def matmul_rate(n: int = 1024, repeats: int = 5) -> float:
     return 2 * n ** 3 / best
 
 
-def bandwidth(nbytes: int = 256 * 2 ** 20, repeats: int = 5) -> float:
-    """Bytes per second read and written when copying ``nbytes`` (best of ``repeats``)."""
-    src = torch.ones(nbytes // 4)
-    dst = torch.empty_like(src)
-    dst.copy_(src)
-    best = min(_timed(lambda: dst.copy_(src)) for _ in range(repeats))
-    return 2 * nbytes / best
+def read_bandwidth(nbytes: int, repeats: int = 5) -> float:
+    """Bytes per second one thread reads when summing a float32 buffer of ``nbytes`` (best of ``repeats``; small
+    buffers are summed many times per timing, so the rate is that of the cache level they fit in)."""
+    buffer = torch.ones(max(nbytes // 4, 1024))
+    inner = max(1, 2 ** 26 // buffer.numel())
+    buffer.sum()
+
+    def read():
+        for _ in range(inner):
+            buffer.sum()
+
+    best = min(_timed(read) for _ in range(repeats))
+    return inner * buffer.numel() * 4 / best
 
 
 def _timed(fn) -> float:
@@ -66,9 +77,17 @@ def _timed(fn) -> float:
 
 
 def flops_per_sample(model) -> float:
-    """Matrix-product and convolution FLOPs per sample of ``model.sample`` at batch 1."""
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model.sample(FLOP_SAMPLES, batch_size=1, generator=torch.Generator().manual_seed(0))
+    """Matrix-product and convolution FLOPs per sample at batch 1: of the eager loop of the model's step when it has
+    one (set-up excluded), else of ``model.sample``."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        if model.has_step:
+            state, block = model.default_state(1), model.silence_block(1)
+            with FlopCounterMode(display=False) as counter:
+                WavelabModel.steps(model, block, state, FLOP_SAMPLES // model.step_size, 1.0, generator)
+        else:
+            with FlopCounterMode(display=False) as counter:
+                model.sample(FLOP_SAMPLES, batch_size=1, generator=generator)
     return counter.get_total_flops() / FLOP_SAMPLES
 
 
@@ -84,20 +103,23 @@ def measure(name: str, seconds: float) -> dict:
     return {"run": name, "model": type(model).__name__, "has_step": step is not None, "samples": len(audio),
             "seconds": wall, "samples_per_s": rate, "real_time": rate / SAMPLE_RATE,
             "parameters": sum(p.numel() for p in model.parameters()), "flops_per_sample": flops_per_sample(model),
-            "weight_bytes_per_sample": weight_bytes / step if step else None}
+            "weight_bytes_per_sample": weight_bytes / step if step else None,
+            "read_bandwidth": read_bandwidth(weight_bytes)}
 
 
 def markdown(out: dict) -> str:
     lines = [f"Generation at batch 1 on 1 thread, {out['hardware']['cpu']}, {out['created']} (commit "
-             f"{(out['commit'].get('hash') or '?')[:10]}); matmul {out['matmul_flops'] / 1e9:.0f} GFLOP/s, copy "
-             f"{out['bandwidth'] / 1e9:.1f} GB/s; load average at start {out['load_average_at_start'][0]:.2f}.", "",
-             "| run | samples/s | x real time | limit samples/s | of limit | MFLOP/sample | weight kB/sample |",
-             "|---|---|---|---|---|---|---|"]
+             f"{(out['commit'].get('hash') or '?')[:10]}); matmul {out['matmul_flops'] / 1e9:.0f} GFLOP/s, read "
+             f"{out['dram_read_bandwidth'] / 1e9:.1f} GB/s from a 256 MiB buffer; load average at start "
+             f"{out['load_average_at_start'][0]:.2f}.  Read rate: at the size of the model's weights.", "",
+             "| run | samples/s | x real time | limit samples/s | of limit | MFLOP/sample | weight kB/sample | "
+             "read GB/s |",
+             "|---|---|---|---|---|---|---|---|"]
     for e in out["entries"]:
         kb = "" if e["weight_bytes_per_sample"] is None else f"{e['weight_bytes_per_sample'] / 1e3:,.1f}"
         lines.append(f"| {e['run']} | {e['samples_per_s']:,.0f} | {e['real_time']:.3f} | "
                      f"{e['limit_samples_per_s']:,.0f} | {e['of_limit']:.3f} | {e['flops_per_sample'] / 1e6:,.2f} | "
-                     f"{kb} |")
+                     f"{kb} | {e['read_bandwidth'] / 1e9:,.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -109,12 +131,13 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(1)
     out = {"created": utc_now(), "hardware": hardware_info(), "commit": git_commit(), "threads": 1,
-           "load_average_at_start": os.getloadavg(), "matmul_flops": matmul_rate(), "bandwidth": bandwidth(),
+           "load_average_at_start": os.getloadavg(), "matmul_flops": matmul_rate(),
+           "dram_read_bandwidth": read_bandwidth(256 * 2 ** 20),
            "entries": []}
     for name in args.runs:
         e = measure(name, args.seconds)
         t_flops = e["flops_per_sample"] / out["matmul_flops"]
-        t_bytes = (e["weight_bytes_per_sample"] or 0) / out["bandwidth"]
+        t_bytes = (e["weight_bytes_per_sample"] or 0) / e["read_bandwidth"]
         e["limit_samples_per_s"] = 1 / max(t_flops, t_bytes, 1e-12)
         e["of_limit"] = e["samples_per_s"] / e["limit_samples_per_s"]
         out["entries"].append(e)

@@ -31,8 +31,9 @@ the codes of the last block (a block of :attr:`~WavelabModel.silence_code` befor
 distribution's parameters for the next block.  The block's samples are conditionally independent given the state,
 so a block is drawn (``sample``), coded (:mod:`wavelab.coding`) or scored from those parameters alone.  One loop,
 :meth:`~WavelabModel.generate`, serves every such model; ``tests/test_contract.py`` checks each step against the
-full pass.  Models without one (latent variable models, flows) keep ``step_size = None`` and raise
-:class:`CapabilityError` from the two methods.
+full pass.  It draws a few hundred samples per call of :meth:`~WavelabModel.steps` (``n`` rounds of step and draw),
+which a model may run as one compiled loop (:mod:`wavelab.models.fused`).  Models without one (latent variable
+models, flows) keep ``step_size = None`` and raise :class:`CapabilityError` from the two methods.
 """
 
 from __future__ import annotations
@@ -301,11 +302,47 @@ class WavelabModel(nn.Module):
         n = self.step_size
         blocks = -(-num_samples // n)
         out = torch.empty(codes_prev.shape[0], blocks * n, dtype=torch.int64, device=codes_prev.device)
-        for t in progress_steps(blocks, progress, type(self).__name__, n):
+        bar = progress_bar(blocks * n, progress, type(self).__name__)
+        done = 0
+        try:
+            while done < blocks:
+                m = min(max(1, self.samples_per_call // n), blocks - done)
+                codes, state = self.steps(codes_prev, state, m, temperature, generator)
+                out[:, done * n:(done + m) * n] = codes
+                codes_prev = codes[:, -n:]
+                done += m
+                if bar is not None:
+                    bar.update(m * n)
+        finally:
+            if bar is not None:
+                bar.close()
+        return out[:, :num_samples]
+
+    #: samples :meth:`generate` asks :meth:`steps` for at a time (how often the progress bar moves)
+    samples_per_call: ClassVar[int] = 512
+
+    def steps(self, codes_prev: torch.Tensor, state: Any, n: int, temperature: float = 1.0,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, Any]:
+        """``n`` rounds of :meth:`step` followed by a draw (``distribution.sample``), each block fed back.
+
+        Default: that loop in Python.  A model may override it with a compiled loop (:mod:`wavelab.models.fused`)
+        that draws the same uniforms from ``generator`` in the same order, so its codes equal this loop's up to float
+        rounding.
+
+        Args:
+            codes_prev: int64 ``[B, step_size]``, the block the first step consumes.
+            state: the model's state (updated in place and returned).
+            n: blocks to draw, ``>= 1``.
+            temperature, generator: as :meth:`generate`.
+        Returns:
+            ``(codes [B, n * step_size], state)``.
+        """
+        drawn = []
+        for _ in range(n):
             params, state = self.step(codes_prev, state)
             codes_prev = self.distribution.sample(params, temperature, generator)
-            out[:, t * n:(t + 1) * n] = codes_prev
-        return out[:, :num_samples]
+            drawn.append(codes_prev)
+        return torch.cat(drawn, dim=1), state
 
     def _check_sample_args(self, num_samples: int, batch_size: int, temperature: float) -> None:
         """The checks of :meth:`sample`'s arguments.

@@ -376,10 +376,24 @@ class S4Layer(nn.Module):
         """
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"S4Layer.default_state: batch_size must be a positive integer, got {batch_size!r}")
-        params = self.ssm.step_params()
-        params["D"] = self.D.detach()
+        params = self.step_params()
         x = torch.zeros(batch_size, self.H, self.N // 2, dtype=params["C"].dtype, device=self.D.device)
         return S4State(x=x, params=params)
+
+    def step_params(self) -> dict:
+        """The discrete system of the current weights (the kernel's ``step_params`` and ``D``).
+
+        Computing it takes a matrix power and a solve per channel (about 0.1 s per layer of the 16-bit SaShiMi), so
+        it is kept until a parameter changes: the key is every parameter's storage and version counter, which an
+        optimizer step, ``load_state_dict`` or a move to another device or dtype changes.  Treat the result as
+        read-only."""
+        key = tuple((p.data_ptr(), p._version, p.dtype) for p in self.parameters())
+        cached = self.__dict__.get("_step_cache")
+        if cached is None or cached[0] != key:
+            params = self.ssm.step_params()
+            params["D"] = self.D.detach().clone()
+            cached = self.__dict__["_step_cache"] = (key, params)
+        return cached[1]
 
     @torch.no_grad()
     def step(self, u: torch.Tensor, state: S4State) -> tuple[torch.Tensor, S4State]:

@@ -38,6 +38,8 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numba
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,6 +47,7 @@ from torch import nn
 from ..audio import num_bins
 from ..distributions import Categorical, DiscretizedMixtureLogistics, float32_head
 from ..representations import check_representation, get_representation
+from . import fused
 from .base import ModelConfig, ModelOutput, Progress, WavelabModel, check_batch, length_mask, progress_steps
 from .s4 import LAYERS, S4Layer, S4State
 
@@ -255,6 +258,8 @@ class SaShiMiState:
         windows: per down-pool ``l``, the level-``l`` steps ``[B, H_l]`` of the current (incomplete) window.
         queues: per up-pool ``l``, the pending level-``l`` outputs ``[B, H_l]`` for the next steps of the window.
         up_states: per level ``l < S``, the S4 states of its stage; center: the S4 states of the coarsest stage.
+        fused: the weights and discrete systems packed for the compiled loop of :meth:`SaShiMi.steps`, made on its
+            first call.
     """
 
     batch_size: int
@@ -263,6 +268,7 @@ class SaShiMiState:
     queues: list[list[torch.Tensor]]
     up_states: list[list[S4State]]
     center: list[S4State]
+    fused: dict | None = None
 
 
 class SaShiMi(WavelabModel):
@@ -447,6 +453,103 @@ class SaShiMi(WavelabModel):
             h = self.up_stages[level].step(g, state.up_states[level]) + g
         state.t += 1
         return float32_head((self.norm, self.head), h).unsqueeze(-1), state
+
+    @torch.no_grad()
+    def steps(self, codes_prev: torch.Tensor, state: SaShiMiState, n: int, temperature: float = 1.0,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, SaShiMiState]:
+        """``n`` recurrent steps, each followed by a DMoL draw (:meth:`WavelabModel.steps`), as one compiled loop
+        (:func:`wavelab.models.fused.sashimi_steps`) for a float32 model with S4 (DPLR) layers and pooling on the
+        CPU; otherwise the eager loop.  Same draws and result as the eager loop (codes equal up to float
+        rounding); the state can continue in either.
+
+        Raises:
+            ValueError: ``codes_prev`` of the wrong shape, dtype or range.
+        """
+        c = self.config
+        if (c.layer != "s4" or not c.pool or self.head.weight.dtype != torch.float32
+                or self.head.weight.device.type != "cpu"):
+            return super().steps(codes_prev, state, n, temperature, generator)
+        B = state.batch_size
+        if not isinstance(codes_prev, torch.Tensor) or codes_prev.dtype != torch.int64 or codes_prev.shape != (B, 1):
+            return super().steps(codes_prev, state, n, temperature, generator)  # the eager step raises the error
+        self._check_codes(codes_prev, "codes_prev")
+        if state.fused is None:
+            state.fused = self._fused_weights(state)
+        stages = [*state.up_states, state.center]
+        states = numba.typed.List([np.stack([s4.x.numpy() for s4 in stage]) for stage in stages])
+        windows, filled = self._window_arrays(state.windows, B, from_end=False)
+        queues, taken = self._window_arrays(state.queues, B, from_end=True)
+        if c.head == "categorical":
+            noise = fused.draw_categorical_uniforms(n, B, num_bins(self.bits), generator)
+        else:
+            noise = fused.draw_uniforms(n, B, self.distribution.num_components, generator)
+        out = np.empty((B, n), dtype=np.int64)
+        x_prev = codes_prev[:, 0].numpy().astype(np.int64, copy=True)
+        fused.sashimi_steps(n, x_prev, states=states, windows=windows, filled=filled, queues=queues, taken=taken,
+                            noise=noise, temperature=float(temperature), out=out, **state.fused)
+        for stage, x in zip(stages, states):
+            for i, s4 in enumerate(stage):
+                stage[i] = S4State(x=torch.from_numpy(x[i]), params=s4.params)
+        state.windows = [[torch.from_numpy(w[:, j].copy()) for j in range(k)] for w, k in zip(windows, filled)]
+        state.queues = [[torch.from_numpy(q[:, j].copy()) for j in range(k, q.shape[1])] for q, k in zip(queues, taken)]
+        state.t += n
+        return torch.from_numpy(out), state
+
+    def _window_arrays(self, lists: list[list[torch.Tensor]], batch_size: int, from_end: bool):
+        """Pooling windows (or up-pool queues) as float32 ``[B, p, H_l]`` arrays and the count of rows used: a
+        window's steps fill its first rows; a queue's pending outputs sit in its last rows, the rows before them
+        counted as used."""
+        arrays, counts = numba.typed.List(), np.zeros(len(lists), dtype=np.int64)
+        for level, (pending, p) in enumerate(zip(lists, self.config.pool)):
+            a = np.zeros((batch_size, p, self.config.d_model * self.config.expand**level), dtype=np.float32)
+            start = p - len(pending) if from_end else 0
+            for j, x in enumerate(pending):
+                a[:, start + j] = x.numpy()
+            arrays.append(a)
+            counts[level] = start if from_end else len(pending)
+        return arrays, counts
+
+    def _fused_weights(self, state: SaShiMiState) -> dict:
+        """The weights, and the discrete S4 systems the state was made with, as the arrays of
+        :func:`fused.sashimi_steps`."""
+
+        def array(x: torch.Tensor) -> np.ndarray:
+            return np.ascontiguousarray(x.detach().numpy())
+
+        def flat(tensors) -> np.ndarray:
+            return np.concatenate([array(x).ravel() for x in tensors]).astype(np.float32)
+
+        f1, f2, f3, c3 = (numba.typed.List() for _ in range(4))
+        for stage, s4_states in zip([*self.up_stages, self.center], [*state.up_states, state.center]):
+            rows, vectors, matrices, systems = [], [], [], []
+            for s4, ff, s4_state in zip(stage.s4_blocks, stage.ff_blocks, s4_states):
+                p = s4_state.params
+                H = s4.out.weight.shape[1]
+                rows += [s4.norm.weight, s4.norm.bias, p["D"], p["denom"].expand(H), ff.net[0].weight, ff.net[0].bias,
+                         ff.net[4].bias]
+                vectors += [s4.out.bias, ff.net[1].bias]
+                matrices += [s4.out.weight.t(), ff.net[1].weight.t(), ff.net[4].weight.t()]
+                systems += [p[name].expand(H, -1) for name in ("E", "Dinv", "P")] + [
+                    (2.0 * p["B"]).expand(H, -1), p["C"].expand(H, -1)]
+            f1.append(array(torch.stack(rows).float()))
+            f2.append(flat(vectors))
+            f3.append(flat(matrices))
+            c3.append(array(torch.stack(systems).to(torch.complex64)))
+        categorical = self.config.head == "categorical"
+        return {
+            "embedding": array(self.embed_codes(torch.arange(num_bins(self.bits)))),
+            "categorical": categorical,
+            "f1": f1, "f2": f2, "f3": f3, "c3": c3, "e": int(self.config.ff_expand),
+            "down_w": numba.typed.List([array(d.linear.weight.t()) for d in self.down]),
+            "down_b": numba.typed.List([array(d.linear.bias) for d in self.down]),
+            "up_w": numba.typed.List([array(u.linear.weight.t()) for u in self.up]),
+            "up_b": numba.typed.List([array(u.linear.bias) for u in self.up]),
+            "pools": np.array(self.config.pool, dtype=np.int64),
+            "norm_w": array(self.norm.weight), "norm_b": array(self.norm.bias),
+            "head_w": array(self.head.weight.t()), "head_b": array(self.head.bias),
+            "edges": fused.interior_edges(self.representation),
+            "log_scale_min": 0.0 if categorical else float(self.distribution.log_scale_min),
+        }
 
     @torch.no_grad()
     def sample_recompute(self, num_samples: int, batch_size: int = 1, temperature: float = 1.0,

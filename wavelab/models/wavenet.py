@@ -28,9 +28,11 @@ Receptive field: the initial conv sees ``k`` inputs and every dilated layer adds
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,6 +40,7 @@ from torch import nn
 from ..audio import SUPPORTED_BITS, num_bins
 from ..distributions import DiscretizedMixtureLogistics, float32_head
 from ..representations import check_representation, get_representation
+from . import fused
 from .base import ModelConfig, ModelOutput, Progress, WavelabModel, check_batch, length_mask, progress_steps
 from .lpc import LinearPrediction
 from .papers import PaperFigure, table_1, table_2, thesis
@@ -172,6 +175,9 @@ class WaveNetState:
             (a state made before an optimizer step keeps the old weights).
         lpc_history: ``[B, p]`` the last ``p`` linear amplitudes (oldest first, zeros before the first sample) for
             the linear-prediction path; ``None`` without one.
+        buffer: the one flat tensor every queue is a view of (what the compiled loop of :meth:`WaveNet.steps`
+            writes to).
+        fused: the weights packed as float32 arrays for that loop, made on its first call.
     """
 
     t: int
@@ -180,6 +186,8 @@ class WaveNetState:
     x_prev: torch.Tensor
     weights: tuple
     lpc_history: torch.Tensor | None = None
+    buffer: torch.Tensor | None = None
+    fused: dict | None = None
 
 
 class WaveNet(WavelabModel):
@@ -360,12 +368,13 @@ class WaveNet(WavelabModel):
         device, dtype = weight.device, weight.dtype
         k = self.config.kernel_size
         input_queue = torch.zeros(k - 1, batch_size, 1, device=device, dtype=dtype)
-        queues = [torch.zeros(layer.queue_length, batch_size, self.config.Dc, device=device, dtype=dtype)
-                  for layer in self.layers]
+        shapes = [(layer.queue_length, batch_size, self.config.Dc) for layer in self.layers]
+        buffer = torch.zeros(sum(math.prod(shape) for shape in shapes), device=device, dtype=dtype)
+        queues = list(_views(buffer, shapes))
         x_prev = torch.full((batch_size,), self.silence_code, dtype=torch.int64, device=device)
         history = None if self.lpc is None else torch.zeros(batch_size, self.lpc.order, device=device,
                                                              dtype=self.lpc.a.dtype)
-        state = WaveNetState(0, input_queue, queues, x_prev, self._step_weights(), history)
+        state = WaveNetState(0, input_queue, queues, x_prev, self._step_weights(), history, buffer)
         if prompt is None:
             return state
         prompt = torch.as_tensor(prompt, device=device)
@@ -445,6 +454,63 @@ class WaveNet(WavelabModel):
         return out.unsqueeze(-1), state
 
     @torch.inference_mode()
+    def steps(self, codes_prev: torch.Tensor, state: WaveNetState, n: int, temperature: float = 1.0,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, WaveNetState]:
+        """``n`` steps, each followed by a DMoL draw (:meth:`WavelabModel.steps`), as one compiled loop
+        (:func:`wavelab.models.fused.wavenet_steps`) for a float32 model on the CPU without the linear-prediction
+        path; otherwise the eager loop.  Same arguments, draws and result as the eager loop (codes equal up to float
+        rounding).
+
+        Raises:
+            ValueError: ``codes_prev`` does not have shape ``[B, 1]``.
+        """
+        B = state.x_prev.shape[0]
+        weight = self.input_conv.weight
+        if (state.lpc_history is not None or state.buffer is None or weight.device.type != "cpu"
+                or weight.dtype != torch.float32):
+            return super().steps(codes_prev, state, n, temperature, generator)
+        if codes_prev.shape != (B, 1):
+            raise ValueError(f"WaveNet.steps: codes_prev must have shape [{B}, 1] (the state's batch), got "
+                             f"{tuple(codes_prev.shape)}")
+        if state.fused is None:
+            state.fused = self._fused_weights(state.weights)
+        noise = fused.draw_uniforms(n, B, self.distribution.num_components, generator)
+        out = np.empty((B, n), dtype=np.int64)
+        x_prev = codes_prev[:, 0].numpy().astype(np.int64, copy=True)
+        offsets = np.array([q.storage_offset() - state.buffer.storage_offset() for q in state.queues], dtype=np.int64)
+        fused.wavenet_steps(n, state.t, x_prev, queues=state.buffer.numpy(), offsets=offsets,
+                            in_queue=state.input_queue[:, :, 0].numpy(), noise=noise,
+                            temperature=float(temperature), out=out, **state.fused)
+        state.t += n
+        return torch.from_numpy(out), state
+
+    def _fused_weights(self, weights: tuple) -> dict:
+        """The step weights (:meth:`_step_weights`) as the float32 arrays of :func:`fused.wavenet_steps`."""
+        (in_taps, in_bias), layers, (w1, b1, w2, b2) = weights
+        Dc, S = self.config.Dc, self.config.skip_channels
+
+        def array(x) -> np.ndarray:
+            return np.ascontiguousarray(x.detach().float().numpy())
+
+        w_rs = torch.zeros(len(layers), Dc, Dc + S)
+        b_rs = torch.zeros(len(layers), Dc + S)
+        for i, (_, _, w, b, _, _, has_res) in enumerate(layers):
+            w_rs[i, :, Dc + S - w.shape[1]:] = w  # the last layer has the skip part only
+            b_rs[i, Dc + S - b.shape[0]:] = b
+        return {
+            "inputs": array(self.representation.model_input(torch.arange(num_bins(self.bits)))),
+            "in_taps": array(torch.cat(in_taps, dim=0)), "in_bias": array(in_bias),
+            "taps": array(torch.stack([torch.stack(layer[0]) for layer in layers])),
+            "bias": array(torch.stack([layer[1] for layer in layers])),
+            "w_rs": array(w_rs), "b_rs": array(b_rs),
+            "has_res": np.array([layer[6] for layer in layers], dtype=np.bool_),
+            "dilations": np.array([layer[5] for layer in layers], dtype=np.int64),
+            "w1": array(w1), "b1": array(b1), "w2": array(w2), "b2": array(b2),
+            "edges": fused.interior_edges(self.representation),
+            "log_scale_min": float(self.distribution.log_scale_min),
+        }
+
+    @torch.inference_mode()
     def sample(
         self,
         num_samples: int,
@@ -506,6 +572,15 @@ class WaveNet(WavelabModel):
             out[:, i] = x
             u[:, 0, i + 1] = self.representation.model_input(x, dtype=dtype)
         return out
+
+
+def _views(buffer: torch.Tensor, shapes: list[tuple[int, ...]]):
+    """Consecutive views of the flat ``buffer`` with the given shapes."""
+    start = 0
+    for shape in shapes:
+        size = math.prod(shape)
+        yield buffer[start:start + size].view(shape)
+        start += size
 
 
 __all__ = ["ResidualLayer", "WaveNet", "WaveNetConfig", "WaveNetState"]

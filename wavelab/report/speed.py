@@ -57,6 +57,25 @@ def fast_generation_time(model, num_samples: int, batch_size: int) -> float:
 
 
 @torch.inference_mode()
+def eager_generation_time(model, num_samples: int, batch_size: int) -> float:
+    """Seconds for what :func:`fast_generation_time` generates, through the eager loop of the model's incremental
+    step (:meth:`~wavelab.models.base.WavelabModel.steps` of the base class: ``step`` and ``distribution.sample`` per
+    block, in Python), the loop the compiled one of :mod:`wavelab.models.fused` replaces.
+
+    Raises:
+        CapabilityError: the model has no incremental step.
+    """
+    from ..models.base import WavelabModel
+
+    model.eval()
+    g = torch.Generator().manual_seed(0)
+    t0 = time.perf_counter()
+    state, block = model.default_state(batch_size), model.silence_block(batch_size)
+    WavelabModel.steps(model, block, state, -(-num_samples // model.step_size), 1.0, g)
+    return time.perf_counter() - t0
+
+
+@torch.inference_mode()
 def recompute_step_time(model, window: int, batch_size: int, repeats: int = 3) -> float:
     """Seconds for one step of generation by full recomputation: a forward pass over a context of ``window`` samples
     (``model.network`` on ``[batch_size, 1, window]``) whose last output predicts the next sample, plus the draw."""

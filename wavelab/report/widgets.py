@@ -561,8 +561,10 @@ class ListeningRoom:
                               w.HBox([self.button, self.progress]), self.status, self.player, self.waveform])
 
     def _measure(self, model) -> float:
-        """Samples per second of ``model`` at batch 1 on one thread, start-up included (so a press's estimate is
-        never short)."""
+        """Samples per second of ``model`` at batch 1 on one thread, each press's start-up included (so a press's
+        estimate is never short).  A first short draw compiles the fused loops (:mod:`wavelab.models.fused`) and
+        fills the caches a press reuses, once per session."""
+        generate(model, 16 / self.sample_rate, sample_rate=self.sample_rate)
         _, wall = generate(model, SPEED_PROBE_SAMPLES / self.sample_rate, sample_rate=self.sample_rate)
         return SPEED_PROBE_SAMPLES / max(wall, 1e-9)
 
