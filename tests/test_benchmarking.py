@@ -226,10 +226,11 @@ def test_generation_speed_script_quick_run_renders(tmp_path):
     names = {(e["name"], e["method"].split(",")[0], e["num_samples"]) for e in bench["entries"]}
     assert {("WaveFlow h=8", "inverse", 400), ("WaveFlow h=16", "inverse", 400), ("WaveFlow h=64", "inverse", 400),
             ("SaShiMi (quick)", "recurrent", 400), ("SaShiMi (quick)", "recurrent", 1600),
-            ("SaShiMi (quick)", "convolution-mode recomputation", 400)} <= names
-    assert len(bench["entries"]) == 2 * 8 and all(e["samples_per_s"] > 0 for e in bench["entries"])
+            ("SaShiMi (quick)", "convolution-mode recomputation", 400), ("WaveNet (quick)", "eager step loop", 400),
+            ("SaShiMi (quick)", "eager step loop", 400)} <= names
+    assert len(bench["entries"]) == 2 * 10 and all(e["samples_per_s"] > 0 for e in bench["entries"])
     assert [e["estimate"] for e in bench["entries"]].count(True) == 2
-    assert len(bm.generation_speed_table(bench).rows) == 8
+    assert len(bm.generation_speed_table(bench).rows) == 10
 
 
 def test_generation_speed_claims_check_reads_the_timings_exactly():

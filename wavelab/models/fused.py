@@ -1,14 +1,14 @@
-"""Compiled generation loops: many incremental steps, each followed by a draw from the DMoL, in one call.
+"""Compiled generation loops: many incremental steps, each followed by a draw from the output distribution, in one
+call, for WaveNet, SaShiMi and the LSTM.
 
-Why: at batch 1 a WaveNet or SaShiMi step is a few hundred thousand FLOPs, spread over a hundred or more small tensor
-operations.  Dispatching each through PyTorch costs microseconds, so eager generation runs at a few per cent of what
-the CPU can do (``benchmarks/results/room_speed.md``).  The functions here run ``n`` steps and draws as one numba-
-compiled loop over plain float32 arrays: the same maths as the models' :meth:`step` and
-:meth:`~wavelab.distributions.DiscretizedMixtureLogistics.sample`, only the order of float additions differs.  The
-models call them from :meth:`~wavelab.models.base.WavelabModel.steps` when they run float32 on the CPU; the
-uniform draws come from the caller's ``torch.Generator`` in the order the eager loop draws them
+Why: at batch 1 a WaveNet, SaShiMi or LSTM step is a few hundred thousand FLOPs, spread over a hundred or more small
+tensor operations.  Dispatching each through PyTorch costs microseconds, so eager generation runs at a few per cent of
+what the CPU can do.  The functions here run ``n`` steps and draws as one numba-compiled loop over plain float32
+arrays: the same maths as the models' :meth:`step` and the distributions' ``sample``, only the order of float
+additions differs.  The models call them from :meth:`~wavelab.models.base.WavelabModel.steps` when they run float32
+on the CPU; the uniform draws come from the caller's ``torch.Generator`` in the order the eager loop draws them
 (:func:`draw_uniforms`), so the fused and the eager loop give the same codes up to float rounding
-(``tests/test_fused.py``).
+(``tests/test_fused.py``).  ``benchmarks/results/room_speed.md`` measures the result against the CPU's limits.
 
 Every kernel is compiled on first use (a few seconds; cached on disk by numba) and releases the GIL.
 """
@@ -28,14 +28,16 @@ FAST = {"reassoc", "contract", "nsz", "arcp"}
 UNIFORM_EPS = 1e-6
 
 
-def draw_uniforms(n: int, batch_size: int, num_components: int, generator: torch.Generator | None) -> np.ndarray:
-    """The uniforms ``n`` eager DMoL draws would take, float32 ``[n, B (M + 1)]``: per step ``B M`` for the Gumbel
-    choice of a component (``[B, M]`` row-major), then ``B`` for the logistic noise, clamped to ``(eps, 1 - eps)``.
+def draw_uniforms(n: int, batch_size: int, num_components: int, generator: torch.Generator | None,
+                  samples_per_step: int = 1) -> np.ndarray:
+    """The uniforms ``n`` eager DMoL draws of ``s = samples_per_step`` samples each would take, float32
+    ``[n, B (M + 1) s]``: per step ``B M s`` for the Gumbel choice of a component (``[B, M, s]`` row-major), then
+    ``B s`` for the logistic noise (``[B, s]``), clamped to ``(eps, 1 - eps)``.
 
-    Torch's CPU generator gives the same stream whether it is asked for ``n (M + 1) B`` numbers at once or in the
-    eager loop's pieces, so this reproduces :meth:`DiscretizedMixtureLogistics.sample`'s draws.
+    Torch's CPU generator gives the same stream whether it is asked for all these numbers at once or in the eager
+    loop's pieces, so this reproduces :meth:`DiscretizedMixtureLogistics.sample`'s draws.
     """
-    u = torch.rand(n, batch_size * (num_components + 1), generator=generator, dtype=torch.float32)
+    u = torch.rand(n, batch_size * (num_components + 1) * samples_per_step, generator=generator, dtype=torch.float32)
     return u.clamp_(UNIFORM_EPS, 1.0 - UNIFORM_EPS).numpy()
 
 
@@ -288,6 +290,20 @@ def _stage_step(x, b, f1, f2, f3, c3, states, e, tmp, tmp2, tmp3):  # pragma: no
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FAST)
+def _draw(params, noise, b, B, categorical, temperature, edges, log_scale_min, pick):  # pragma: no cover - compiled
+    """The code of sequence ``b`` of ``B`` drawn from its head's ``params``, with the step's uniforms ``noise`` laid
+    out as the eager draw of the whole batch takes them (:func:`draw_categorical_uniforms`, :func:`draw_uniforms`);
+    ``pick [M + 1]`` is scratch."""
+    if categorical:
+        K = params.shape[0]
+        return categorical_draw(params, noise[b * K:(b + 1) * K], temperature)
+    M = params.shape[0] // 3
+    pick[:M] = noise[b * M:(b + 1) * M]
+    pick[M] = noise[B * M + b]
+    return dmol_draw(params, pick, temperature, edges, log_scale_min)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FAST)
 def sashimi_steps(n, x_prev, embedding, f1, f2, f3, c3, states, e, down_w, down_b, up_w, up_b, pools, windows,
                   filled, queues, taken, norm_w, norm_b, head_w, head_b, categorical, noise, temperature, edges,
                   log_scale_min, out):  # pragma: no cover - compiled
@@ -355,12 +371,7 @@ def sashimi_steps(n, x_prev, embedding, f1, f2, f3, c3, states, e, down_w, down_
                     h[c] += g[c]
             _layer_norm(tmp[:H0], h[:H0], norm_w, norm_b)
             _matvec_add(params, tmp[:H0], head_w, head_b)
-            if categorical:
-                code = categorical_draw(params, noise[i, b * params.shape[0]:(b + 1) * params.shape[0]], temperature)
-            else:
-                pick[:M] = noise[i, b * M:(b + 1) * M]
-                pick[M] = noise[i, B * M + b]
-                code = dmol_draw(params, pick, temperature, edges, log_scale_min)
+            code = _draw(params, noise[i], b, B, categorical, temperature, edges, log_scale_min, pick)
             out[b, i] = code
             x_prev[b] = code
         for level in range(S):  # advance the shared counters once per step, after the whole batch
@@ -370,3 +381,76 @@ def sashimi_steps(n, x_prev, embedding, f1, f2, f3, c3, states, e, down_w, down_
                 filled[level] += 1
             if level <= min(top, S - 1):
                 taken[level] = 0 if taken[level] + 1 == pools[level] else taken[level] + 1
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FAST)
+def _mlp(x, weights, biases, final_activation, outs):  # pragma: no cover - compiled
+    """:func:`wavelab.models.stacking.mlp` on ``x [B, I]``: linear maps (``weights[l]`` as ``x @ W``) with LeakyReLU
+    (slope 0.01) between them and after the last when ``final_activation``.  Layer ``l`` writes ``outs[l] [B, O_l]``
+    (contiguous, so the loops vectorise); returns the last."""
+    cur = x
+    for layer in range(len(weights)):
+        out = outs[layer]
+        _batch_matmul_add(out, cur, weights[layer], biases[layer])
+        if layer < len(weights) - 1 or final_activation:
+            for r in range(out.shape[0]):
+                for o in range(out.shape[1]):
+                    if out[r, o] < 0.0:
+                        out[r, o] *= 0.01
+        cur = out
+    return cur
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FAST)
+def lstm_steps(n, x_prev, inputs, enc_w, enc_b, w_ih, w_hh, b_lstm, d, c, dec_w, dec_b, noise, temperature, edges,
+               log_scale_min, out):  # pragma: no cover - compiled
+    """``n`` steps of the LSTM over stacked frames (:meth:`wavelab.models.lstm.LSTMModel.step`), each followed by the
+    DMoL draw of the next frame's ``s`` samples.
+
+    Args:
+        x_prev: int64 ``[B, s]``, the frame the first step consumes (updated to the last drawn frame).
+        inputs: float32 ``[K]``, each code's network input.
+        enc_w, enc_b / dec_w, dec_b: the encoder's and decoder's linear maps (typed lists, ``x @ W`` layout).
+        w_ih, w_hh ``[L, Dd, 4 Dd]``, b_lstm ``[L, 4 Dd]`` (``b_ih + b_hh``): the LSTM layers, gates in PyTorch's
+            order (input, forget, cell, output).
+        d, c: float32 ``[L, B, Dd]``, the state, updated in place.
+        noise: ``[n, B (M + 1) s]`` from :func:`draw_uniforms`; out: int64 ``[B, n s]``.
+    """
+    B, s = x_prev.shape
+    L, Dd = w_ih.shape[0], w_ih.shape[1]
+    P = dec_w[len(dec_w) - 1].shape[1] // s
+    M = P // 3
+    enc_out = [np.empty((B, W.shape[1]), np.float32) for W in enc_w]
+    dec_out = [np.empty((B, W.shape[1]), np.float32) for W in dec_w]
+    frame = np.empty((B, s), np.float32)
+    h = np.empty((B, Dd), np.float32)
+    gates = np.empty((B, 4 * Dd), np.float32)
+    hh = np.empty((B, 4 * Dd), np.float32)
+    pick = np.empty(M + 1, np.float32)
+    no_bias = np.zeros(4 * Dd, np.float32)
+    for i in range(n):
+        for r in range(B):
+            for j in range(s):
+                frame[r, j] = inputs[x_prev[r, j]]
+        h[:, :] = _mlp(frame, enc_w, enc_b, True, enc_out)
+        for layer in range(L):
+            _batch_matmul_add(gates, h, w_ih[layer], b_lstm[layer])
+            _batch_matmul_add(hh, d[layer], w_hh[layer], no_bias)
+            for r in range(B):
+                for k in range(Dd):
+                    g_i = 1.0 / (1.0 + math.exp(-(gates[r, k] + hh[r, k])))
+                    g_f = 1.0 / (1.0 + math.exp(-(gates[r, Dd + k] + hh[r, Dd + k])))
+                    g_g = math.tanh(gates[r, 2 * Dd + k] + hh[r, 2 * Dd + k])
+                    g_o = 1.0 / (1.0 + math.exp(-(gates[r, 3 * Dd + k] + hh[r, 3 * Dd + k])))
+                    c[layer, r, k] = g_f * c[layer, r, k] + g_i * g_g
+                    d[layer, r, k] = g_o * math.tanh(c[layer, r, k])
+            h[:, :] = d[layer]
+        params = _mlp(h, dec_w, dec_b, False, dec_out)
+        for r in range(B):
+            for j in range(s):
+                for m in range(M):
+                    pick[m] = noise[i, (r * M + m) * s + j]
+                pick[M] = noise[i, B * M * s + r * s + j]
+                code = dmol_draw(params[r, j * P:(j + 1) * P], pick, temperature, edges, log_scale_min)
+                out[r, i * s + j] = code
+                x_prev[r, j] = code

@@ -20,9 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numba
+import numpy as np
 import torch
 from torch import nn
 
+from ..audio import num_bins
+from . import fused
 from .base import ModelOutput
 from .papers import PaperFigure, table_1, table_2, thesis
 from .stacking import StackedFrameConfig, StackedFrameModel, frame_params, mlp, segments
@@ -95,6 +99,61 @@ class LSTMModel(StackedFrameModel):
         """
         d, state = self.lstm(self.encoder(self.companded(codes_prev)).unsqueeze(1), state)
         return frame_params(self.decoder(d), self.s, self.distribution.num_params), state
+
+    @torch.inference_mode()
+    def steps(self, codes_prev: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], n: int,
+              temperature: float = 1.0, generator: torch.Generator | None = None):
+        """``n`` steps, each followed by the draw of a frame (:meth:`WavelabModel.steps`), as one compiled loop
+        (:func:`wavelab.models.fused.lstm_steps`) for a float32 model on the CPU; otherwise the eager loop.  Same
+        draws and result as the eager loop (codes equal up to float rounding); ``state`` is updated in place.
+
+        Raises:
+            ValueError: ``codes_prev`` is not int64 ``[B, s]`` for the state's batch.
+        """
+        d, c = state
+        if d.dtype != torch.float32 or d.device.type != "cpu":
+            return super().steps(codes_prev, state, n, temperature, generator)
+        B = d.shape[1]
+        if not isinstance(codes_prev, torch.Tensor) or codes_prev.dtype != torch.int64 or \
+                codes_prev.shape != (B, self.s):
+            raise ValueError(f"LSTMModel.steps: codes_prev must be an int64 tensor [{B}, {self.s}] (the state's "
+                             f"batch, one frame), got {getattr(codes_prev, 'dtype', type(codes_prev).__name__)} of "
+                             f"shape {tuple(getattr(codes_prev, 'shape', ()))}")
+        weights = self.__dict__.get("_fused")
+        key = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        if weights is None or weights[0] != key:
+            weights = self.__dict__["_fused"] = (key, self._fused_weights())
+        d, c = d.contiguous(), c.contiguous()
+        noise = fused.draw_uniforms(n, B, self.distribution.num_components, generator, samples_per_step=self.s)
+        out = np.empty((B, n * self.s), dtype=np.int64)
+        fused.lstm_steps(n, codes_prev.numpy().astype(np.int64, copy=True), d=d.numpy(), c=c.numpy(), noise=noise,
+                         temperature=float(temperature), out=out, **weights[1])
+        return torch.from_numpy(out), (d, c)
+
+    def _fused_weights(self) -> dict:
+        """The weights as the float32 arrays of :func:`fused.lstm_steps`."""
+
+        def array(x: torch.Tensor) -> np.ndarray:
+            return np.ascontiguousarray(x.detach().float().numpy())
+
+        def linears(net) -> tuple[numba.typed.List, numba.typed.List]:
+            layers = [m for m in net if isinstance(m, nn.Linear)]
+            return (numba.typed.List([array(m.weight.t()) for m in layers]),
+                    numba.typed.List([array(m.bias) for m in layers]))
+
+        L = self.config.num_layers
+        enc_w, enc_b = linears(self.encoder)
+        dec_w, dec_b = linears(self.decoder)
+        return {
+            "inputs": array(self.representation.model_input(torch.arange(num_bins(self.bits)))),
+            "enc_w": enc_w, "enc_b": enc_b, "dec_w": dec_w, "dec_b": dec_b,
+            "w_ih": array(torch.stack([getattr(self.lstm, f"weight_ih_l{k}").t() for k in range(L)])),
+            "w_hh": array(torch.stack([getattr(self.lstm, f"weight_hh_l{k}").t() for k in range(L)])),
+            "b_lstm": array(torch.stack([getattr(self.lstm, f"bias_ih_l{k}") + getattr(self.lstm, f"bias_hh_l{k}")
+                                         for k in range(L)])),
+            "edges": fused.interior_edges(self.representation),
+            "log_scale_min": float(self.distribution.log_scale_min),
+        }
 
     def step_params(self, x_prev: torch.Tensor, state=None):
         """DMoL parameters of steps ``0 .. S-1`` from their input frames.
