@@ -31,7 +31,11 @@ EQUAL_RESULTS = RESULTS / "equal"
 # results/compression/)
 COMPRESSION_RECIPES = sorted((REPO / "recipes" / "compression").glob("*.toml"))
 COMPRESSION_RESULTS = RESULTS / "compression"
-CAMPAIGNS = [(RECIPES, RESULTS), (EQUAL_RECIPES, EQUAL_RESULTS), (COMPRESSION_RECIPES, COMPRESSION_RESULTS)]
+# issue 21's hour campaign: equal-budget runs for 60 CPU-minutes (recipes/hour/ into results/hour/)
+HOUR_RECIPES = sorted((REPO / "recipes" / "hour").glob("*.toml"))
+HOUR_RESULTS = RESULTS / "hour"
+CAMPAIGNS = [(RECIPES, RESULTS), (EQUAL_RECIPES, EQUAL_RESULTS), (COMPRESSION_RECIPES, COMPRESSION_RESULTS),
+             (HOUR_RECIPES, HOUR_RESULTS)]
 
 
 def _as_json(x):
@@ -42,7 +46,7 @@ def _as_json(x):
 # the committed recipes
 
 
-@pytest.mark.parametrize("recipes,results", CAMPAIGNS, ids=["cpu-budget", "equal", "compression"])
+@pytest.mark.parametrize("recipes,results", CAMPAIGNS[:3], ids=["cpu-budget", "equal", "compression"])
 def test_there_is_a_recipe_per_recorded_run(recipes, results):
     """Every record of a trained run in results/ (results/equal/) is written by exactly one recipe of recipes/
     (recipes/equal/), named after the run it came from (the records' run_dir is results/runs/NAME), and every recipe's
@@ -101,6 +105,32 @@ def test_compression_recipes_extend_an_equal_budget_run(path):
     assert r.train.max_minutes > twin.train.max_minutes and r.train.clock == "cpu"
     differ = {k for k in ours if ours[k] != theirs[k]}
     assert differ <= {"max_minutes", "eval_every_minutes"}
+
+
+def test_hour_campaign_records_come_from_its_recipes():
+    """The hour campaign is resumed across sittings, so not every recipe has its records yet; every record there is
+    has exactly one recipe, and that recipe's run is the one the record names."""
+    writers = {e.record: r.name for r in load_recipes(HOUR_RECIPES) for e in r.evaluations}
+    assert len(writers) == sum(len(r.evaluations) for r in load_recipes(HOUR_RECIPES))
+    for path in sorted(HOUR_RESULTS.glob("*.json")):
+        record = json.loads(path.read_text())
+        assert path.stem in writers, f"{path}: no recipe of recipes/hour/ writes it"
+        assert Path(record["run_dir"]).name == writers[path.stem]
+
+
+@pytest.mark.parametrize("path", HOUR_RECIPES, ids=lambda p: p.stem)
+def test_hour_recipes_extend_an_equal_budget_run(path):
+    """A run of the hour campaign is an equal-budget recipe of recipes/equal/ for 60 CPU-minutes with a sparser curve:
+    every other setting, and every record it writes, is the equal run's, so the two campaigns' tables pair up."""
+    r = load_recipe(path)
+    twin = load_recipe(REPO / "recipes" / "equal" / f"eq-{r.name.removeprefix('hr-')}.toml")
+    assert r.name.startswith("hr-") and r.budget == "cpu-hour" and twin.budget == "cpu-equal"
+    assert (r.model, r.dataset, r.representation, r.model_overrides) == \
+        (twin.model, twin.dataset, twin.representation, twin.model_overrides)
+    ours, theirs = dataclasses.asdict(r.train), dataclasses.asdict(twin.train)
+    assert (r.train.max_minutes, r.train.clock, r.train.threads) == (60.0, "cpu", 1)
+    assert {k for k in ours if ours[k] != theirs[k]} == {"max_minutes", "eval_every_minutes"}
+    assert r.evaluations == twin.evaluations
 
 
 RECORDED = [(path, e.record, results) for recipes, results in CAMPAIGNS for path in recipes

@@ -4,8 +4,8 @@ A :class:`ResultRecord` is one evaluated number: a model (registry name and conf
 frame (bpf, both the length-weighted figure of Havtorn et al.'s eq. 11 and the per-utterance mean), whether it is a
 bound (negative ELBO), how much training it got (steps, frames, wall time), on what hardware, from which commit, with
 which seed, and under which budget ("cpu-budget" for the small runs this project can afford on a CPU, "cpu-equal"
-for the equal-budget campaign, where every run got the same CPU-minutes on one thread (``recipes/equal/``), "gpu"
-for paper-scale runs).  Records are JSON files, usually under ``results/``.
+for the equal-budget campaign, where every run got the same CPU-minutes on one thread (``recipes/equal/``), "cpu-hour"
+for the hour campaign, the same runs for 60 CPU-minutes (``recipes/hour/``), "gpu" for paper-scale runs).  Records are JSON files, usually under ``results/``.
 
 :func:`select` is the one query over records; it reads only the records it is given.
 """
@@ -22,7 +22,7 @@ from typing import Any
 from ..models import run_label
 from ..runs import atomic_write_json, git_commit, hardware_info, read_run_config
 
-BUDGETS = ("cpu-budget", "cpu-equal", "gpu")
+BUDGETS = ("cpu-budget", "cpu-equal", "cpu-hour", "gpu")
 
 
 @dataclass
@@ -43,8 +43,8 @@ class ResultRecord:
         hardware: :func:`hardware_info` of the machine that trained/evaluated.
         commit: :func:`git_commit` at evaluation time (``{"hash": ..., "dirty": ...}``).
         seed: the training seed.
-        budget: ``"cpu-budget"``, ``"cpu-equal"`` (the same CPU-minutes per run, see ``recipes/equal/``) or
-            ``"gpu"``.
+        budget: ``"cpu-budget"``, ``"cpu-equal"`` (the same CPU-minutes per run, see ``recipes/equal/``),
+            ``"cpu-hour"`` (those runs for 60 CPU-minutes, ``recipes/hour/``) or ``"gpu"``.
         created: UTC time of the record, ISO 8601.
         run_dir: the training run's directory (``None`` for baselines).
         notes: free text.

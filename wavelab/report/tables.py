@@ -183,7 +183,8 @@ MODEL_NAMES = {name: name_of(name) for name in (*REGISTRY, *BASELINE_NAMES)}
 REPRESENTATION_NAMES = {"mulaw": "16-bit mu-law", "linear": "16-bit linear PCM",
                         "pcm16": "pcm16 (int16 pmf, companded input)"}
 
-BUDGET_NAMES = {"cpu-budget": "CPU budget", "cpu-equal": "equal CPU budget", "gpu": "GPU"}
+BUDGET_NAMES = {"cpu-budget": "CPU budget", "cpu-equal": "equal CPU budget", "cpu-hour": "hour CPU budget",
+                "gpu": "GPU"}
 
 
 def unit(record) -> str:
