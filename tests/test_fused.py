@@ -47,6 +47,10 @@ def test_wavenet_fused_loop_draws_the_eager_codes(representation, temperature):
     got, fused_state = model.steps(model.silence_block(1), fused_state, 300, temperature, generator)
     assert_same_draws(got, expected)
     assert fused_state.t == eager_state.t == 300
+    # both loops leave the generator where they found it plus the same draws (none at temperature 0)
+    eager_generator = torch.Generator().manual_seed(3)
+    WavelabModel.steps(model, model.silence_block(1), model.default_state(1), 300, temperature, eager_generator)
+    assert torch.equal(torch.rand(4, generator=generator), torch.rand(4, generator=eager_generator))
     if torch.equal(got, expected):  # the same inputs went in, so the queues hold the same values
         for a, b in zip(fused_state.queues + [fused_state.input_queue],
                         eager_state.queues + [eager_state.input_queue]):
@@ -124,7 +128,7 @@ def test_dmol_draw_matches_the_distribution_given_the_same_uniforms():
     params[:, 10:20] = torch.rand(200, 10, 1) * 2 - 1
     generator = torch.Generator().manual_seed(9)
     expected = torch.stack([dist.sample(params[i:i + 1], 0.8, generator)[0, 0] for i in range(200)])
-    noise = fused.draw_uniforms(200, 1, 10, torch.Generator().manual_seed(9))
+    noise = fused.draw_uniforms(200, 1, 10, torch.Generator().manual_seed(9), 0.8)
     edges = fused.interior_edges(dist.representation)
     p = params[:, :, 0].numpy()
     got = [fused.dmol_draw(p[i], noise[i], 0.8, edges, dist.log_scale_min) for i in range(200)]

@@ -29,22 +29,29 @@ UNIFORM_EPS = 1e-6
 
 
 def draw_uniforms(n: int, batch_size: int, num_components: int, generator: torch.Generator | None,
-                  samples_per_step: int = 1) -> np.ndarray:
+                  temperature: float, samples_per_step: int = 1) -> np.ndarray:
     """The uniforms ``n`` eager DMoL draws of ``s = samples_per_step`` samples each would take, float32
     ``[n, B (M + 1) s]``: per step ``B M s`` for the Gumbel choice of a component (``[B, M, s]`` row-major), then
-    ``B s`` for the logistic noise (``[B, s]``), clamped to ``(eps, 1 - eps)``.
+    ``B s`` for the logistic noise (``[B, s]``), clamped to ``(eps, 1 - eps)``.  At ``temperature == 0`` the eager
+    draw takes none (it returns the mode), so neither does this: zeros, the generator untouched.
 
     Torch's CPU generator gives the same stream whether it is asked for all these numbers at once or in the eager
     loop's pieces, so this reproduces :meth:`DiscretizedMixtureLogistics.sample`'s draws.
     """
-    u = torch.rand(n, batch_size * (num_components + 1) * samples_per_step, generator=generator, dtype=torch.float32)
+    shape = (n, batch_size * (num_components + 1) * samples_per_step)
+    if temperature == 0:
+        return np.zeros(shape, dtype=np.float32)
+    u = torch.rand(shape, generator=generator, dtype=torch.float32)
     return u.clamp_(UNIFORM_EPS, 1.0 - UNIFORM_EPS).numpy()
 
 
-def draw_categorical_uniforms(n: int, batch_size: int, num_classes: int,
-                              generator: torch.Generator | None) -> np.ndarray:
+def draw_categorical_uniforms(n: int, batch_size: int, num_classes: int, generator: torch.Generator | None,
+                              temperature: float) -> np.ndarray:
     """The uniforms ``n`` eager categorical draws take (:meth:`wavelab.distributions.Categorical.sample`): float32
-    ``[n, B K]``, clamped to ``(1e-10, 1 - 1e-10)``."""
+    ``[n, B K]``, clamped to ``(1e-10, 1 - 1e-10)``; zeros without touching the generator at ``temperature == 0``
+    (the eager draw's argmax)."""
+    if temperature == 0:
+        return np.zeros((n, batch_size * num_classes), dtype=np.float32)
     u = torch.rand(n, batch_size * num_classes, generator=generator, dtype=torch.float32)
     return u.clamp_(1e-10, 1.0 - 1e-10).numpy()
 

@@ -124,7 +124,7 @@ class LSTMModel(StackedFrameModel):
         if weights is None or weights[0] != key:
             weights = self.__dict__["_fused"] = (key, self._fused_weights())
         d, c = d.contiguous(), c.contiguous()
-        noise = fused.draw_uniforms(n, B, self.distribution.num_components, generator, samples_per_step=self.s)
+        noise = fused.draw_uniforms(n, B, self.distribution.num_components, generator, temperature, self.s)
         out = np.empty((B, n * self.s), dtype=np.int64)
         fused.lstm_steps(n, codes_prev.numpy().astype(np.int64, copy=True), d=d.numpy(), c=c.numpy(), noise=noise,
                          temperature=float(temperature), out=out, **weights[1])

@@ -480,9 +480,9 @@ class SaShiMi(WavelabModel):
         windows, filled = self._window_arrays(state.windows, B, from_end=False)
         queues, taken = self._window_arrays(state.queues, B, from_end=True)
         if c.head == "categorical":
-            noise = fused.draw_categorical_uniforms(n, B, num_bins(self.bits), generator)
+            noise = fused.draw_categorical_uniforms(n, B, num_bins(self.bits), generator, temperature)
         else:
-            noise = fused.draw_uniforms(n, B, self.distribution.num_components, generator)
+            noise = fused.draw_uniforms(n, B, self.distribution.num_components, generator, temperature)
         out = np.empty((B, n), dtype=np.int64)
         x_prev = codes_prev[:, 0].numpy().astype(np.int64, copy=True)
         fused.sashimi_steps(n, x_prev, states=states, windows=windows, filled=filled, queues=queues, taken=taken,

@@ -474,7 +474,7 @@ class WaveNet(WavelabModel):
                              f"{tuple(codes_prev.shape)}")
         if state.fused is None:
             state.fused = self._fused_weights(state.weights)
-        noise = fused.draw_uniforms(n, B, self.distribution.num_components, generator)
+        noise = fused.draw_uniforms(n, B, self.distribution.num_components, generator, temperature)
         out = np.empty((B, n), dtype=np.int64)
         x_prev = codes_prev[:, 0].numpy().astype(np.int64, copy=True)
         offsets = np.array([q.storage_offset() - state.buffer.storage_offset() for q in state.queues], dtype=np.int64)
