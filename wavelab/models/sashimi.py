@@ -457,7 +457,7 @@ class SaShiMi(WavelabModel):
     @torch.no_grad()
     def steps(self, codes_prev: torch.Tensor, state: SaShiMiState, n: int, temperature: float = 1.0,
               generator: torch.Generator | None = None) -> tuple[torch.Tensor, SaShiMiState]:
-        """``n`` recurrent steps, each followed by a DMoL draw (:meth:`WavelabModel.steps`), as one compiled loop
+        """``n`` recurrent steps, each followed by a draw (:meth:`WavelabModel.steps`), as one compiled loop
         (:func:`wavelab.models.fused.sashimi_steps`) for a float32 model with S4 (DPLR) layers and pooling on the
         CPU; otherwise the eager loop.  Same draws and result as the eager loop (codes equal up to float
         rounding); the state can continue in either.

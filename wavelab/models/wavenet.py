@@ -494,7 +494,7 @@ class WaveNet(WavelabModel):
 
         w_rs = torch.zeros(len(layers), Dc, Dc + S)
         b_rs = torch.zeros(len(layers), Dc + S)
-        for i, (_, _, w, b, _, _, has_res) in enumerate(layers):
+        for i, (_, _, w, b, _, _, _) in enumerate(layers):
             w_rs[i, :, Dc + S - w.shape[1]:] = w  # the last layer has the skip part only
             b_rs[i, Dc + S - b.shape[0]:] = b
         return {

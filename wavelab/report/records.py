@@ -4,8 +4,9 @@ A :class:`ResultRecord` is one evaluated number: a model (registry name and conf
 frame (bpf, both the length-weighted figure of Havtorn et al.'s eq. 11 and the per-utterance mean), whether it is a
 bound (negative ELBO), how much training it got (steps, frames, wall time), on what hardware, from which commit, with
 which seed, and under which budget ("cpu-budget" for the small runs this project can afford on a CPU, "cpu-equal"
-for the equal-budget campaign, where every run got the same CPU-minutes on one thread (``recipes/equal/``), "cpu-hour"
-for the hour campaign, the same runs for 60 CPU-minutes (``recipes/hour/``), "gpu" for paper-scale runs).  Records are JSON files, usually under ``results/``.
+for the equal-budget campaign, where every run got the same CPU-minutes on one thread (``recipes/equal/``),
+"cpu-hour" for the hour campaign, the same runs for 60 CPU-minutes (``recipes/hour/``), "gpu" for paper-scale
+runs).  Records are JSON files, usually under ``results/``.
 
 :func:`select` is the one query over records; it reads only the records it is given.
 """
