@@ -56,6 +56,27 @@ def draw_categorical_uniforms(n: int, batch_size: int, num_classes: int, generat
     return u.clamp_(1e-10, 1.0 - 1e-10).numpy()
 
 
+def array(x: torch.Tensor) -> np.ndarray:
+    """A tensor's values as a C-contiguous numpy array (float tensors as float32, complex ones as they are), detached:
+    what the kernels read weights from."""
+    x = x.detach()
+    if x.is_floating_point():
+        x = x.float()
+    return np.ascontiguousarray(x.numpy())
+
+
+def input_values(representation) -> np.ndarray:
+    """float32 ``[K]``: the network input of every code (:meth:`Representation.model_input`), looked up per step."""
+    return array(representation.model_input(torch.arange(representation.num_codes)))
+
+
+def weights_key(module: torch.nn.Module) -> tuple:
+    """What identifies the current values of ``module``'s parameters: each one's storage, version counter and dtype
+    (an optimizer step, ``load_state_dict`` or a move to another device or dtype changes it), for caches of values
+    derived from the weights."""
+    return tuple((p.data_ptr(), p._version, p.dtype) for p in module.parameters())
+
+
 def interior_edges(representation) -> np.ndarray:
     """float64 ``[K - 1]``: the bin edges between neighbouring codes in the model's domain; the code of a value ``y``
     is the number of these edges ``<= y`` (what :meth:`Representation.codes_from_values` computes, up to values

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..audio import num_bins
 from . import fused
 from .base import ModelOutput
 from .papers import PaperFigure, table_1, table_2, thesis
@@ -120,7 +119,7 @@ class LSTMModel(StackedFrameModel):
                              f"batch, one frame), got {getattr(codes_prev, 'dtype', type(codes_prev).__name__)} of "
                              f"shape {tuple(getattr(codes_prev, 'shape', ()))}")
         weights = self.__dict__.get("_fused")
-        key = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        key = fused.weights_key(self)
         if weights is None or weights[0] != key:
             weights = self.__dict__["_fused"] = (key, self._fused_weights())
         d, c = d.contiguous(), c.contiguous()
@@ -132,9 +131,7 @@ class LSTMModel(StackedFrameModel):
 
     def _fused_weights(self) -> dict:
         """The weights as the float32 arrays of :func:`fused.lstm_steps`."""
-
-        def array(x: torch.Tensor) -> np.ndarray:
-            return np.ascontiguousarray(x.detach().float().numpy())
+        array = fused.array
 
         def linears(net) -> tuple[numba.typed.List, numba.typed.List]:
             layers = [m for m in net if isinstance(m, nn.Linear)]
@@ -145,7 +142,7 @@ class LSTMModel(StackedFrameModel):
         enc_w, enc_b = linears(self.encoder)
         dec_w, dec_b = linears(self.decoder)
         return {
-            "inputs": array(self.representation.model_input(torch.arange(num_bins(self.bits)))),
+            "inputs": fused.input_values(self.representation),
             "enc_w": enc_w, "enc_b": enc_b, "dec_w": dec_w, "dec_b": dec_b,
             "w_ih": array(torch.stack([getattr(self.lstm, f"weight_ih_l{k}").t() for k in range(L)])),
             "w_hh": array(torch.stack([getattr(self.lstm, f"weight_hh_l{k}").t() for k in range(L)])),

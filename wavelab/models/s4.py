@@ -64,6 +64,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .fused import weights_key
+
 LAYERS = ("s4", "s4d")
 _RE_MIN = 1e-4  # smallest |Re(Lambda)|: keeps A strictly Hurwitz in floating point
 
@@ -387,7 +389,7 @@ class S4Layer(nn.Module):
         it is kept until a parameter changes: the key is every parameter's storage and version counter, which an
         optimizer step, ``load_state_dict`` or a move to another device or dtype changes.  Treat the result as
         read-only."""
-        key = tuple((p.data_ptr(), p._version, p.dtype) for p in self.parameters())
+        key = weights_key(self)
         cached = self.__dict__.get("_step_cache")
         if cached is None or cached[0] != key:
             params = self.ssm.step_params()

@@ -512,9 +512,7 @@ class SaShiMi(WavelabModel):
     def _fused_weights(self, state: SaShiMiState) -> dict:
         """The weights, and the discrete S4 systems the state was made with, as the arrays of
         :func:`fused.sashimi_steps`."""
-
-        def array(x: torch.Tensor) -> np.ndarray:
-            return np.ascontiguousarray(x.detach().numpy())
+        array = fused.array
 
         def flat(tensors) -> np.ndarray:
             return np.concatenate([array(x).ravel() for x in tensors]).astype(np.float32)

@@ -488,17 +488,14 @@ class WaveNet(WavelabModel):
         """The step weights (:meth:`_step_weights`) as the float32 arrays of :func:`fused.wavenet_steps`."""
         (in_taps, in_bias), layers, (w1, b1, w2, b2) = weights
         Dc, S = self.config.Dc, self.config.skip_channels
-
-        def array(x) -> np.ndarray:
-            return np.ascontiguousarray(x.detach().float().numpy())
-
+        array = fused.array
         w_rs = torch.zeros(len(layers), Dc, Dc + S)
         b_rs = torch.zeros(len(layers), Dc + S)
         for i, (_, _, w, b, _, _, _) in enumerate(layers):
             w_rs[i, :, Dc + S - w.shape[1]:] = w  # the last layer has the skip part only
             b_rs[i, Dc + S - b.shape[0]:] = b
         return {
-            "inputs": array(self.representation.model_input(torch.arange(num_bins(self.bits)))),
+            "inputs": fused.input_values(self.representation),
             "in_taps": array(torch.cat(in_taps, dim=0)), "in_bias": array(in_bias),
             "taps": array(torch.stack([torch.stack(layer[0]) for layer in layers])),
             "bias": array(torch.stack([layer[1] for layer in layers])),
