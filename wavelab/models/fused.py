@@ -38,11 +38,7 @@ def draw_uniforms(n: int, batch_size: int, num_components: int, generator: torch
     Torch's CPU generator gives the same stream whether it is asked for all these numbers at once or in the eager
     loop's pieces, so this reproduces :meth:`DiscretizedMixtureLogistics.sample`'s draws.
     """
-    shape = (n, batch_size * (num_components + 1) * samples_per_step)
-    if temperature == 0:
-        return np.zeros(shape, dtype=np.float32)
-    u = torch.rand(shape, generator=generator, dtype=torch.float32)
-    return u.clamp_(UNIFORM_EPS, 1.0 - UNIFORM_EPS).numpy()
+    return _uniforms((n, batch_size * (num_components + 1) * samples_per_step), UNIFORM_EPS, generator, temperature)
 
 
 def draw_categorical_uniforms(n: int, batch_size: int, num_classes: int, generator: torch.Generator | None,
@@ -50,10 +46,14 @@ def draw_categorical_uniforms(n: int, batch_size: int, num_classes: int, generat
     """The uniforms ``n`` eager categorical draws take (:meth:`wavelab.distributions.Categorical.sample`): float32
     ``[n, B K]``, clamped to ``(1e-10, 1 - 1e-10)``; zeros without touching the generator at ``temperature == 0``
     (the eager draw's argmax)."""
+    return _uniforms((n, batch_size * num_classes), 1e-10, generator, temperature)
+
+
+def _uniforms(shape: tuple[int, int], eps: float, generator: torch.Generator | None, temperature: float) -> np.ndarray:
+    """float32 uniforms of ``shape`` clamped to ``(eps, 1 - eps)``, or zeros (no draw) at ``temperature == 0``."""
     if temperature == 0:
-        return np.zeros((n, batch_size * num_classes), dtype=np.float32)
-    u = torch.rand(n, batch_size * num_classes, generator=generator, dtype=torch.float32)
-    return u.clamp_(1e-10, 1.0 - 1e-10).numpy()
+        return np.zeros(shape, dtype=np.float32)
+    return torch.rand(shape, generator=generator, dtype=torch.float32).clamp_(eps, 1.0 - eps).numpy()
 
 
 def array(x: torch.Tensor) -> np.ndarray:
@@ -173,6 +173,20 @@ def _dilated_layer(h, skip, t, d, queue, taps, bias, w_rs, b_rs, has_res, a, z, 
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FAST)
+def _draw(params, noise, b, B, categorical, temperature, edges, log_scale_min, pick):  # pragma: no cover - compiled
+    """The code of sequence ``b`` of ``B`` drawn from its head's ``params``, with the step's uniforms ``noise`` laid
+    out as the eager draw of the whole batch takes them (:func:`draw_categorical_uniforms`, :func:`draw_uniforms`);
+    ``pick [M + 1]`` is scratch."""
+    if categorical:
+        K = params.shape[0]
+        return categorical_draw(params, noise[b * K:(b + 1) * K], temperature)
+    M = params.shape[0] // 3
+    pick[:M] = noise[b * M:(b + 1) * M]
+    pick[M] = noise[B * M + b]
+    return dmol_draw(params, pick, temperature, edges, log_scale_min)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FAST)
 def wavenet_steps(n, t0, x_prev, inputs, in_taps, in_bias, in_queue, taps, bias, w_rs, b_rs, has_res, dilations,
                   offsets, queues, w1, b1, w2, b2, noise, temperature, edges, log_scale_min,
                   out):  # pragma: no cover - compiled
@@ -233,9 +247,7 @@ def wavenet_steps(n, t0, x_prev, inputs, in_taps, in_bias, in_queue, taps, bias,
                 hid[r, c] = max(hid[r, c], 0.0)
         _batch_matmul_add(params, hid, w2, b2)
         for r in range(B):
-            pick[:M] = noise[i, r * M:(r + 1) * M]
-            pick[M] = noise[i, B * M + r]
-            code = dmol_draw(params[r], pick, temperature, edges, log_scale_min)
+            code = _draw(params[r], noise[i], r, B, False, temperature, edges, log_scale_min, pick)
             out[r, i] = code
             x_prev[r] = code
 
@@ -315,20 +327,6 @@ def _stage_step(x, b, f1, f2, f3, c3, states, e, tmp, tmp2, tmp3):  # pragma: no
         _matvec_add(tmp2[:H], tmp3[:eH], W2, f1[7 * i + 6])
         for h in range(H):
             x[h] += tmp2[h]
-
-
-@numba.njit(cache=True, nogil=True, fastmath=FAST)
-def _draw(params, noise, b, B, categorical, temperature, edges, log_scale_min, pick):  # pragma: no cover - compiled
-    """The code of sequence ``b`` of ``B`` drawn from its head's ``params``, with the step's uniforms ``noise`` laid
-    out as the eager draw of the whole batch takes them (:func:`draw_categorical_uniforms`, :func:`draw_uniforms`);
-    ``pick [M + 1]`` is scratch."""
-    if categorical:
-        K = params.shape[0]
-        return categorical_draw(params, noise[b * K:(b + 1) * K], temperature)
-    M = params.shape[0] // 3
-    pick[:M] = noise[b * M:(b + 1) * M]
-    pick[M] = noise[B * M + b]
-    return dmol_draw(params, pick, temperature, edges, log_scale_min)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FAST)
