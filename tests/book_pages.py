@@ -382,6 +382,22 @@ class PageChecker:
         if self._pw is not None:
             self._pw.stop()
 
+    def evaluate(self, url: str, script: str):
+        """Open ``url``, let it settle, and return what the JavaScript function ``script`` returns there (for checks
+        of one page's content, e.g. that the first page shows its table and figure)."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        page = self._context.new_page()
+        try:
+            page.goto(url, wait_until="load", timeout=_TIMEOUT_MS)
+            try:
+                page.wait_for_load_state("networkidle", timeout=_SETTLE_MS)
+            except PlaywrightTimeout:
+                pass
+            return page.evaluate(script)
+        finally:
+            page.close()
+
     def check(self, url: str, page_name: str, screenshot: str | os.PathLike | None = None) -> list[Problem]:
         """Open ``url`` (reported as ``page_name``), let it settle and MathJax typeset, and return every problem
         found; writes a full-page PNG to ``screenshot`` when given (parent folders created)."""

@@ -34,8 +34,11 @@ COMPRESSION_RESULTS = RESULTS / "compression"
 # issue 21's hour campaign: equal-budget runs for 60 CPU-minutes (recipes/hour/ into results/hour/)
 HOUR_RECIPES = sorted((REPO / "recipes" / "hour").glob("*.toml"))
 HOUR_RESULTS = RESULTS / "hour"
+# issue 21's seed-to-seed spread: one equal-budget recipe with two seeds (recipes/seeds/ into results/seeds/)
+SEED_RECIPES = sorted((REPO / "recipes" / "seeds").glob("*.toml"))
+SEED_RESULTS = RESULTS / "seeds"
 CAMPAIGNS = [(RECIPES, RESULTS), (EQUAL_RECIPES, EQUAL_RESULTS), (COMPRESSION_RECIPES, COMPRESSION_RESULTS),
-             (HOUR_RECIPES, HOUR_RESULTS)]
+             (HOUR_RECIPES, HOUR_RESULTS), (SEED_RECIPES, SEED_RESULTS)]
 
 
 def _as_json(x):
@@ -133,6 +136,23 @@ def test_hour_recipes_extend_an_equal_budget_run(path):
     assert r.evaluations == twin.evaluations
 
 
+@pytest.mark.parametrize("path", SEED_RECIPES, ids=lambda p: p.stem)
+def test_seed_recipes_differ_from_their_equal_twin_in_the_seed_alone(path):
+    """A run of recipes/seeds/ is an equal-budget recipe with the seed its name says and every other setting the
+    same, so that two of them measure the spread of one recipe; its record's name says the seed, and at least two
+    seeds of each recipe are there."""
+    r = load_recipe(path)
+    recipe, seed = r.name.removeprefix("sd-").rsplit("-seed", 1)
+    twin = load_recipe(REPO / "recipes" / "equal" / f"eq-{recipe}.toml")
+    assert r.name.startswith("sd-") and r.train.seed == int(seed) and r.budget == twin.budget == "cpu-equal"
+    assert (r.model, r.dataset, r.representation, r.model_overrides) == \
+        (twin.model, twin.dataset, twin.representation, twin.model_overrides)
+    ours, theirs = dataclasses.asdict(r.train), dataclasses.asdict(twin.train)
+    assert {k for k in ours if ours[k] != theirs[k]} <= {"seed"}
+    assert [e.record for e in r.evaluations] == [f"{e.record}-seed{seed}" for e in twin.evaluations]
+    assert len([p for p in SEED_RECIPES if p.stem.startswith(f"sd-{recipe}-seed")]) >= 2
+
+
 RECORDED = [(path, e.record, results) for recipes, results in CAMPAIGNS for path in recipes
             for e in load_recipe(path).evaluations if (results / f"{e.record}.json").exists()]
 
@@ -144,8 +164,9 @@ def test_recipe_settings_equal_the_recorded_train_config(path, record, results):
     its model config is the recorded one."""
     r = load_recipe(path)
     rec = read_record(results / f"{record}.json")
-    ours = _as_json(dataclasses.asdict(r.train_config("runs")))
     theirs = rec.train_config
+    # the runs folder is the command line's (--runs-dir: runs/, runs/hour/, ...); the run's own name is the recipe's
+    ours = _as_json(dataclasses.asdict(r.train_config(str(Path(theirs["run_dir"]).parent))))
     for key in ("segment_length", "batch_size", "max_minutes", "model", "dataset"):
         assert key in theirs, f"{record} has no train_config.{key}"
     # a field added to TrainConfig after a record was made must hold its default, which is what that run used

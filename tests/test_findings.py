@@ -173,3 +173,44 @@ def test_the_chapters_are_the_pages_of_the_table_of_contents():
     assert set(pages) - set(findings.TITLES) == {"book/results"}  # the table of every record has no finding
     with pytest.raises(KeyError, match="book/wavenet"):
         chapter_finding("wavenet")
+
+
+def test_the_standing_finding_judges_the_claims_at_4_and_60_minutes_against_the_seed_spread(tmp_path):
+    """With hour-campaign records the finding counts the orderings of wavelab.report.claims that hold at each budget,
+    against the spread of the seed runs (sd-*), and Table 1's s = 64 claim is read at 60 minutes."""
+    def run(model, bpf, config, name, budget, estimator="exact"):
+        return rec(model, bpf, config, estimator, budget=budget, run_dir=f"results/x/runs/{name}")
+
+    elbo = "ELBO, 1 sample"
+    equal = [run("lstm", 14.55, {"s": 64}, "eq-lstm-s64", "cpu-equal"),
+             run("vrnn", 14.83, {"s": 64}, "eq-vrnn-s64", "cpu-equal", elbo)]
+    hour = [run("lstm", 14.10, {"s": 64}, "hr-lstm-s64", "cpu-hour"),
+            run("vrnn", 13.90, {"s": 64}, "hr-vrnn-s64", "cpu-hour", elbo)]
+    seeds = [run("lstm", 14.55, {"s": 64}, "sd-lstm-s64-seed0", "cpu-equal"),
+             run("lstm", 14.60, {"s": 64}, "sd-lstm-s64-seed1", "cpu-equal")]
+    f = chapter_finding("book/standing", equal + hour + seeds, results_dir=tmp_path)
+    assert "Across 2 runs of 4 CPU-minutes" in f.answer  # the seed runs are not campaign runs
+    assert "Of the 1 orderings both campaigns test, 0 hold at 4 CPU-minutes and 1 at 60" in f.answer
+    assert "seed-to-seed spread of 0.05 bpf" in f.answer
+    assert f.claim_holds is True and f.ours.startswith("orderings that hold: 0 of 1 at 4 CPU-min")
+    # a gap within the spread does not hold
+    wide = seeds[:1] + [run("lstm", 14.95, {"s": 64}, "sd-lstm-s64-seed1", "cpu-equal")]
+    assert "0 hold at 4 CPU-minutes and 0 at 60" in chapter_finding("book/standing", equal + hour + wide,
+                                                                    results_dir=tmp_path).answer
+    # without hour records the claim is read at 4 minutes
+    assert chapter_finding("book/standing", equal, results_dir=tmp_path).claim_holds is False
+
+
+def test_the_findings_table_has_one_row_per_chapter_with_the_papers_figure_and_ours():
+    from wavelab.report.findings import findings_table
+
+    s = summary()
+    table = findings_table(s, caption="c")
+    assert table.columns == ["chapter", "question", "the paper", "ours", "verdict"]
+    assert table.column("chapter") == [findings.TITLES[c] for c in findings.TITLES]
+    assert table.column("verdict") == [f.verdict for f in s]
+    for f, paper, ours in zip(s, table.column("the paper"), table.column("ours")):
+        if f.verdict != "no record":  # every chapter with a record names both figures
+            assert paper and ours, f.chapter
+        for r in f.records[:1]:  # ours quotes the record the answer starts from
+            assert f"{r.bpf_weighted:.2f}" in ours or f.chapter in ("book/latents", "book/standing"), f.chapter

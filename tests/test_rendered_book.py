@@ -232,3 +232,28 @@ def test_rendered_page(book_page, checker, book_site):
     print(f"{book_page}: screenshot {_display(shot)}")
     assert not problems, (f"{len(problems)} problem(s) on {book_page} (screenshot: {_display(shot)}):\n"
                           + book_pages.format_problems(problems))
+
+
+_FIRST_PAGE_JS = """() => {
+  const tables = [...document.querySelectorAll("table.wavelab-table")].map(t => ({
+    header: [...t.querySelectorAll("thead th")].map(th => th.textContent.trim()),
+    rows: t.querySelectorAll("tbody tr").length}));
+  const images = [...document.querySelectorAll(".cell_output img")].map(i => ({
+    loaded: i.complete && i.naturalWidth > 0, width: i.naturalWidth}));
+  return {tables, images};
+}"""
+
+
+@rendered_book
+def test_the_first_page_shows_the_findings_table_and_the_headline_figure(checker, book_site):
+    """The intro page, in the browser: the findings table has one row per chapter of
+    wavelab.report.findings.TITLES and the columns the first page promises, and the headline figure has loaded."""
+    from wavelab.report.findings import TITLES
+
+    base, site = book_site
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    shown = checker.evaluate(f"{base}{toc['root']}.html", _FIRST_PAGE_JS)
+    tables = [t for t in shown["tables"] if "verdict" in t["header"]]
+    assert len(tables) == 1, shown["tables"]
+    assert tables[0]["header"][:3] == ["chapter", "question", "the paper"] and tables[0]["rows"] == len(TITLES)
+    assert shown["images"] and all(i["loaded"] and i["width"] > 300 for i in shown["images"]), shown["images"]

@@ -1,4 +1,5 @@
-"""Learning curves of the equal-budget campaign, and power laws fitted to them (extrapolations, labelled as such).
+"""Learning curves of the campaigns, power laws fitted to them (extrapolations, labelled as such), and backtests of
+those laws against longer runs.
 
 Every run of ``recipes/equal/`` trained for the same budget, 4 CPU-minutes of one thread (``TrainConfig.clock =
 "cpu"``: the process's CPU seconds spent training, validation taken out), and logged its bits per frame on the same
@@ -14,7 +15,9 @@ the usual form of a compute scaling law (Kaplan et al. 2020, eq. 1.3, with an ir
 
 the CPU-minutes the fitted law needs to reach a figure ``b`` (the paper's, say); a figure at or below the fitted
 asymptote is out of the law's reach (``inf``).  Eight points of one short run fix a curve's near future, not its
-asymptote: the book shows every such number as an extrapolation, with its interval.
+asymptote: the book shows every such number as an extrapolation, with its interval.  The hour campaign
+(``recipes/hour/``: the same recipes for 60 CPU-minutes, a point every 3) is the truth they are tested against:
+:func:`backtest` reads a law fitted to a curve's beginning where the long run measured.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-#: where the equal-budget campaign's records (and their exported runs, ``runs/NAME``) are, relative to results/.
-EQUAL_DIR = "equal"
+#: where the campaigns' records (and their exported runs, ``runs/NAME``) are, relative to results/: the equal-budget
+#: campaign (4 CPU-minutes per run, ``recipes/equal/``), the hour campaign (60, ``recipes/hour/``) and the equal runs
+#: again with two seeds (``recipes/seeds/``).
+EQUAL_DIR, HOUR_DIR, SEEDS_DIR = "equal", "hour", "seeds"
 #: bootstrap resamples of :func:`fit_power_law` and the two-sided interval it reports.
 BOOTSTRAP = 200
 INTERVAL = 0.9
@@ -105,35 +110,52 @@ def learning_curve(record, results_dir: str | Path | None = None) -> LearningCur
     )
 
 
-def equal_budget_curves(dataset: str = "timit", results_dir: str | Path | None = None,
-                        representation: str | None = "mulaw") -> list[LearningCurve]:
-    """The curve of every run of the equal-budget campaign on ``dataset``, one per run (the record of the model's own
-    estimator; importance-weighted records of the same run are skipped), ordered by the final validation bpf.
+def campaign_curves(campaign: str = EQUAL_DIR, dataset: str = "timit", results_dir: str | Path | None = None,
+                    representation: str | None = "mulaw") -> list[LearningCurve]:
+    """The curve of every run of one campaign on ``dataset``, one per run (the record of the model's own estimator;
+    importance-weighted records of the same run are skipped), ordered by the final validation bpf.
 
     Args:
+        campaign: the campaign's folder under the results folder: :data:`EQUAL_DIR` (4 CPU-minutes per run),
+            :data:`HOUR_DIR` (60 CPU-minutes) or :data:`SEEDS_DIR` (equal runs with other seeds).
         dataset: ``"timit"`` or ``"librispeech"``.
-        results_dir: the results folder (default :func:`wavelab.settings.results_dir`); the campaign's records are
-            in its ``equal/`` subfolder.
+        results_dir: the results folder (default :func:`wavelab.settings.results_dir`).
         representation: only runs of this waveform representation (default ``"mulaw"``, as every run so far;
             ``None``: any), so that one figure never mixes representations.
     Raises:
-        FileNotFoundError: no ``equal/`` folder, or a run behind a record is missing.
+        FileNotFoundError: no such campaign folder, or a run behind a record is missing.
     """
     from ..settings import results_dir as default_results_dir
     from .records import load_records
+    from .tables import configuration
 
-    folder = Path(results_dir or default_results_dir()) / EQUAL_DIR
+    folder = Path(results_dir or default_results_dir()) / campaign
     records = [r for r in load_records(folder) if r.dataset == dataset and r.steps
                and not r.estimator.startswith("importance-weighted")
                and (representation is None or r.representation == representation)]
     curves = [learning_curve(r, folder) for r in records]
-    from .tables import configuration
-
     shared = {c.name for c in curves if sum(d.name == c.name for d in curves) > 1}
     for c in curves:  # two runs of one model (the paper's WaveNet and the small one): say which is which
         if c.name in shared:
             c.name = f"{c.name} {configuration(c.record)}"
     return sorted(curves, key=lambda c: c.bpf[-1])
+
+
+def equal_budget_curves(dataset: str = "timit", results_dir: str | Path | None = None,
+                        representation: str | None = "mulaw") -> list[LearningCurve]:
+    """:func:`campaign_curves` of the equal-budget campaign (:data:`EQUAL_DIR`, 4 CPU-minutes per run)."""
+    return campaign_curves(EQUAL_DIR, dataset, results_dir, representation)
+
+
+#: the prefixes of the campaigns' run names (``recipes/equal/eq-*``, ``recipes/hour/hr-*``, ``recipes/seeds/sd-*``)
+CAMPAIGN_PREFIXES = ("eq-", "hr-", "sd-")
+
+
+def run_key(run: str) -> str:
+    """A run's name (or run directory) without its campaign's prefix, the name one recipe's runs share across
+    campaigns: ``"eq-lstm-s64"`` and ``"runs/hr-lstm-s64"`` are both ``"lstm-s64"``."""
+    name = Path(run).name
+    return name[3:] if name[:3] in CAMPAIGN_PREFIXES else name
 
 
 def stack_size(curve: LearningCurve) -> int:
@@ -264,11 +286,109 @@ def fit_power_law(cpu_minutes, bpf, bootstrap: int = BOOTSTRAP, seed: int = 0,
                        rmse=float(np.sqrt(np.mean(resid ** 2))), t_max=float(t.max()), interval=interval)
 
 
-def fit_curve(curve: LearningCurve, until: float | None = None, **kwargs) -> PowerLawFit:
+def fit_curve(curve: LearningCurve, until: float | None = None, axis: str = "cpu_minutes", **kwargs) -> PowerLawFit:
     """:func:`fit_power_law` on a curve's points after the first step, up to ``until`` CPU-minutes (``None``: all),
-    e.g. to fit the first minutes of a long run and compare the law's prediction with the rest of it."""
+    e.g. to fit the first minutes of a long run and compare the law's prediction with the rest of it.
+
+    Args:
+        curve: the :class:`LearningCurve`.
+        until: the last CPU-minute fitted (``None``: all).
+        axis: ``"cpu_minutes"`` (the law in compute) or ``"steps"`` (the law in optimizer steps, which carries to
+            another machine, where a CPU-minute buys another number of steps, as the same law).
+        **kwargs: passed to :func:`fit_power_law`.
+    Raises:
+        ValueError: as :func:`fit_power_law`, or an unknown ``axis``.
+    """
+    if axis not in ("cpu_minutes", "steps"):
+        raise ValueError(f"axis must be 'cpu_minutes' or 'steps', got {axis!r}")
     keep = curve.trained & (curve.cpu_minutes <= (math.inf if until is None else until + 1e-9))
-    return fit_power_law(curve.cpu_minutes[keep], curve.bpf[keep], **kwargs)
+    return fit_power_law(getattr(curve, axis)[keep], curve.bpf[keep], **kwargs)
+
+
+@dataclass
+class Backtest:
+    """A power law fitted to the beginning of a curve, read at a later time where a run measured the truth.
+
+    Attributes:
+        run: :func:`run_key` of the run (``"lstm-s64"``).
+        fitted_to: what the law was fitted to, e.g. ``"the equal run (4 min)"`` or ``"the hour run's first 15 min"``.
+        minutes: the CPU-minute the law is read at.
+        predicted: the law's bpf there; ``low``, ``high``: its bootstrap interval (:meth:`PowerLawFit.band`).
+        measured: the validation bpf the long run measured there.
+    """
+
+    run: str
+    fitted_to: str
+    minutes: float
+    predicted: float
+    low: float
+    high: float
+    measured: float
+
+    @property
+    def covered(self) -> bool:
+        """Whether the interval holds the measured figure (to 1e-6 bpf, so that a noise-free law's point interval
+        holds its own value)."""
+        return self.low - 1e-6 <= self.measured <= self.high + 1e-6
+
+    @property
+    def error(self) -> float:
+        """Predicted minus measured, bpf (negative: the law was optimistic)."""
+        return self.predicted - self.measured
+
+
+def backtest(fit: PowerLawFit, truth: LearningCurve, fitted_to: str, minutes: float | None = None,
+             axis: str = "cpu_minutes") -> Backtest:
+    """Read ``fit`` at a point of a longer curve ``truth`` (default its last point) and set it beside the measurement.
+
+    Args:
+        fit: e.g. :func:`fit_curve` of the 4-minute run, or of ``truth`` itself with ``until``.
+        truth: the long run's :class:`LearningCurve`.
+        fitted_to: words for :attr:`Backtest.fitted_to`.
+        minutes: a CPU-minute of ``truth``'s points; ``None``: the last.
+        axis: the axis ``fit`` was fitted on (:func:`fit_curve`): the law is read at ``truth``'s CPU-minutes or at
+            its steps there.
+    Raises:
+        ValueError: ``minutes`` is not one of ``truth``'s points, or the law was fitted beyond it (no test).
+    """
+    i = len(truth.cpu_minutes) - 1 if minutes is None else int(np.argmin(abs(truth.cpu_minutes - minutes)))
+    t = float(truth.cpu_minutes[i])
+    if minutes is not None and abs(t - minutes) > 0.05:
+        raise ValueError(f"{truth.run} has no validation point at {minutes} CPU-minutes (nearest {t:.2f})")
+    x = float(getattr(truth, axis)[i])
+    if fit.t_max >= x:
+        raise ValueError(f"the law was fitted up to {fit.t_max:g} ({axis}): reading it at {x:g} tests nothing")
+    lo, hi = fit.band([x])
+    return Backtest(run_key(truth.run), fitted_to, t, float(fit(x)), float(lo[0]), float(hi[0]), float(truth.bpf[i]))
+
+
+def backtest_table(tests: list[Backtest], names: dict[str, str] | None = None, caption: str = ""):
+    """One row per :class:`Backtest`: the model, what the law was fitted to, its prediction with the interval, the
+    measurement, whether the interval held it, and the error.
+
+    Args:
+        tests: e.g. :func:`backtest` of every long run and fit.
+        names: ``{run key: how the book names the model}`` (default: the run keys).
+        caption: the table's caption.
+    Returns:
+        a :class:`wavelab.report.tables.Table`.
+    """
+    from .tables import Table
+
+    names = names or {}
+    rows = [{"model": names.get(b.run, b.run), "law fitted to": b.fitted_to, "read at [CPU-min]": f"{b.minutes:.0f}",
+             "predicted [bpf]": f"{b.predicted:.2f} [{b.low:.2f}, {b.high:.2f}]", "measured [bpf]": f"{b.measured:.2f}",
+             "interval holds it": "yes" if b.covered else "no", "error [bpf]": f"{b.error:+.2f}"} for b in tests]
+    return Table.from_rows(rows, caption=caption)
+
+
+def coverage(tests: list[Backtest]) -> dict[str, tuple[int, int]]:
+    """``{what the laws were fitted to: (intervals that held the measurement, backtests)}``, in first-seen order."""
+    out: dict[str, tuple[int, int]] = {}
+    for b in tests:
+        held, n = out.get(b.fitted_to, (0, 0))
+        out[b.fitted_to] = (held + b.covered, n + 1)
+    return out
 
 
 def compute_text(minutes: float) -> str:
@@ -322,5 +442,6 @@ def extrapolation_table(curves: list[LearningCurve], fits: dict[str, PowerLawFit
     return Table.from_rows(rows, caption=caption)
 
 
-__all__ = ["BOOTSTRAP", "EQUAL_DIR", "INTERVAL", "LearningCurve", "PowerLawFit", "compute_text", "equal_budget_curves",
-           "extrapolation_table", "fit_curve", "fit_power_law", "group_by_stack", "learning_curve", "stack_size"]
+__all__ = ["BOOTSTRAP", "EQUAL_DIR", "HOUR_DIR", "INTERVAL", "SEEDS_DIR", "Backtest", "LearningCurve", "PowerLawFit",
+           "CAMPAIGN_PREFIXES", "backtest", "backtest_table", "campaign_curves", "coverage", "compute_text", "equal_budget_curves", "extrapolation_table", "fit_curve",
+           "fit_power_law", "group_by_stack", "learning_curve", "run_key", "stack_size"]

@@ -27,8 +27,10 @@ from ..models import (CWVAEConfig, LSTMConfig, SaShiMiConfig, SRNNConfig, VRNNCo
                       WaveNetConfig, registry_name)
 from .papers import PAPER_BPF, THESIS_LINEAR_BPF
 from .records import ResultRecord, load_records, select
+from .claims import CLAIMS, by_run, judge, seed_spread
 from .studies import load_study
-from .tables import DATASET_NAMES, bpf_text, hardware_text, paper_text, record_name, training_text
+from .tables import (DATASET_NAMES, Table, bpf_text, configuration, hardware_text, paper_text, record_name,
+                     training_text)
 
 REPRODUCED_WITHIN = 0.05   # bpf: the papers print two decimals; closer than this is a reproduction
 MARGINAL_MARGIN = 0.10     # bpf: a model this close to the fitted DMoL has not learned context
@@ -66,6 +68,8 @@ class Finding:
         claim: the paper's qualitative claim the chapter tests, in words (``""`` when there is none).
         claim_holds: whether that claim holds in our records (``None`` when there is no claim or no record).
         records: the records the answer quotes.
+        paper: the paper's figure (or claim) the chapter measures against, in a few words, for the first page's table.
+        ours: our figure in a few words, with its budget and CPU, for the same table.
     """
 
     chapter: str
@@ -76,6 +80,8 @@ class Finding:
     claim: str = ""
     claim_holds: bool | None = None
     records: list[ResultRecord] = field(default_factory=list)
+    paper: str = ""
+    ours: str = ""
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -128,6 +134,32 @@ def _budget(r: ResultRecord) -> str:
     """``"3,839 steps, 50 min on 2 CPU cores (AMD EPYC), CPU budget"``."""
     where = hardware_text(r)
     return f"{training_text(r)}{' on ' + where if where else ''}"
+
+
+def _cpu(r: ResultRecord) -> str:
+    """The training CPU or GPU in two words: ``"Intel Xeon"``, ``"AMD EPYC"``."""
+    hw = r.hardware or {}
+    name = hw.get("gpu") or hw.get("cpu") or "?"
+    return " ".join(w for w in name.replace("(R)", "").replace("(TM)", "").split() if w not in ("Processor", "CPU"))
+
+
+def _ours(r: ResultRecord, name: str | None = None) -> str:
+    """``"<= 14.46 (VRNN s=64; 14 min, AMD EPYC)"``: a record's figure in bpf with what it cost, for the first
+    page."""
+    took = training_text(r).split(", ")[-1] if r.steps else ""
+    return (f"{bpf_text(r.bpf_weighted, r.is_bound)} ({name or record_name(r)}; "
+            f"{took + ', ' if took else ''}{_cpu(r)})")
+
+
+def _papers(pairs) -> str:
+    """``"VRNN <= 12.54, LSTM 13.34"`` from ``(name, record)`` pairs (the paper's figure for each record's label)."""
+    figs = [(name, PAPER_BPF.get((r.label, "timit"))) for name, r in pairs]
+    return ", ".join(f"{name} {fig}" for name, fig in figs if fig is not None)
+
+
+def _figures(pairs) -> str:
+    """``"VRNN <= 14.46, LSTM 14.44"`` from ``(name, record)`` pairs (our figures)."""
+    return ", ".join(f"{name} {bpf_text(r.bpf_weighted, r.is_bound)}" for name, r in pairs)
 
 
 def _best(records, model, estimator: str | None = None, **config) -> ResultRecord | None:
@@ -190,7 +222,10 @@ def _data(records) -> Finding:
               "saves only "
               f"{uni.bpf_weighted - dmol.bpf_weighted:.2f} bits: the rest of what FLAC saves comes from context.")
     return Finding("book/data_and_likelihood", TITLES["book/data_and_likelihood"], q, answer, _verdict(dmol),
-                   records=[r for r in (uni, dmol, flac, pad) if r])
+                   records=[r for r in (uni, dmol, flac, pad) if r],
+                   paper=f"no model {_paper('uniform')}, DMoL {_paper('dmol')}, FLAC {_paper('flac')}",
+                   ours=f"no model {uni.bpf_weighted:.2f}, DMoL {dmol.bpf_weighted:.2f} (fitted to the training "
+                        f"split), FLAC {flac.bpf_weighted:.2f}")
 
 
 def _wavenet(records) -> Finding:
@@ -207,7 +242,8 @@ def _wavenet(records) -> Finding:
         answer += (f" The paper's configuration (Dc=96, 5 blocks) reaches {p.bpf_weighted:.2f} after "
                    f"{training_text(p)}: at this budget the smaller net is ahead.")
     return Finding("book/wavenet", TITLES["book/wavenet"], q, answer, _verdict(best), records=[best] + paper_cfg[:1] * (
-        paper_cfg[:1] != [best]))
+        paper_cfg[:1] != [best]), paper=paper_text(best, _paper('wavenet')),
+        ours=_ours(best, configuration(best)))
 
 
 def _recurrent(records) -> Finding:
@@ -229,9 +265,11 @@ def _recurrent(records) -> Finding:
         answer += f" Without stacking (s = 1) the LSTM reaches {_vs_paper(s1)}."
     verdicts = {_verdict(r) for r in (lstm, vrnn, srnn)}
     verdict = "reproduced" if verdicts == {"reproduced"} else "not reproduced at this budget"
+    named = (("VRNN", vrnn), ("SRNN", srnn), ("LSTM", lstm))
     return Finding("book/recurrent", TITLES["book/recurrent"], q, answer, verdict,
                    "at s = 64 the VRNN's and SRNN's bounds are below the LSTM's likelihood", holds,
-                   [lstm, vrnn, srnn] + ([s1] if s1 else []))
+                   [lstm, vrnn, srnn] + ([s1] if s1 else []), paper=_papers(named),
+                   ours=f"{_figures(named)} ({took(lstm)} to {took(vrnn)}, {_cpu(lstm)})")
 
 
 def _cwvae(records) -> Finding:
@@ -252,9 +290,11 @@ def _cwvae(records) -> Finding:
         answer += (f" L = {' and '.join(map(str, flat))} {'is' if len(flat) == 1 else 'are'} at the level of the "
                    f"context-free fitted DMoL ({dmol.bpf_weighted:.2f}): not beyond the marginal distribution.")
     verdicts = {_verdict(r) for r in cw.values()}
+    named = [(f"L = {L}", cw[L]) for L in (1, 2, 3)]
     return Finding("book/cwvae", TITLES["book/cwvae"], q, answer,
                    "reproduced" if verdicts == {"reproduced"} else "not reproduced at this budget",
-                   "L = 2 and L = 3 give lower bounds than L = 1", holds, list(cw.values()))
+                   "L = 2 and L = 3 give lower bounds than L = 1", holds, list(cw.values()), paper=_papers(named),
+                   ours=f"{_figures(named)} ({training_text(best).split(', ')[-1]} each, {_cpu(best)})")
 
 
 def _latents(records, study: dict | None) -> Finding:
@@ -297,7 +337,11 @@ def _latents(records, study: dict | None) -> Finding:
     return Finding("book/latents", TITLES["book/latents"], q, answer,
                    "reproduced" if holds else "not reproduced at this budget",
                    "the latent z1 beats Mel features for phones and for speaker sex; z2 loses to Mel for sex", holds,
-                   [model])
+                   [model], paper="z1 above Mel for phones and for speaker sex",
+                   ours=f"phones: z1 {100 * phone['z1']:.0f}%, Mel {100 * phone['mel']:.0f}%; sex: z1 "
+                        f"{100 * sex['z1']:.0f}%, Mel {100 * sex['mel']:.0f}% (kNN accuracy; the CW-VAE of "
+                        f"{bpf_text(model.bpf_weighted, True)} bpf, {training_text(model).split(', ')[-1]}, "
+                        f"{_cpu(model)})")
 
 
 def _waveflow(records) -> Finding:
@@ -314,7 +358,10 @@ def _waveflow(records) -> Finding:
               f"WaveFlow is {_marginal_words(wf, dmol)}; WaveGlow is {_marginal_words(wg, dmol)}. The paper reports "
               f"likelihoods on LJ Speech in nats, not on TIMIT, so there is no figure to match.")
     return Finding("book/waveflow", TITLES["book/waveflow"], q, answer, "not reproduced at this budget",
-                   "WaveFlow with h = 16 has a higher likelihood than WaveGlow", holds, [wf, wg])
+                   "WaveFlow with h = 16 has a higher likelihood than WaveGlow", holds, [wf, wg],
+                   paper="WaveFlow above WaveGlow (LJ Speech, nats; no TIMIT figure)",
+                   ours=f"{_figures((('WaveFlow', wf), ('WaveGlow', wg)))} ({training_text(wf).split(', ')[-1]} and "
+                        f"{training_text(wg).split(', ')[-1]}, {_cpu(wf)})")
 
 
 def _sashimi(records) -> Finding:
@@ -333,28 +380,53 @@ def _sashimi(records) -> Finding:
                    f"and the fair baseline, a histogram of the training codes, has no record yet. The paper's "
                    f"figures are on SC09 and music, not TIMIT, so there is no figure to match.")
     return Finding("book/sashimi", TITLES["book/sashimi"], q, answer, "not reproduced at this budget",
-                   records=[r for r in (r16, r8) if r])
+                   records=[r for r in (r16, r8) if r], paper="SC09 and music only (no TIMIT figure)",
+                   ours=_ours(r16, "16-bit mu-law, DMoL"))
 
 
 def _standing(records) -> Finding:
-    """The equal-budget campaign (records of ``results/equal/``): the best model at the one budget, and Table 1's
-    ordering at s = 64 (every latent variable model below the LSTM)."""
-    q = "Given the same 4 CPU-minutes of one thread, which model learns most, and does Table 1's ordering hold?"
-    runs = [r for r in records if r.budget == "cpu-equal" and not r.estimator.startswith("importance-weighted")]
-    lstm = _best(runs, LSTM, s=64)
-    latent = [r for r in (_best(runs, m, s=64) for m in (VRNN, SRNN)) if r]
-    latent += [r for r in select(runs, model=CWVAE, s1=64)]
-    if not runs or lstm is None or not latent:
+    """The equal-budget campaign (budget ``"cpu-equal"``) and the hour campaign (``"cpu-hour"``): the best model at
+    each budget, Table 1's ordering at s = 64 (every latent variable model below the LSTM) at the longest budget that
+    has it, and how many of :data:`wavelab.report.claims.CLAIMS` hold at 4 and at 60 CPU-minutes against the
+    seed-to-seed spread of the seed runs (``recipes/seeds/``, budget ``"cpu-equal"``, run names ``sd-*``)."""
+    q = ("Given the same CPU-minutes of one thread (4 for every model, 60 for Table 1's s = 64 models and the small "
+         "WaveNet), which model learns most, and do the papers' orderings hold?")
+    own = [r for r in records if not r.estimator.startswith("importance-weighted")]
+    seeds = [r for r in own if Path(r.run_dir or "").name.startswith("sd-")]
+    equal = [r for r in own if r.budget == "cpu-equal" and r not in seeds]
+    hour = [r for r in own if r.budget == "cpu-hour"]
+    lstm = _best(equal, LSTM, s=64)
+    if not equal or lstm is None:
         return _missing("book/standing", q, "the equal-budget campaign (results/equal/)")
-    best = min(runs, key=lambda r: r.bpf_weighted)
-    best_latent, worst_latent = (f(latent, key=lambda r: r.bpf_weighted) for f in (min, max))
-    holds = all(r.bpf_weighted < lstm.bpf_weighted for r in latent)
-    answer = (f"Across {len(runs)} runs at one budget, the best test figure is {record_name(best)}'s "
-              f"{_vs_paper(best)}. At s = 64 the LSTM reaches {lstm.bpf_weighted:.2f} bpf and the latent models "
-              f"{best_latent.bpf_weighted:.2f} to {worst_latent.bpf_weighted:.2f} (upper bounds).")
+    best = min(equal, key=lambda r: r.bpf_weighted)
+    answer = f"Across {len(equal)} runs of 4 CPU-minutes the best test figure is {record_name(best)}'s {_vs_paper(best)}."
+    quoted, holds = [best], None
+    for runs, minutes in ((equal, 4), (hour, 60)):
+        lstm = _best(runs, LSTM, s=64)
+        latent = [r for r in (_best(runs, m, s=64) for m in (VRNN, SRNN)) if r] + select(runs, model=CWVAE, s1=64)
+        if lstm is None or not latent:
+            continue
+        lo, hi = (f(latent, key=lambda r: r.bpf_weighted) for f in (min, max))
+        holds = all(r.bpf_weighted < lstm.bpf_weighted for r in latent)
+        answer += (f" At {minutes} CPU-minutes and s = 64 the LSTM reaches {lstm.bpf_weighted:.2f} bpf and the latent "
+                   f"models {lo.bpf_weighted:.2f} to {hi.bpf_weighted:.2f} (upper bounds).")
+        quoted += [lstm, lo, hi]
+    ours = f"best: {_ours(best)}"
+    if hour:
+        spread = max(seed_spread(seeds).values(), default=0.0)
+        tested = [c for c in CLAIMS if {c.lower, c.higher} <= set(by_run(hour))]
+        at = {m: [judge(c, by_run(runs), spread).state for c in tested] for m, runs in ((4, equal), (60, hour))}
+        top = min(hour, key=lambda r: r.bpf_weighted)
+        answer += (f" After 60 CPU-minutes the best is {record_name(top)}'s {_vs_paper(top)}. Of the {len(tested)} "
+                   f"orderings both campaigns test, {at[4].count('holds')} hold at 4 CPU-minutes and "
+                   f"{at[60].count('holds')} at 60, against a seed-to-seed spread of {spread:.2f} bpf.")
+        quoted.append(top)
+        ours = (f"orderings that hold: {at[4].count('holds')} of {len(tested)} at 4 CPU-min ({_cpu(best)}), "
+                f"{at[60].count('holds')} at 60 ({_cpu(top)})")
     return Finding("book/standing", TITLES["book/standing"], q, answer, _verdict(best),
                    "at s = 64 every latent variable model beats the LSTM", holds,
-                   list({id(r): r for r in (best, lstm, best_latent, worst_latent)}.values()))
+                   list({id(r): r for r in quoted}.values()),
+                   paper="Table 1's orderings, after days on a GPU", ours=ours)
 
 
 #: the test sets the compression finding reads, in the order it reports them, with the words that name them
@@ -417,9 +489,14 @@ def _compression(records) -> Finding:
     verdict = "not reproduced at this budget"
     if thesis is not None and abs(best_timit.bpf_weighted - thesis.bpf) <= REPRODUCED_WITHIN:
         verdict = "reproduced"
+    ours = "; ".join(f"{DATASET_NAMES[d]} {best.bpf_weighted:.2f}, FLAC {flac.bpf_weighted:.2f}"
+                     for d, (best, flac) in versus.items())
     return Finding("book/compression", TITLES["book/compression"], q, ". ".join(sentences) + ".", verdict,
                    "a DMoL model of the linear 16-bit PCM beats FLAC on TIMIT (the authors' thesis)",
-                   best_timit.bpf_weighted < flac_timit.bpf_weighted, quoted)
+                   best_timit.bpf_weighted < flac_timit.bpf_weighted, quoted,
+                   paper=(f"{record_name(best_timit)} {thesis} on linear PCM (thesis)" if thesis else "")
+                   + f"; FLAC {_paper('flac')}",
+                   ours=f"{ours} ({record_name(best_timit)}; {_budget_text(best_timit)}, {_cpu(best_timit)})")
 
 
 def _twin_runs(mulaw: ResultRecord, pcm16: ResultRecord) -> bool:
@@ -454,8 +531,9 @@ def chapter_finding(chapter: str, records: list[ResultRecord] | None = None, *, 
     Args:
         chapter: a key of :data:`TITLES` (the chapter's page as ``_toc.yml`` names it, ``"book/wavenet"``).
         records: the records to read (default: :func:`wavelab.report.records.load_records` of ``results_dir``); only
-            those on the whole TIMIT test split are used.  ``"book/standing"`` reads the equal-budget records among them
-            (budget ``"cpu-equal"``), or when there are none those of ``<results_dir>/equal/``; ``"book/compression"``
+            those on the whole TIMIT test split are used.  ``"book/standing"`` reads the campaigns' records among them
+            (budgets ``"cpu-equal"`` and ``"cpu-hour"``), or when there are none those of ``<results_dir>/equal/``,
+            ``hour/`` and ``seeds/``; ``"book/compression"``
             reads every representation and the whole test split of each corpus, and adds the records of
             ``<results_dir>/equal/`` and ``<results_dir>/compression/`` when ``records`` hold no trained ``pcm16``
             run.
@@ -471,10 +549,11 @@ def chapter_finding(chapter: str, records: list[ResultRecord] | None = None, *, 
     from ..settings import results_dir as default_results_dir
 
     root = Path(results_dir) if results_dir is not None else default_results_dir()
-    if chapter == "book/standing":  # the equal-budget campaign's records, from its own folder unless given
-        records = [r for r in records or [] if r.budget == "cpu-equal"]
-        if not records and (root / "equal").is_dir():
-            records = load_records(root / "equal")
+    if chapter == "book/standing":  # the campaigns' records, from their own folders unless given
+        records = [r for r in records or [] if r.budget in ("cpu-equal", "cpu-hour")]
+        if not records:
+            records = [r for folder in ("equal", "hour", "seeds") if (root / folder).is_dir()
+                       for r in load_records(root / folder)]
     elif chapter == "book/compression":  # the baselines, with the equal-budget and the longer runs unless given
         records = load_records(root) if records is None else list(records)
         if not any(r.run_dir and r.representation == "pcm16" for r in records):
@@ -500,5 +579,21 @@ def summary(records: list[ResultRecord] | None = None, results_dir: str | Path |
     return Summary(chapter_finding(c, records, results_dir=root) for c in TITLES)
 
 
+def findings_table(findings: list[Finding], caption: str = "") -> Table:
+    """The first page's table: one row per chapter with its question, the paper's figure, ours (with its budget and
+    CPU) and the verdict (:class:`Finding` fields ``question``, ``paper``, ``ours`` and ``verdict``); figures are in
+    bpf unless a cell says otherwise.
+
+    Args:
+        findings: e.g. :func:`summary`.
+        caption: the table's caption.
+    Returns:
+        a :class:`wavelab.report.tables.Table`; an empty cell where a finding has no paper figure or no record.
+    """
+    rows = [{"chapter": f.title, "question": f.question, "the paper": f.paper, "ours": f.ours,
+             "verdict": f.verdict} for f in findings]
+    return Table.from_rows(rows, caption=caption)
+
+
 __all__ = ["COMPRESSION_TEST_SETS", "Finding", "LATENT_STUDY_RUN_PREFIX", "MARGINAL_MARGIN", "REPRODUCED_WITHIN",
-           "Summary", "TITLES", "VERDICTS", "beyond_marginal", "chapter_finding", "summary"]
+           "Summary", "TITLES", "VERDICTS", "beyond_marginal", "chapter_finding", "findings_table", "summary"]

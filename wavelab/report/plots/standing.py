@@ -1,4 +1,5 @@
-"""Figures of the chapter "Where each model stands": the equal-budget learning curves and their extrapolations."""
+"""Figures of the chapter "Where each model stands" (the campaigns' learning curves, their extrapolations and the
+backtests of those) and the book's headline figure on its first page."""
 
 from __future__ import annotations
 
@@ -96,34 +97,81 @@ def extrapolation_figure(groups: dict[str, list], fits: dict[str, object], paper
     return fig
 
 
-def backtest_figure(curve, fits: dict[float, object], figsize: tuple[float, float] = (7.5, 3.4)) -> Figure:
-    """A long run's learning curve with power laws fitted to its first minutes only, carried to its end: how far
-    a law fitted early misses what the run then measured.
+def backtest_figure(curves: list, fits: dict[str, dict[str, object]], columns: int = 3,
+                    panel: tuple[float, float] = (3.5, 2.7)) -> Figure:
+    """Long runs' learning curves with power laws fitted to their beginnings, carried to their ends: how far a law
+    fitted early misses what the run then measured.  One panel per curve.
 
     Args:
-        curve: a :class:`wavelab.report.curves.LearningCurve`.
-        fits: ``{minutes fitted: PowerLawFit}`` (:func:`wavelab.report.curves.fit_curve` with ``until``).
-        figsize: inches.
+        curves: the long runs' :class:`wavelab.report.curves.LearningCurve` s.
+        fits: ``{curve run: {words for what the law was fitted to: (PowerLawFit, minutes fitted)}}``; each law is drawn
+            from its last fitted minute (a dotted line) to the curve's end, with its bootstrap band.
+        columns: panels per row.
+        panel: inches of one panel.
     Returns:
         the Figure (valid bpf against training CPU-minutes).
     """
-    fig, ax = plt.subplots(figsize=figsize)
-    k = curve.trained
-    face = "none" if curve.is_bound else "k"
-    ax.plot(curve.cpu_minutes[k], curve.bpf[k], "o", color="k", mfc=face, ms=4, label="measured (valid)")
-    t = np.linspace(curve.cpu_minutes[k].min(), curve.cpu_minutes.max(), 200)
-    for i, (until, fit) in enumerate(sorted(fits.items())):
-        lo, hi = fit.band(t)
-        colour = f"C{i}"
-        ax.plot(t, fit(t), "-", color=colour, lw=1.2, label=f"law fitted to the first {until:g} min")
-        ax.fill_between(t, lo, hi, color=colour, alpha=0.15, lw=0)
-        ax.axvline(until, color=colour, ls=":", lw=0.8)
-    ax.set_xlabel("training CPU-minutes (one thread)")
-    ax.set_ylabel("valid bpf")
-    ax.set_title(f"{curve.name}: does an early fit predict the rest?", fontsize=9, loc="left")
-    ax.legend(fontsize=7)
+    rows = -(-len(curves) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(panel[0] * columns, panel[1] * rows), squeeze=False)
+    for ax in axes.flat[len(curves):]:
+        ax.set_visible(False)
+    for ax, curve in zip(axes.flat, curves):
+        k = curve.trained
+        ax.plot(curve.cpu_minutes[k], curve.bpf[k], "o", color="k", mfc="none" if curve.is_bound else "k", ms=3,
+                label="measured")
+        for i, (words, (fit, until)) in enumerate(fits.get(curve.run, {}).items()):
+            t = np.linspace(min(until, curve.cpu_minutes[k].min()), curve.cpu_minutes.max(), 200)
+            lo, hi = fit.band(t)
+            ax.plot(t, fit(t), "-", color=f"C{i}", lw=1.1, label=words)
+            ax.fill_between(t, lo, hi, color=f"C{i}", alpha=0.15, lw=0)
+            ax.axvline(until, color=f"C{i}", ls=":", lw=0.8)
+        ax.set_title(curve.name, fontsize=8.5, loc="left")
+        ax.tick_params(labelsize=7)
+        last = curve.bpf[k]
+        ax.set_ylim(float(last.min()) - 0.4, float(np.quantile(last, 0.9)) + 0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("training CPU-minutes", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("valid bpf", fontsize=8)
+    axes.flat[0].legend(fontsize=6.5)
     fig.tight_layout()
     return fig
 
 
-__all__ = ["backtest_figure", "curves_figure", "extrapolation_figure"]
+def headline_figure(curves: list, paper: dict, equal_minutes: float = 4.0,
+                    figsize: tuple[float, float] = (8.5, 3.8)) -> Figure:
+    """The book's headline picture: validation bpf against training CPU-minutes for the hour campaign's models, each
+    with the paper's test figure for the same model as a dashed line in its colour, and the equal budget marked.
+
+    Args:
+        curves: the hour campaign's :class:`wavelab.report.curves.LearningCurve` s.
+        paper: :data:`wavelab.report.papers.PAPER_BPF`.
+        equal_minutes: the equal campaign's budget (a vertical line).
+        figsize: inches.
+    Returns:
+        the Figure.
+    """
+    fig, ax = plt.subplots(figsize=figsize)
+    end = max(float(c.cpu_minutes.max()) for c in curves)
+    for i, c in enumerate(curves):
+        k = c.trained
+        ax.plot(c.cpu_minutes[k], c.bpf[k], "o-", color=f"C{i}", ms=3, lw=1.2,
+                mfc="none" if c.is_bound else f"C{i}", label=c.name)
+        ref = _paper_bpf(c, paper)
+        if ref is not None:
+            ax.axhline(ref, color=f"C{i}", ls="--", lw=0.8, alpha=0.8)
+            ax.text(end * 1.01, ref, f"{ref:.2f}", color=f"C{i}", fontsize=7, va="bottom")
+    ax.axvline(equal_minutes, color="0.5", ls=":", lw=0.8)
+    ax.text(equal_minutes * 1.05, 0.97, "equal budget", transform=ax.get_xaxis_transform(), fontsize=7,
+            color="0.4", va="top")
+    ax.set_xlim(0, end * 1.08)
+    ax.set_xlabel("training CPU-minutes (one thread)")
+    ax.set_ylabel("valid bpf")
+    ax.set_title("Validation bits per frame against compute; dashed: the paper's test figure (days on a GPU)",
+                 fontsize=9, loc="left")
+    ax.legend(fontsize=7, loc="upper right", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["backtest_figure", "curves_figure", "extrapolation_figure", "headline_figure"]
