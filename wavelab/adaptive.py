@@ -240,7 +240,6 @@ def bits_per_sample(x: np.ndarray, stages=DEFAULT_CASCADE, k: int = PREFILTER,
     return laplace_bits(r, adaptive_scale(r, rate_shift)) / len(x)
 
 
-__all__ = ["DEFAULT_CASCADE", "ENERGY_FLOOR", "FRACTION_BITS", "GAIN_BITS", "PREFILTER", "RATE_SHIFT", "Stage",
-           "adaptive_scale", "bits_per_sample", "cascade_reconstruct", "cascade_residual", "laplace_bits", "laplace_log2_pmf",
-           "prefilter", "MAX_ORDER", "MAX_STAGES", "PREDICTION_LIMIT", "WEIGHT_LIMIT"]
-
+__all__ = ["DEFAULT_CASCADE", "ENERGY_FLOOR", "FRACTION_BITS", "GAIN_BITS", "MAX_ORDER", "MAX_STAGES",
+           "PREDICTION_LIMIT", "PREFILTER", "RATE_SHIFT", "WEIGHT_LIMIT", "Stage", "adaptive_scale", "bits_per_sample",
+           "cascade_reconstruct", "cascade_residual", "laplace_bits", "laplace_log2_pmf", "prefilter"]
