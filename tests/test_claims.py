@@ -25,8 +25,9 @@ def _record(run: str, bpf: float, model: str = "lstm", **kw) -> ResultRecord:
 
 def _curve(run: str, minutes, bpf) -> LearningCurve:
     minutes, bpf = np.asarray(minutes, float), np.asarray(bpf, float)
-    return LearningCurve(label=run, record=_record(run, float(bpf[-1])), cpu_minutes=minutes, frames_seen=np.zeros(len(minutes), int),
-                         steps=(minutes * 100).astype(int), bpf=bpf, is_bound=False, split="valid", name=run)
+    return LearningCurve(label=run, record=_record(run, float(bpf[-1])), cpu_minutes=minutes,
+                         frames_seen=np.zeros(len(minutes), int), steps=(minutes * 100).astype(int), bpf=bpf,
+                         is_bound=False, split="valid", name=run)
 
 
 def test_run_key_strips_only_a_campaign_prefix():

@@ -442,6 +442,7 @@ def extrapolation_table(curves: list[LearningCurve], fits: dict[str, PowerLawFit
     return Table.from_rows(rows, caption=caption)
 
 
-__all__ = ["BOOTSTRAP", "EQUAL_DIR", "HOUR_DIR", "INTERVAL", "SEEDS_DIR", "Backtest", "LearningCurve", "PowerLawFit",
-           "CAMPAIGN_PREFIXES", "backtest", "backtest_table", "campaign_curves", "coverage", "compute_text", "equal_budget_curves", "extrapolation_table", "fit_curve",
-           "fit_power_law", "group_by_stack", "learning_curve", "run_key", "stack_size"]
+__all__ = ["BOOTSTRAP", "CAMPAIGN_PREFIXES", "EQUAL_DIR", "HOUR_DIR", "INTERVAL", "SEEDS_DIR", "Backtest",
+           "LearningCurve", "PowerLawFit", "backtest", "backtest_table", "campaign_curves", "compute_text", "coverage",
+           "equal_budget_curves", "extrapolation_table", "fit_curve", "fit_power_law", "group_by_stack",
+           "learning_curve", "run_key", "stack_size"]

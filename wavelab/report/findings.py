@@ -399,7 +399,8 @@ def _standing(records) -> Finding:
     if not equal or lstm is None:
         return _missing("book/standing", q, "the equal-budget campaign (results/equal/)")
     best = min(equal, key=lambda r: r.bpf_weighted)
-    answer = f"Across {len(equal)} runs of 4 CPU-minutes the best test figure is {record_name(best)}'s {_vs_paper(best)}."
+    answer = (f"Across {len(equal)} runs of 4 CPU-minutes the best test figure is {record_name(best)}'s "
+              f"{_vs_paper(best)}.")
     quoted, holds = [best], None
     for runs, minutes in ((equal, 4), (hour, 60)):
         lstm = _best(runs, LSTM, s=64)
@@ -537,7 +538,8 @@ def chapter_finding(chapter: str, records: list[ResultRecord] | None = None, *, 
             reads every representation and the whole test split of each corpus, and adds the records of
             ``<results_dir>/equal/`` and ``<results_dir>/compression/`` when ``records`` hold no trained ``pcm16``
             run.
-        study: the latent study (``"book/latents"`` only; default: ``<results_dir>/studies/latent-study.json``).
+        study: the latent study (``"book/latents"`` only; default: ``<results_dir>/studies/latent-study.json``); its
+            record is looked up among ``records`` and the hour campaign's (``<results_dir>/hour/``).
         results_dir: default :func:`wavelab.settings.results_dir`.
     Returns:
         :class:`Finding`.
@@ -561,6 +563,8 @@ def chapter_finding(chapter: str, records: list[ResultRecord] | None = None, *, 
                         for r in load_records(folder)]
     elif records is None:
         records = load_records(root)
+    if chapter == "book/latents" and (root / "hour").is_dir():  # the study may read the hour campaign's CW-VAE
+        records = list(records) + load_records(root / "hour")
     if chapter == "book/compression":  # every representation, and each test set it was measured on
         test = select(records, split="test", representation=None)
     else:

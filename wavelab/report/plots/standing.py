@@ -105,7 +105,7 @@ def backtest_figure(curves: list, fits: dict[str, dict[str, object]], columns: i
     Args:
         curves: the long runs' :class:`wavelab.report.curves.LearningCurve` s.
         fits: ``{curve run: {words for what the law was fitted to: (PowerLawFit, minutes fitted)}}``; each law is drawn
-            from its last fitted minute (a dotted line) to the curve's end, with its bootstrap band.
+            over the whole curve with its bootstrap band, a dotted line at the last minute it was fitted to.
         columns: panels per row.
         panel: inches of one panel.
     Returns:
