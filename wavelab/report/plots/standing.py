@@ -165,6 +165,8 @@ def headline_figure(curves: list, paper: dict, equal_minutes: float = 4.0,
     ax.text(equal_minutes * 1.05, 0.97, "equal budget", transform=ax.get_xaxis_transform(), fontsize=7,
             color="0.4", va="top")
     ax.set_xlim(0, end * 1.08)
+    if any(c.is_bound for c in curves):
+        ax.text(0.01, 0.02, "hollow: upper bound (negative ELBO)", transform=ax.transAxes, fontsize=7, color="0.4")
     ax.set_xlabel("training CPU-minutes (one thread)")
     ax.set_ylabel("valid bpf")
     ax.set_title("Validation bits per frame against compute; dashed: the paper's test figure (days on a GPU)",
