@@ -263,6 +263,26 @@ def test_bad_inputs_to_compress_are_refused(runs, tmp_path, capsys, shared_data)
     assert code == 2 and "does not exist" in err
 
 
+def test_an_existing_output_is_kept_unless_forced(runs, container, tmp_path, capsys, shared_data):
+    """compress and decompress never replace a file the user has without --force, and never write over their input:
+    the file keeps its bytes and the error says what to do."""
+    wav = write_wav(tmp_path / "in.wav", speech_pcm(300))
+    wlc, back = tmp_path / "in.wlc", tmp_path / "back.wav"
+    for path in (wlc, back):
+        path.write_bytes(b"the user's own file")
+    for cmd, inp, out in (("compress", wav, wlc), ("decompress", tmp_path / "c.wlc", back)):
+        (tmp_path / "c.wlc").write_bytes(container)
+        code, _, err = run_cli(capsys, cmd, "--run-dir", runs["lstm"], inp, out)
+        assert code == 2 and str(out) in err and "--force" in err and "Traceback" not in err, err
+        assert out.read_bytes() == b"the user's own file"
+        code, _, err = run_cli(capsys, cmd, "--run-dir", runs["lstm"], inp, out, "--force")
+        assert code == 0, err
+        assert out.read_bytes() != b"the user's own file"
+    code, _, err = run_cli(capsys, "compress", "--run-dir", runs["lstm"], wav, wav, "--force")
+    assert code == 2 and "both the input and the output" in err
+    assert sf.read(wav, dtype="int16")[0].shape == (300,)  # the input is untouched
+
+
 def test_the_decoders_output_grows_past_its_first_buffer(runs, container, monkeypatch, shared_data):
     """The decoder does not trust the header's sample count with memory: its buffer starts small and doubles."""
     from wavelab import coding

@@ -337,11 +337,21 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 # compress, decompress, score
 
 
+def _check_output(args: argparse.Namespace) -> None:
+    """Refuse to write over the input, or over an existing output without ``--force`` (before any work is done)."""
+    out, inp = Path(args.output), Path(args.input)
+    if out.exists() and inp.exists() and out.resolve() == inp.resolve():
+        raise CLIError(f"{out} is both the input and the output; choose another output file (nothing was written)")
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} already exists; pass --force to overwrite it (nothing was written)")
+
+
 def cmd_compress(args: argparse.Namespace) -> int:
     """``python -m wavelab compress``: code a 16 kHz mono 16-bit audio file with a run's model and the range coder
-    (:mod:`wavelab.coding`); nothing is written on failure."""
+    (:mod:`wavelab.coding`); nothing is written on failure, and an existing output only with ``--force``."""
     from .coding import HEADER_BYTES, TRAILER_BYTES, CodecError, compress_file, load_codec_model
 
+    _check_output(args)
     try:
         codec = load_codec_model(args.run_dir)
         stats = compress_file(codec, args.input, args.output)
@@ -359,9 +369,11 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 def cmd_decompress(args: argparse.Namespace) -> int:
     """``python -m wavelab decompress``: decode a ``.wlc`` file with the run that made it into a 16 kHz WAV file;
-    every check (format, CRC, model fingerprint, sample rate, PCM checksum) passes before anything is written."""
+    every check (format, CRC, model fingerprint, sample rate, PCM checksum) passes before anything is written, and an
+    existing output is replaced only with ``--force``."""
     from .coding import CodecError, decompress_file, load_codec_model
 
+    _check_output(args)
     try:
         codec = load_codec_model(args.run_dir)
         c = decompress_file(codec, args.input, args.output)
@@ -494,12 +506,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a run of a model with an exact likelihood and an incremental step (lstm, wavenet, sashimi)")
     z.add_argument("input", metavar="IN.wav")
     z.add_argument("output", metavar="OUT.wlc")
+    z.add_argument("--force", action="store_true", help="overwrite OUT.wlc if it exists")
     z.set_defaults(func=cmd_compress)
 
     u = sub.add_parser("decompress", help="decompress a .wlc file with the run that compressed it")
     u.add_argument("--run-dir", required=True)
     u.add_argument("input", metavar="IN.wlc")
     u.add_argument("output", metavar="OUT.wav")
+    u.add_argument("--force", action="store_true", help="overwrite OUT.wav if it exists")
     u.set_defaults(func=cmd_decompress)
 
     r = sub.add_parser("score", help="bits per frame of audio files under a run's model, per file and in total")
