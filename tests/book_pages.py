@@ -385,15 +385,9 @@ class PageChecker:
     def evaluate(self, url: str, script: str):
         """Open ``url``, let it settle, and return what the JavaScript function ``script`` returns there (for checks
         of one page's content, e.g. that the first page shows its table and figure)."""
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
         page = self._context.new_page()
         try:
-            page.goto(url, wait_until="load", timeout=_TIMEOUT_MS)
-            try:
-                page.wait_for_load_state("networkidle", timeout=_SETTLE_MS)
-            except PlaywrightTimeout:
-                pass
+            _settle(page, url)
             return page.evaluate(script)
         finally:
             page.close()
@@ -401,8 +395,6 @@ class PageChecker:
     def check(self, url: str, page_name: str, screenshot: str | os.PathLike | None = None) -> list[Problem]:
         """Open ``url`` (reported as ``page_name``), let it settle and MathJax typeset, and return every problem
         found; writes a full-page PNG to ``screenshot`` when given (parent folders created)."""
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
         problems: list[Problem] = []
         console: list[tuple[str, str]] = []
         failed_urls: set[str] = set()
@@ -429,11 +421,7 @@ class PageChecker:
         page.on("requestfailed", on_request_failed)
         page.on("response", on_response)
         try:
-            page.goto(url, wait_until="load", timeout=_TIMEOUT_MS)
-            try:
-                page.wait_for_load_state("networkidle", timeout=_SETTLE_MS)
-            except PlaywrightTimeout:
-                pass
+            _settle(page, url)
             mathjax = page.evaluate(_MATHJAX_JS, _MATHJAX_TIMEOUT_MS)
             if mathjax == "timeout":
                 problems.append(Problem(page_name, "raw-maths", f"MathJax did not finish typesetting within "
@@ -455,6 +443,17 @@ class PageChecker:
                                     text[:300]))
         order = {k: i for i, k in enumerate(KINDS)}
         return sorted(problems, key=lambda p: order.get(p.kind, len(order)))
+
+
+def _settle(page, url: str) -> None:
+    """Load ``url`` in ``page`` and wait up to ``_SETTLE_MS`` for the network to go quiet (no failure if it does not)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.goto(url, wait_until="load", timeout=_TIMEOUT_MS)
+    try:
+        page.wait_for_load_state("networkidle", timeout=_SETTLE_MS)
+    except PlaywrightTimeout:
+        pass
 
 
 def check_site(root: str | os.PathLike, screenshots: str | os.PathLike | None = None,
