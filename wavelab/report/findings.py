@@ -242,7 +242,7 @@ def _wavenet(records) -> Finding:
         answer += (f" The paper's configuration (Dc=96, 5 blocks) reaches {p.bpf_weighted:.2f} after "
                    f"{training_text(p)}: at this budget the smaller net is ahead.")
     return Finding("book/wavenet", TITLES["book/wavenet"], q, answer, _verdict(best), records=[best] + paper_cfg[:1] * (
-        paper_cfg[:1] != [best]), paper=paper_text(best, _paper('wavenet')),
+        paper_cfg[:1] != [best]), paper=paper_text(best, _paper(WAVENET)),
         ours=_ours(best, configuration(best)))
 
 
