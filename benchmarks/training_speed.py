@@ -1,12 +1,19 @@
-"""Training speed of every 16-bit model of the book in its recorded configuration, in float32 and under bf16
-autocast: frames/s, FLOPs per frame, achieved GFLOP/s beside this CPU's matmul ceiling, and the likelihood after a
-fixed number of steps in each precision (so a speed-up is not bought with a worse model).
+"""Training speed of every 16-bit model of the book in its recorded configuration and in the faster forms this
+project built, at equal steps: frames/s, FLOPs per frame, achieved GFLOP/s beside this CPU's matmul ceiling, and
+the likelihood after a fixed number of steps in each form (so a speed-up is not bought with a worse model).
 
-Run from the project root on a quiet machine (the default 20 steps of the twelve recipes in both precisions at one
-thread: about 40 minutes on a 2-core machine busy with other work, so expect 20-30 on a quiet one; WaveNet at the
+The forms ("precisions"): ``recipe``, float32 as the recorded runs trained (the latent models' recurrent loops form
+every weight gradient step by step); ``fp32``, float32 with those weight gradients formed once per segment
+(:mod:`wavelab.models.deferred`; the same maths, so the same bpf up to float rounding; models without such a loop
+run as in ``recipe``); ``bf16``, bfloat16 autocast.  :func:`wavelab.report.speed.training_speed_gain` picks per
+model the fastest form whose validation bpf after the steps is within a tolerance of ``recipe``'s.
+
+Run from the project root on a quiet machine (the default 20 steps of the twelve recipes in the three forms at one
+thread: about 60 minutes on a 2-core machine busy with other work, so expect 30-45 on a quiet one; WaveNet at the
 paper's size is a quarter of it; ``total_seconds`` in the JSON says what each entry took):
 
     .venv/bin/python benchmarks/training_speed.py [--threads N] [--steps 20] [--warmup 3] [--models NAME ...]
+                                                  [--precisions recipe fp32 bf16]
                                                   [--out benchmarks/results/training_speed.json]
     .venv/bin/python benchmarks/training_speed.py --quick   # tiny models, seconds; writes to the temp dir
 
@@ -17,7 +24,7 @@ out) or those named by ``--models``, and for each precision:
   the recipe's ``model`` and ``model_overrides`` after seeding with the recipe's seed, Adam at its learning rate, the
   data stream :func:`wavelab.data.random_segments` over the real TIMIT ``train`` split at the recipe's segment length
   and batch size, and every step the training loop's own step: ``set_train_step``, forward and ``loss()`` under
-  ``torch.autocast`` as ``TrainConfig.amp`` sets it (``"off"``: float32, what the recorded CPU runs did; ``"bf16"``:
+  ``torch.autocast`` as ``TrainConfig.amp`` sets it (``"off"`` for ``recipe`` and ``fp32``; ``"bf16"``:
   bfloat16 autocast without a gradient scaler, the likelihood heads and log-probabilities staying float32, see
   :mod:`wavelab.distributions.precision`), then ``wavelab.train._optimizer_step`` (backward, the gradient-norm check,
   the Adam update).  ``--steps`` steps (default 20) are run; each is timed with ``time.perf_counter`` from the batch
@@ -35,7 +42,8 @@ out) or those named by ``--models``, and for each precision:
   bf16 takes the unfused LSTM cell (other ops, the same matmuls).
 - ``gflops_per_s`` = FLOPs per step / ``seconds_per_step`` / 1e9, beside ``matmul_ceiling``: the best of
   ``--matmul-repeats`` ``torch.mm`` of two ``--matmul-n`` square matrices (default 2048) at the same thread count, in
-  float32 and in bfloat16, as ``2 n^3 / seconds / 1e9`` GFLOP/s.
+  float32 and in bfloat16, as ``2 n^3 / seconds / 1e9`` GFLOP/s (``recipe`` and ``fp32`` are set against the
+  float32 ceiling).
 - ``bpf_after_steps``: the training loss the loop logs (``"bpf"`` of ``metrics.jsonl``: the model's reported NLL or
   negative ELBO per frame, in bits) on the last of the ``--steps`` steps (same seed and same batches in both
   precisions; ``train_bpf`` holds every step's), and ``valid_bpf_after_steps``: one evaluation of the model after
@@ -72,7 +80,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from wavelab.report.speed import best_time, training_speed_table
-from wavelab.models import build_model, config_for
+from wavelab.models import build_model, config_for, deferred
 from wavelab.campaign.recipes import Recipe, load_recipe
 from wavelab.report.records import utc_now
 from wavelab.runs import git_commit, hardware_info
@@ -93,8 +101,14 @@ DEFAULT_OUT = PROJECT_ROOT / "benchmarks" / "results" / "training_speed.json"
 QUICK_OUT_NAME = "training_speed_quick.json"
 #: the book's order of model families (recipes sort by family, then name)
 FAMILIES = ("wavenet", "lstm", "vrnn", "srnn", "cwvae", "waveflow", "waveglow", "sashimi")
-#: precision name -> TrainConfig.amp
-PRECISIONS = {"fp32": "off", "bf16": "bf16"}
+#: precision name -> TrainConfig.amp: "recipe" is float32 as the recorded runs trained (every step's weight gradients
+#: formed step by step), "fp32" the same with the latent models' loops' weight gradients formed once per segment
+#: (wavelab.models.deferred), "bf16" bfloat16 autocast (where the deferral does not apply)
+PRECISIONS = {"recipe": "off", "fp32": "off", "bf16": "bf16"}
+#: precision name -> wavelab.models.deferred on or off
+DEFERRED = {"recipe": False, "fp32": True, "bf16": True}
+#: precision name -> the matmul ceiling it is set against
+CEILING_OF = {"recipe": "fp32", "fp32": "fp32", "bf16": "bf16"}
 #: /proc/cpuinfo flags of native bfloat16 arithmetic (either is enough)
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 #: flags recorded in the JSON
@@ -277,13 +291,15 @@ def _finite_or_none(x: float | None) -> float | None:
 
 def measure(recipe: Recipe, precision: str, *, steps: int, warmup: int, quick: bool, train_utterances,
             valid_utterances, runs_dir: str | Path) -> dict[str, Any]:
-    """Train ``recipe``'s run from scratch for ``steps`` steps in ``precision`` (``"fp32"`` or ``"bf16"``), timing
-    every step, then evaluate it on ``valid_utterances`` and count one step's FLOPs (see the module docstring).
+    """Train ``recipe``'s run from scratch for ``steps`` steps in ``precision`` (a key of :data:`PRECISIONS`:
+    ``"recipe"``, ``"fp32"`` or ``"bf16"``), timing every step, then evaluate it on ``valid_utterances`` and count
+    one step's FLOPs (see the module docstring).
 
     Raises:
         ValueError: an unknown ``precision``.
     Returns:
-        the JSON entry: ``recipe``, ``recipe_file``, ``model``, ``model_overrides``, ``precision``, ``autocast``,
+        the JSON entry: ``recipe``, ``recipe_file``, ``model``, ``model_overrides``, ``precision``,
+        ``deferred_weight_grads`` (:data:`DEFERRED`), ``autocast``,
         ``parameters``, ``segment_length`` and ``batch_size`` (samples, segments), ``frames_per_step``, ``steps``,
         ``warmup_steps``, ``timed_steps``, ``step_seconds`` (every step), ``seconds_per_step`` (median of the timed
         ones), ``data_seconds_per_step`` (median time to draw a batch, not in ``seconds_per_step``),
@@ -293,11 +309,18 @@ def measure(recipe: Recipe, precision: str, *, steps: int, warmup: int, quick: b
         ``valid_frames`` (``None`` / 0 without validation utterances); ``valid_seconds``, ``flop_count_seconds`` and
         ``total_seconds`` (wall time of the evaluation, of the FLOP count and of the whole entry: for planning runs).
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"measure: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    with deferred.enabled(DEFERRED[precision]):
+        return _measure(recipe, precision, steps=steps, warmup=warmup, quick=quick,
+                        train_utterances=train_utterances, valid_utterances=valid_utterances, runs_dir=runs_dir)
+
+
+def _measure(recipe: Recipe, precision: str, *, steps: int, warmup: int, quick: bool, train_utterances,
+             valid_utterances, runs_dir: str | Path) -> dict[str, Any]:
     from wavelab.data import random_segments
     from wavelab.evaluate import evaluate
 
-    if precision not in PRECISIONS:
-        raise ValueError(f"measure: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     t_start = time.perf_counter()
     base = recipe.train_config(runs_dir, quick=quick, device="cpu")
     cfg = dataclasses.replace(base, amp=PRECISIONS[precision], max_steps=steps, max_minutes=None)
@@ -352,6 +375,7 @@ def measure(recipe: Recipe, precision: str, *, steps: int, warmup: int, quick: b
     return {
         "recipe": recipe.name, "recipe_file": recipe.source, "model": cfg.model,
         "model_overrides": json.loads(json.dumps(cfg.model_overrides)), "precision": precision,
+        "deferred_weight_grads": DEFERRED[precision],
         "autocast": str(amp_dtype).replace("torch.", "") if amp_dtype is not None else None,
         "parameters": sum(p.numel() for p in model.parameters()),
         "segment_length": cfg.segment_length, "batch_size": cfg.batch_size, "frames_per_step": frames_per_step,
@@ -425,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     flags = cpu_flags()
     bf16 = bf16_support(flags)
     if args.precisions is None:
-        precisions = ["fp32"] + (["bf16"] if bf16["supported"] else [])
+        precisions = ["recipe", "fp32"] + (["bf16"] if bf16["supported"] else [])
     else:
         precisions = [q for q in PRECISIONS if q in args.precisions]
         if "bf16" in precisions and not bf16["supported"]:
@@ -459,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         if not bf16["supported"]:
             out["bf16_not_measured"] = f"this CPU has none of {', '.join(BF16_FLAGS)} in /proc/cpuinfo"
         dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
-        for q in precisions:
+        for q in dict.fromkeys(CEILING_OF[q] for q in precisions):
             out["matmul_ceiling"][q] = matmul_ceiling(settings["matmul_n"], dtypes[q], settings["matmul_repeats"])
             print(f"matmul ceiling {q}: {out['matmul_ceiling'][q]['gflops_per_s']:,.1f} GFLOP/s "
                   f"({settings['matmul_n']}^2, {args.threads} threads)", flush=True)

@@ -55,6 +55,7 @@ from ..audio import SUPPORTED_BITS
 from ..distributions import DiscretizedMixtureLogistics, float32_head
 from ..representations import check_representation, get_representation
 from .base import ModelConfig, ModelOutput, Progress, WavelabModel, check_batch, progress_bar
+from .deferred import DeferredGrads
 from .latent import (FREE_NATS_MODES, LOG_2PI, free_nats_at, free_nats_kl, gaussian_kl, gaussian_log_prob,
                      gaussian_params, iw_bound_from, kl_weight)
 from .papers import PaperFigure, table_1, table_2, thesis
@@ -465,18 +466,21 @@ class CWVAE(WavelabModel):
         the top layer), ``eps [B, S, Dz]``, ``state = (h, z)`` before the first step.  Returns ``(LayerStates without
         context, new state)``."""
         cell, min_sd = self.cells[l], self.config.min_sd
-        h, z = state
+        dg = DeferredGrads(cell.z_in, cell.gru, cell.prior, cell.posterior)
+        h, z, ctx_proj, feats = dg.enter(*state, ctx_proj, feats)
+        ctx_proj, feats = dg.per_step(ctx_proj), dg.per_step(feats)
         hs, zs, mps, sps, mqs, sqs = [], [], [], [], [], []
         for t in range(eps.shape[1]):
-            a = cell.z_in(z)
+            a = dg.linear(cell.z_in, z)
             if ctx_proj is not None:
-                a = a + ctx_proj[:, t]
-            h = cell.gru(F.relu(a), h)
-            mu_p, sd_p = gaussian_params(cell.prior(h).float(), min_sd)
+                a = a + ctx_proj[t]
+            h = dg.gru_cell(cell.gru, F.relu(a), h)
+            mu_p, sd_p = gaussian_params(dg.mlp(cell.prior, h).float(), min_sd)
             if feats is None:
                 z = mu_p + temperature * sd_p * eps[:, t]
             else:
-                mu_q, sd_q = gaussian_params(cell.posterior(torch.cat([h, feats[:, t]], dim=-1)).float(), min_sd)
+                posterior = dg.mlp(cell.posterior, torch.cat([h, feats[t]], dim=-1))
+                mu_q, sd_q = gaussian_params(posterior.float(), min_sd)
                 if self.config.precision_posterior:
                     mu_q, sd_q = precision_weighted(mu_q, sd_q, mu_p, sd_p)
                 z = mu_q + sd_q * eps[:, t]

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from .base import Progress, progress_steps
+from .deferred import DeferredGrads
 from .latent import LatentFrameConfig, LatentFrameModel, SegmentOutput, gaussian_params
 from .papers import PaperFigure, table_1, thesis
 from .stacking import Prepared, frame_params, mlp, segments
@@ -110,12 +111,14 @@ class SRNN(LatentFrameModel):
         """Steps ``t0 .. t1 - 1`` of the latent chain (prior and posterior step by step, since both read
         ``z_{t-1}``), then the decoder for all steps at once.  ``eps [B, S, Dz]`` is the posterior noise, ``state``
         is ``z_{t0-1}``."""
-        d, a = context["d"][:, t0:t1], context["a"][:, t0:t1]
-        z, min_sd = state, self.config.min_sd
+        dg = DeferredGrads(self.phi_prior, self.phi_enc)
+        z, d, a = dg.enter(state, context["d"][:, t0:t1], context["a"][:, t0:t1])
+        d_steps, a_steps = dg.per_step(d), dg.per_step(a)
+        min_sd = self.config.min_sd
         zs, mqs, sqs, mps, sps = [], [], [], [], []
         for i in range(t1 - t0):
-            mu_p, sd_p = gaussian_params(self.phi_prior(torch.cat([z, d[:, i]], dim=-1)), min_sd)
-            mu_q, sd_q = gaussian_params(self.phi_enc(torch.cat([z, a[:, i]], dim=-1)), min_sd)
+            mu_p, sd_p = gaussian_params(dg.mlp(self.phi_prior, torch.cat([z, d_steps[i]], dim=-1)), min_sd)
+            mu_q, sd_q = gaussian_params(dg.mlp(self.phi_enc, torch.cat([z, a_steps[i]], dim=-1)), min_sd)
             if self.config.residual_posterior:
                 mu_q = mu_p + mu_q
             z = mu_q + sd_q * eps[:, i]

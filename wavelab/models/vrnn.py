@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from .base import Progress, progress_steps
+from .deferred import DeferredGrads
 from .latent import LatentFrameConfig, LatentFrameModel, SegmentOutput, gaussian_params
 from .papers import PaperFigure, table_1, thesis
 from .stacking import Prepared, frame_params, mlp
@@ -86,13 +87,15 @@ class VRNN(LatentFrameModel):
         and decoder for all steps at once.  ``eps [B, S, Dz]`` is the posterior noise."""
         fx = self.phi_x(prep.x[:, t0:t1])
         fx_prev = self.phi_x(prep.x_prev[:, t0:t1])
-        d, fz = state.d, state.phi_z
+        dg = DeferredGrads(self.transition, self.phi_enc, self.phi_z)
+        d, fz, fx, fx_prev = dg.enter(state.d, state.phi_z, fx, fx_prev)
+        fx, fx_prev = dg.per_step(fx), dg.per_step(fx_prev)
         ds, zs, fzs, mus, sds = [], [], [], [], []
         for i in range(t1 - t0):
-            d = self.transition(torch.cat([fx_prev[:, i], fz], dim=-1), d)
-            mu_q, sd_q = gaussian_params(self.phi_enc(torch.cat([fx[:, i], d], dim=-1)), self.config.min_sd)
+            d = dg.gru_cell(self.transition, torch.cat([fx_prev[i], fz], dim=-1), d)
+            mu_q, sd_q = gaussian_params(dg.mlp(self.phi_enc, torch.cat([fx[i], d], dim=-1)), self.config.min_sd)
             z = mu_q + sd_q * eps[:, i]
-            fz = self.phi_z(z)
+            fz = dg.mlp(self.phi_z, z)
             ds.append(d), zs.append(z), fzs.append(fz), mus.append(mu_q), sds.append(sd_q)
         D, FZ = torch.stack(ds, 1), torch.stack(fzs, 1)
         mu_p, sd_p = gaussian_params(self.phi_prior(D), self.config.min_sd)
