@@ -283,8 +283,19 @@ BAD = [  # (change, value, key named in the error, words of the problem)
     ("evaluations.0.record", "x/y", "evaluations[0].record", "plain file name"),
     ("evaluations.0.iw_samples", 10, "evaluations[0].iw_samples", "no importance-weighted bound"),
     ("evaluations.0.dataset", "wsj", "evaluations[0].dataset", "unknown dataset 'wsj'"),
+    ("evaluations.0.dataset", "timit+librispeech", "evaluations[0].dataset", "unknown dataset"),
+    ("dataset", "timit+librispeech", "evaluations[0].dataset", "name the corpus"),  # a record is of one corpus
     ("evaluations", [], "evaluations", "at least one"),
 ]
+
+
+def test_a_recipe_trains_on_the_joined_corpus_and_records_each_corpus(tmp_path):
+    d = _base()
+    d["dataset"] = "timit+librispeech"
+    d["evaluations"] = [{"record": "a-timit", "dataset": "timit"}, {"record": "a-libri", "dataset": "librispeech"}]
+    r = load_recipe(_write(tmp_path, d))
+    assert r.train_config("runs").dataset == "timit+librispeech"
+    assert [e.dataset for e in r.evaluations] == ["timit", "librispeech"]
 
 
 @pytest.mark.parametrize("dotted,value,key,problem", BAD, ids=[f"{b[0]}={b[1]!r}" for b in BAD])

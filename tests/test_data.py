@@ -232,6 +232,34 @@ def test_real_librispeech_splits(librispeech_root):
     assert all(u.subset == "train-clean-100" for u in train) and all(u.subset == "test-other" for u in test)
 
 
+def test_the_joined_corpus_is_the_union_of_both_splits_interleaved(timit_root, librispeech_root):
+    """``timit+librispeech``: each split is the union of the corpora's (about 52 minutes and 236 speakers of
+    training speech), alternating corpora so that a round-robin validation subset draws on both."""
+    from wavelab.train import curve_utterances
+
+    for split in ("train", "valid", "test"):
+        parts = [load_split(c, split) for c in ("timit", "librispeech")]
+        joined = load_split("timit+librispeech", split)
+        assert sorted(u.id for u in joined) == sorted(u.id for p in parts for u in p), split
+        assert len(joined) == sum(len(p) for p in parts)
+        n = min(len(p) for p in parts)
+        assert [u.id for u in joined[:2 * n:2]] == [u.id for u in parts[0][:n]]  # corpora alternate
+        assert [u.id for u in joined[1:2 * n:2]] == [u.id for u in parts[1][:n]]
+    train = load_split("timit+librispeech", "train")
+    assert len({u.speaker.id for u in train}) == 236
+    assert 45 < sum(u.num_samples for u in train) / 16000 / 60 < 60  # minutes
+    curve = curve_utterances("timit+librispeech", 4)
+    timit_valid = load_split("timit", "valid")
+    # the validation curve reads both corpora, and both TIMIT validation speakers
+    assert [u.id in {v.id for v in timit_valid} for u in curve] == [True, False, True, False]
+    assert len({u.speaker.id for u in curve}) == 4
+    assert curve_utterances("timit", 2) == curve_utterances("timit+librispeech", 4)[::2]
+    with pytest.raises(ValueError, match="splits"):
+        load_split("timit+librispeech", "phoneme_study")
+    with pytest.raises(ValueError, match="own data root"):
+        load_split("timit+librispeech", "train", timit_root)
+
+
 def test_unknown_corpus_or_split():
     with pytest.raises(ValueError, match="unknown corpus"):
         load_split("wsj", "train")

@@ -317,15 +317,19 @@ def _spread_over_speakers(utterances: list, n: int) -> list:
 
 def curve_utterances(dataset: str = "timit", n: int = 2) -> list:
     """The utterances a run's periodic validation (``eval_every``, ``eval_every_minutes``) reads by default: the
-    first ``n`` (``TrainConfig.eval_subset``) of ``dataset``'s valid split, round-robin over its speakers.  Figures
-    that draw a reference beside learning curves (FLAC, a histogram) measure it on these.
+    first ``n`` (``TrainConfig.eval_subset``) of ``dataset``'s valid split, round-robin over its speakers; for a
+    joined data set (:data:`wavelab.data.JOINED_CORPORA`), round-robin over its corpora as well (one of each corpus in
+    turn), so the curve reads every corpus.  Figures that draw a reference beside learning curves (FLAC, a
+    histogram) measure it on these.
 
     Raises:
         wavelab.data errors when the split cannot be loaded.
     """
     from . import data as wdata
 
-    return _spread_over_speakers(wdata.load_split(dataset, "valid"), n)
+    corpora = wdata.JOINED_CORPORA.get(dataset, (dataset,))
+    spreads = [_spread_over_speakers(wdata.load_split(c, "valid"), n) for c in corpora]
+    return [s[i] for i in range(n) for s in spreads if i < len(s)][:n]
 
 
 def identity_diffs(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:

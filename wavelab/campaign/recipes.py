@@ -13,7 +13,7 @@ The format (every key below is required unless marked optional; unknown keys are
 
     name = "vrnn-s64"              # the run's name: must equal the file's stem; runs/NAME, results/runs/NAME
     model = "vrnn"                 # registry name
-    dataset = "timit"              # one of wavelab.data.CORPORA
+    dataset = "timit"              # one of wavelab.data.DATASETS (a corpus, or "timit+librispeech": both joined)
     representation = "mulaw"       # one of REPRESENTATIONS; reaches the model's config field `representation`
     budget = "cpu-budget"          # the records' budget label, one of wavelab.report.records.BUDGETS
 
@@ -36,7 +36,8 @@ The format (every key below is required unless marked optional; unknown keys are
     iw_samples = 10                # optional: the importance-weighted bound with K samples (latent models)
     [[evaluations]]
     record = "vrnn-librispeech-s64"
-    dataset = "librispeech"        # optional: the test split of another corpus (default: the recipe's dataset)
+    dataset = "librispeech"        # optional: the test split of another corpus (default: the recipe's dataset;
+                                   # required when the recipe's dataset is a joined one)
 
     [gpu]                          # optional: read only by the GPU campaign (wavelab.campaign.gpu)
     max_batch = 64                 # on CUDA, train with the largest batch that fits (gpu.largest_batch), from
@@ -207,7 +208,7 @@ class Recipe:
         name: the run's name (the recipe file's stem): trained into ``runs_dir/NAME``, exported into
             ``results_dir/runs/NAME``.
         model: registry name (:data:`wavelab.models.REGISTRY`).
-        dataset: one of :data:`wavelab.data.CORPORA`.
+        dataset: one of :data:`wavelab.data.DATASETS` (a corpus or a joined data set).
         representation: one of :data:`REPRESENTATIONS`.
         budget: the budget label of its records (``"cpu-budget"`` or ``"gpu"``).
         train: the training settings.
@@ -352,7 +353,7 @@ def load_recipe(path: str | Path) -> Recipe:
     Raises:
         RecipeError: the file is missing or not TOML, or any check fails; the message names the file and the key.
     """
-    from ..data import CORPORA
+    from ..data import DATASETS
     from ..report.records import BUDGETS
 
     path = Path(path)
@@ -370,8 +371,8 @@ def load_recipe(path: str | Path) -> Recipe:
     if not _NAME.fullmatch(name) or name != path.stem:
         raise RecipeError(path, "name", f"must equal the file's stem {path.stem!r} (letters, digits, '.', '_', '-'), "
                                         f"got {name!r}")
-    if top["dataset"] not in CORPORA:
-        raise RecipeError(path, "dataset", f"unknown dataset {top['dataset']!r}; known datasets: {', '.join(CORPORA)}")
+    if top["dataset"] not in DATASETS:
+        raise RecipeError(path, "dataset", f"unknown dataset {top['dataset']!r}; known datasets: {', '.join(DATASETS)}")
     if top["representation"] not in REPRESENTATIONS:
         raise RecipeError(path, "representation", f"unknown representation {top['representation']!r}; known: "
                                                   f"{', '.join(REPRESENTATIONS)}")
@@ -387,7 +388,7 @@ def load_recipe(path: str | Path) -> Recipe:
     _check_model(path, top["model"], overrides)
 
     settings = TrainSettings(**_check_keys(top["train"], TRAIN_KEYS, path, "train."))
-    evaluations = _evaluations(path, top["evaluations"], top["model"])
+    evaluations = _evaluations(path, top["evaluations"], top["model"], top["dataset"])
     gpu = None
     if "gpu" in top:
         gpu = GpuSettings(**_check_keys(top["gpu"], _GPU_KEYS, path, "gpu."))
@@ -405,9 +406,10 @@ def load_recipe(path: str | Path) -> Recipe:
     return recipe
 
 
-def _evaluations(path: Path, tables: list, model: str) -> list[RecipeEvaluation]:
+def _evaluations(path: Path, tables: list, model: str, dataset: str) -> list[RecipeEvaluation]:
     """A recipe's ``[[evaluations]]``, checked: at least one, each a table of known keys, unique plain record names,
-    a known dataset, ``iw_samples`` >= 1 and only for a model with an importance-weighted bound.
+    a known corpus (named by every evaluation of a recipe that trains on a joined data set: a record is of one
+    corpus's test split), ``iw_samples`` >= 1 and only for a model with an importance-weighted bound.
 
     Raises:
         RecipeError: naming the file and the evaluation's key.
@@ -428,6 +430,10 @@ def _evaluations(path: Path, tables: list, model: str) -> list[RecipeEvaluation]
                                                      f"(letters, digits, '.', '_', '-'), got {ev.record!r}")
         if ev.record in [e.record for e in evaluations]:
             raise RecipeError(path, f"{key}.record", f"{ev.record!r} is written by an earlier evaluation")
+        if ev.dataset is None and dataset not in CORPORA:
+            raise RecipeError(path, f"{key}.dataset", f"the recipe trains on the joined data set {dataset!r}: name "
+                                                      f"the corpus whose test split this record measures, one of "
+                                                      f"{', '.join(CORPORA)}")
         if ev.dataset is not None and ev.dataset not in CORPORA:
             raise RecipeError(path, f"{key}.dataset", f"unknown dataset {ev.dataset!r}; known datasets: "
                                                       f"{', '.join(CORPORA)}")

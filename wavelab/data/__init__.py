@@ -13,6 +13,8 @@ from .librispeech import load_librispeech
 from .locate import data_root
 from .roots import CORPORA, CorpusError, DataNotFoundError, cache_dir
 from .splits import (
+    DATASETS,
+    JOINED_CORPORA,
     SPLITS,
     TIMIT_PHONEME_STUDY_SPEAKER,
     TIMIT_TEST_SPEAKERS,
@@ -23,7 +25,7 @@ from .timit import TIMIT_PHONES, load_timit
 from .utterance import Recording, Segment, Speaker, Utterance, codes_of
 
 __all__ = [
-    "CORPORA", "SPLITS", "TIMIT_PHONES", "TIMIT_PHONEME_STUDY_SPEAKER", "TIMIT_TEST_SPEAKERS",
+    "CORPORA", "DATASETS", "JOINED_CORPORA", "SPLITS", "TIMIT_PHONES", "TIMIT_PHONEME_STUDY_SPEAKER", "TIMIT_TEST_SPEAKERS",
     "Batch", "CorpusError", "DataNotFoundError", "DownloadError", "Recording", "Segment", "Speaker", "Utterance",
     "bucket_batches", "bucket_indices", "cache_dir", "codes_of", "data_root", "download_corpus", "load_corpus",
     "load_librispeech", "load_split", "load_timit", "random_segments", "silence_code",

@@ -30,6 +30,12 @@ TIMIT_PHONEME_STUDY_SPEAKER = "dr1-fvmh0"
 LIBRISPEECH_SPLITS = {"train": "train-clean-100", "valid": "train-clean-100", "test": "test-other"}
 LIBRISPEECH_VALID_READERS = 25  # the 25 numerically smallest reader ids of train-clean-100
 SPLITS = {"timit": ("train", "valid", "test", "phoneme_study"), "librispeech": ("train", "valid", "test")}
+#: corpora joined into one data set: its split is the union of theirs (the codec's model trains on all the speech
+#: there is: about 52 minutes and 236 speakers in the samples' train splits)
+JOINED_CORPORA = {"timit+librispeech": ("timit", "librispeech")}
+#: every name :func:`load_split` reads: the corpora and the joined data sets
+DATASETS = ("timit", "librispeech", *JOINED_CORPORA)
+JOINED_SPLITS = ("train", "valid", "test")
 
 _CACHE: dict[tuple[str, Path], list[Utterance]] = {}
 
@@ -61,14 +67,18 @@ def load_split(corpus: str, split: str, root: str | Path | None = None) -> list[
     """The utterances of one fixed split (see the module docstring).
 
     Args:
-        corpus: ``"timit"`` or ``"librispeech"``.
+        corpus: ``"timit"``, ``"librispeech"`` or a joined data set of :data:`JOINED_CORPORA`
+            (``"timit+librispeech"``: the union of both corpora's split, interleaved).
         split: ``"train"``, ``"valid"``, ``"test"``, or (TIMIT only) ``"phoneme_study"``.
-        root: corpus folder (default :func:`data_root`).
+        root: corpus folder (default :func:`data_root`; a joined data set reads each corpus from its default).
     Returns:
         list of :class:`Utterance`, sorted as in :func:`load_corpus`.
     Raises:
-        ValueError: unknown corpus or split, or a split that comes out empty (the folder is not the expected corpus).
+        ValueError: unknown corpus or split, a ``root`` for a joined data set, or a split that comes out empty (the
+            folder is not the expected corpus).
     """
+    if corpus in JOINED_CORPORA:
+        return _load_joined(corpus, split, root)
     check_corpus(corpus)
     if split not in SPLITS[corpus]:
         raise ValueError(f"{corpus} has splits {SPLITS[corpus]}, not {split!r}")
@@ -93,6 +103,19 @@ def load_split(corpus: str, split: str, root: str | Path | None = None) -> list[
         raise ValueError(f"split {corpus}/{split} is empty in {where}; is it the expected corpus layout? "
                          f"(see data/README.md)")
     return chosen
+
+
+def _load_joined(name: str, split: str, root) -> list[Utterance]:
+    """The union of the joined corpora's ``split``, interleaved (one utterance of each corpus in turn, then the rest
+    of the longer list), so that a validation subset taken round-robin over speakers draws on every corpus."""
+    if split not in JOINED_SPLITS:
+        raise ValueError(f"{name} has splits {JOINED_SPLITS}, not {split!r}")
+    if root is not None:
+        raise ValueError(f"{name} joins several corpora, each read from its own data root (WAVELAB_DATA, the shared "
+                         f"folder or the cache); load_split takes no root for it, got {root!r}")
+    parts = [load_split(corpus, split) for corpus in JOINED_CORPORA[name]]
+    longest = max(len(p) for p in parts)
+    return [p[i] for i in range(longest) for p in parts if i < len(p)]
 
 
 def _reader_number(reader_id: str) -> tuple[int, str]:
