@@ -123,3 +123,20 @@ def test_the_baseline_benchmark_chooses_on_valid_and_checks_every_round_trip(tim
     assert all(0 < s["bits_per_sample"] < 16 and s["files"] == 2 for s in bench["sets"].values())
     assert bench["speed_timit_test"]["round_trip_exact"] is True
     assert out.with_suffix(".md").read_text().count("|") > 10
+
+
+def test_the_wrapped_residual_is_a_bijection_of_the_samples_given_the_prediction():
+    from wavelab.adaptive import wrap_int16, wrapped_residual
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(-32768, 32768, size=10_000)
+    P = rng.integers(-(1 << 20), 1 << 20, size=x.size)  # predictions as far off as the cascade allows
+    w = wrap_int16(x - P)
+    assert w.min() >= -32768 and w.max() <= 32767
+    assert np.array_equal(wrap_int16(w + P), x)
+    # on white noise at full scale the cascade's residual leaves int16's range, and wraps back into it
+    r = cascade_residual(x)
+    assert np.abs(r).max() > 32767
+    wrapped = wrapped_residual(x)
+    assert wrapped.min() >= -32768 and wrapped.max() <= 32767
+    assert np.array_equal(wrap_int16(wrapped + (x - r)), x)

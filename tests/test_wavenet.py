@@ -183,3 +183,56 @@ def test_tiny_wavenet_overfits_a_sine_below_the_uniform_baseline():
         bpf = model(codes, lengths).loss().item() / math.log(2)
     print(f"sine: {bpf:.2f} bits per frame after 150 Adam steps (uniform: 16)")
     assert bpf < 12.0  # at least 4 bits per frame below the uniform baseline of 16
+
+
+# ---------------------------------------------------------------------------------------------------- adaptive residual
+
+
+def _speech_like_pcm(B: int, T: int, seed: int = 0) -> torch.Tensor:
+    """pcm16 codes of a few decaying resonances with noise: int16 audio an NLMS cascade can predict."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(T, dtype=torch.float64)
+    f = torch.rand(B, 1, generator=g, dtype=torch.float64) * 0.05 + 0.01
+    x = 8000 * torch.sin(2 * math.pi * f * t) + 300 * torch.randn(B, T, generator=g, dtype=torch.float64)
+    return x.round().clamp(-32768, 32767).long() + 32768
+
+
+def test_adaptive_residual_is_the_plain_network_on_each_rows_wrapped_cascade_residual():
+    from wavelab.adaptive import wrapped_residual
+
+    model = tiny(representation="pcm16", adaptive_residual=True)
+    plain = tiny(representation="pcm16")
+    plain.load_state_dict(model.state_dict())  # the same parameters: only the signal differs
+    codes, lengths = _speech_like_pcm(3, 600), torch.tensor([600, 451, 37])
+    padded = codes.clone()
+    padded[1, 451:], padded[2, 37:] = 5, 60000  # padding must not reach the valid samples' residual
+    target = model.residual_codes(padded, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        expect = wrapped_residual(codes[b, :n].numpy() - 32768) + 32768
+        assert np.array_equal(target[b, :n].numpy(), expect)
+        one = model(codes[b:b + 1, :n], torch.tensor([n])).nll
+        torch.testing.assert_close(one, plain(target[b:b + 1, :n], torch.tensor([n])).nll)
+    # the residual is smaller than the signal: the cascade predicts it
+    assert (target[0] - 32768).abs().float().mean() < 0.5 * (codes[0] - 32768).abs().float().mean()
+    torch.testing.assert_close(model(padded, lengths).nll, plain(target, lengths).nll)
+
+
+def test_adaptive_residual_prediction_at_t_depends_only_on_earlier_samples():
+    model = tiny(representation="pcm16", adaptive_residual=True).eval()
+    codes = _speech_like_pcm(1, 300, seed=1)
+    changed = codes.clone()
+    changed[0, 200] += 1234
+    with torch.no_grad():
+        a = model.distribution.log_prob(*model._params_and_targets(codes, None))
+        b = model.distribution.log_prob(*model._params_and_targets(changed, None))
+    torch.testing.assert_close(a[0, :200], b[0, :200], rtol=0, atol=1e-6)
+    assert not torch.allclose(a[0, 200:], b[0, 200:])
+
+
+def test_adaptive_residual_needs_pcm16_and_has_no_generation_yet():
+    for bad in ({"representation": "mulaw"}, {"representation": "pcm16", "lpc_order": 4},
+                {"representation": "pcm16", "adaptive_residual": 1}):
+        with pytest.raises(ValueError, match="adaptive_residual"):
+            WaveNetConfig(**{"adaptive_residual": True, **bad})
+    with pytest.raises(NotImplementedError, match="adaptive_residual"):
+        tiny(representation="pcm16", adaptive_residual=True).default_state(1)

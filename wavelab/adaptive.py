@@ -178,6 +178,21 @@ def cascade_reconstruct(r: np.ndarray, stages=DEFAULT_CASCADE, k: int = PREFILTE
     return _unprefilter(u, np.int64(k))
 
 
+def wrap_int16(r: np.ndarray) -> np.ndarray:
+    """Integers wrapped into int16's range: ``((r + 32768) mod 65536) - 32768``, int64.  For int16 samples ``x`` and
+    an integer prediction ``P`` made from the past, ``x = wrap_int16(wrap_int16(x - P) + P)``: the wrapped residual
+    is a bijection of ``x`` given the past, so a pmf over its 65,536 values codes ``x`` at the same length (a residual
+    beyond int16, possible when a filter diverges, is coded as its wrapped value)."""
+    r = np.asarray(r, dtype=np.int64)
+    return ((r + 32768) & 0xFFFF) - 32768
+
+
+def wrapped_residual(x: np.ndarray, stages=DEFAULT_CASCADE, k: int = PREFILTER) -> np.ndarray:
+    """:func:`cascade_residual` of int16 samples ``x [T]``, wrapped into int16 (:func:`wrap_int16`): the signal a
+    model of the adaptive filter's residual codes, int64 ``[T]`` in ``[-32768, 32767]``."""
+    return wrap_int16(cascade_residual(x, stages, k))
+
+
 @numba.njit(cache=True)
 def _running_scale(r, rate_shift):  # pragma: no cover - compiled; tested through adaptive_scale
     out = np.empty(r.shape[0], dtype=np.int64)

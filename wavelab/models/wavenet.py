@@ -22,6 +22,13 @@ With ``lpc_order = p > 0`` (LPCNet's idea, :mod:`wavelab.models.lpc`) a linear p
 residual around the prediction; ``a`` is fitted on the training split before the first step
 (:meth:`WaveNet.fit_to_data`).
 
+With ``adaptive_residual`` (``pcm16`` only; issue 22's hybrid, the classical codecs' predictor in front of a learned
+coder) the stack models, instead of the samples, the residual of the backward-adaptive integer NLMS cascade of
+:mod:`wavelab.adaptive` run over each row from its first sample, wrapped into int16: the residual is a bijection of
+the samples given their past, so its negative log-likelihood is a code length of the samples
+(:func:`wavelab.adaptive.wrap_int16`).  Training segments start the cascade afresh at the segment's first sample;
+an evaluated utterance starts it at the utterance's, as a codec does.
+
 Receptive field: the initial conv sees ``k`` inputs and every dilated layer adds ``(k - 1) d``, so
 ``R = k + blocks (k - 1) (2^layers_per_block - 1)``; for the paper config ``R = 2 + 5 * 1023 = 5117`` samples.
 """
@@ -64,10 +71,13 @@ class WaveNetConfig(ModelConfig):
             over the int16 values); it sets the network's input values and the DMoL's bins.
         lpc_order: order ``p`` of the linear-prediction path (see the module docstring); 0 (the default, the
             paper's model) means none.  Needs a lossless representation (``"linear"`` or ``"pcm16"``).
+        adaptive_residual: model the wrapped residual of the adaptive NLMS cascade (see the module docstring);
+            ``False`` (the paper's model) by default.  Needs ``"pcm16"`` and no ``lpc_order``; no generation.
 
     Raises:
         ValueError: a non-positive size, ``kernel_size < 2``, unsupported ``bits``, an unknown representation, or a
-            negative ``lpc_order`` or one with ``"mulaw"``.
+            negative ``lpc_order`` or one with ``"mulaw"``, ``adaptive_residual`` without ``"pcm16"`` or with
+            ``lpc_order``.
     """
 
     display_name: ClassVar[str] = "WaveNet"
@@ -86,6 +96,7 @@ class WaveNetConfig(ModelConfig):
     bits: int = 16
     representation: str = "mulaw"
     lpc_order: int = 0
+    adaptive_residual: bool = False
 
     def __post_init__(self):
         if self.skip_channels is None:
@@ -104,6 +115,11 @@ class WaveNetConfig(ModelConfig):
         if self.lpc_order and self.representation == "mulaw":
             raise ValueError("WaveNetConfig.lpc_order needs a lossless representation ('linear' or 'pcm16'): a linear "
                              "predictor of mu-law codes' amplitudes is not defined by the paper's setting")
+        if not isinstance(self.adaptive_residual, bool):
+            raise ValueError(f"WaveNetConfig.adaptive_residual must be true or false, got {self.adaptive_residual!r}")
+        if self.adaptive_residual and (self.representation != "pcm16" or self.lpc_order):
+            raise ValueError("WaveNetConfig.adaptive_residual needs representation 'pcm16' (the cascade runs on the "
+                             "int16 samples) and lpc_order 0 (one predictor at a time)")
 
     @property
     def dilations(self) -> tuple[int, ...]:
@@ -294,13 +310,41 @@ class WaveNet(WavelabModel):
             codes: int64 ``[B, T]`` mu-law codes.
         Returns:
             ``[B, 3M, T]`` in the layout ``[logits M | means M | log_scales M]`` of
-            :class:`~wavelab.distributions.DiscretizedMixtureLogistics`.
+            :class:`~wavelab.distributions.DiscretizedMixtureLogistics` (with ``adaptive_residual``: a pmf of
+            :meth:`residual_codes` at ``t``).
         Raises:
             ValueError: ``codes`` is not an int64 ``[B, T]`` tensor.
         """
         self._check_codes(codes)
-        params = self.network(self.network_input(codes))
-        return params if self.lpc is None else self._add_offset(params, self._mean_offset(codes))
+        return self._params_and_targets(codes, None)[0]
+
+    def residual_codes(self, codes: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """With ``adaptive_residual``: the ``pcm16`` codes of each row's wrapped cascade residual
+        (:func:`wavelab.adaptive.wrapped_residual` of its first ``lengths[b]`` samples; the padding after them stays
+        as it is), the sequence the network models.  Without it: ``codes`` themselves.
+
+        Args:
+            codes: int64 ``[B, T]`` pcm16 codes; lengths: int64 ``[B]`` (default: every row full).
+        Returns:
+            int64 ``[B, T]`` on ``codes``' device.
+        """
+        if not self.config.adaptive_residual:
+            return codes
+        from ..adaptive import wrapped_residual
+
+        x = codes.cpu().numpy().astype(np.int64) - 32768
+        out = x.copy()
+        ends = [codes.shape[1]] * codes.shape[0] if lengths is None else [int(n) for n in lengths]
+        for b, n in enumerate(ends):
+            out[b, :n] = wrapped_residual(x[b, :n])
+        return torch.from_numpy(out + 32768).to(codes.device)
+
+    def _params_and_targets(self, codes: torch.Tensor, lengths: torch.Tensor | None):
+        """``(DMoL params [B, 3M, T], the codes they are a pmf of [B, T])``: the samples' codes, or with
+        ``adaptive_residual`` the residual's (:meth:`residual_codes`)."""
+        targets = self.residual_codes(codes, lengths)
+        params = self.network(self.network_input(targets))
+        return (params if self.lpc is None else self._add_offset(params, self._mean_offset(codes))), targets
 
     def forward(self, codes: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
         """Exact negative log-likelihood of each sequence, ``-sum_{t < T_b} log p(x_t | x_{<t})`` in nats.
@@ -315,7 +359,9 @@ class WaveNet(WavelabModel):
             ValueError: bad shapes or dtypes, lengths out of range, codes out of range.
         """
         lengths = check_batch(codes, lengths, self.bits, "WaveNet.forward")
-        log_p = self.distribution.log_prob(self.logits(codes), codes)  # [B, T] nats
+        self._check_codes(codes)
+        params, targets = self._params_and_targets(codes, lengths)
+        log_p = self.distribution.log_prob(params, targets)  # [B, T] nats
         mask = length_mask(lengths, codes.shape[1])
         nll = -torch.where(mask, log_p, torch.zeros_like(log_p)).sum(dim=1)
         return ModelOutput(nll=nll, frames=lengths, is_bound=False)
@@ -361,9 +407,13 @@ class WaveNet(WavelabModel):
             :class:`WaveNetState` on the model's device and dtype, with ``t = P`` (0 without a prompt).
         Raises:
             ValueError: ``batch_size < 1`` or a prompt of the wrong shape, dtype or batch size.
+            NotImplementedError: a model with ``adaptive_residual`` (no incremental cascade yet).
         """
         if batch_size < 1:
             raise ValueError(f"WaveNet.default_state: batch_size must be >= 1, got {batch_size}")
+        if self.config.adaptive_residual:
+            raise NotImplementedError("WaveNet with adaptive_residual has no generation or codec step yet: its "
+                                      "likelihood is evaluated in full passes (forward)")
         weight = self.input_conv.weight
         device, dtype = weight.device, weight.dtype
         k = self.config.kernel_size
