@@ -5,7 +5,8 @@ the likelihood after a fixed number of steps in each form (so a speed-up is not 
 The forms ("precisions"): ``recipe``, float32 as the recorded runs trained (the latent models' recurrent loops form
 every weight gradient step by step); ``fp32``, float32 with those weight gradients formed once per segment
 (:mod:`wavelab.models.deferred`; the same maths, so the same bpf up to float rounding; models without such a loop
-run as in ``recipe``); ``bf16``, bfloat16 autocast.  :func:`wavelab.report.speed.training_speed_gain` picks per
+run as in ``recipe``); ``bf16``, bfloat16 autocast (the deferred loops in float32, the rest in bf16 where autocast
+casts it).  :func:`wavelab.report.speed.training_speed_gain` picks per
 model the fastest form whose validation bpf after the steps is within a tolerance of ``recipe``'s.
 
 Run from the project root on a quiet machine (the default 20 steps of the twelve recipes in the three forms at one
@@ -39,7 +40,8 @@ out) or those named by ``--models``, and for each precision:
   |W_hh|)`` forward and twice that backward, less the gradient of the initial (zero) state.  Not counted:
   elementwise work, normalisations, the likelihood and Adam, and FFTs (SaShiMi's S4 kernels and convolutions): ops of
   that kind with no formula are listed in ``uncounted_ops``.  The count does not depend on the precision, even where
-  bf16 takes the unfused LSTM cell (other ops, the same matmuls).
+  bf16 takes the unfused LSTM cell (other ops, the same matmuls); the deferred loops (``fp32``, ``bf16``) add the
+  gradient into a loop's initial state, under 0.1%.
 - ``gflops_per_s`` = FLOPs per step / ``seconds_per_step`` / 1e9, beside ``matmul_ceiling``: the best of
   ``--matmul-repeats`` ``torch.mm`` of two ``--matmul-n`` square matrices (default 2048) at the same thread count, in
   float32 and in bfloat16, as ``2 n^3 / seconds / 1e9`` GFLOP/s (``recipe`` and ``fp32`` are set against the
@@ -103,7 +105,7 @@ QUICK_OUT_NAME = "training_speed_quick.json"
 FAMILIES = ("wavenet", "lstm", "vrnn", "srnn", "cwvae", "waveflow", "waveglow", "sashimi")
 #: precision name -> TrainConfig.amp: "recipe" is float32 as the recorded runs trained (every step's weight gradients
 #: formed step by step), "fp32" the same with the latent models' loops' weight gradients formed once per segment
-#: (wavelab.models.deferred), "bf16" bfloat16 autocast (where the deferral does not apply)
+#: (wavelab.models.deferred), "bf16" bfloat16 autocast with those loops deferred and in float32
 PRECISIONS = {"recipe": "off", "fp32": "off", "bf16": "bf16"}
 #: precision name -> wavelab.models.deferred on or off
 DEFERRED = {"recipe": False, "fp32": True, "bf16": True}

@@ -3,6 +3,7 @@ recurrent loop uses them, and the GRU update of torch.nn.GRUCell."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tests.test_cwvae import TINY as TINY_CWVAE
@@ -73,14 +74,23 @@ def test_gru_cell_is_torchs_and_steps_outside_the_loss_get_no_gradient():
     assert x_fast[:, 4:].abs().max() == 0  # steps after the last one in the loss get nothing
 
 
-def test_without_gradients_or_under_autocast_the_layers_run_as_they_are():
+def test_without_gradients_the_layers_run_as_they_are_and_under_autocast_in_float32():
     layer = nn.Linear(4, 4)
     with torch.no_grad():
         assert not DeferredGrads(layer).active
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not DeferredGrads(layer).active
     with deferred.enabled(False):
         assert not DeferredGrads(layer).active
-    assert DeferredGrads(layer).active
-    x = torch.randn(3, 4)
+    x = torch.randn(3, 4, requires_grad=True)
     assert DeferredGrads(layer).enter(x, None)[1] is None
+    # under bf16 autocast the deferred layer computes in float32, and its gradients are float32 autograd's
+    dg = DeferredGrads(layer)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        (h,) = dg.enter(x)
+        y = dg.linear(layer, h.to(torch.bfloat16))
+    assert dg.active and y.dtype == torch.float32
+    y.pow(2).sum().backward()
+    fast = [p.grad.clone() for p in layer.parameters()]
+    layer.zero_grad()
+    F.linear(x.to(torch.bfloat16).float(), layer.weight, layer.bias).pow(2).sum().backward()
+    for a, b in zip(fast, [p.grad for p in layer.parameters()]):
+        torch.testing.assert_close(a, b)

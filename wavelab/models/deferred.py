@@ -16,8 +16,10 @@ backward: its backward is where the sums are formed.  A per-step linear map whos
 entered tensors would have its gradient lost; ``tests/test_deferred.py`` checks, for every model that uses this,
 that the gradients equal plain autograd's (up to float summation order).
 
-The maths is unchanged; only the order of float additions differs.  Outside training (no gradient) and under
-autocast the layers run as they are.  :func:`set_enabled` switches it off (``benchmarks/training_speed.py``
+The maths is unchanged; only the order of float additions differs.  Under autocast the deferred layers run in
+their weights' precision (float32): the loop's matmuls of a few rows gain nothing from 16 bits, while the parallel
+parts of the model (convolutions, the decoder over all steps) keep autocast's.  Outside training (no gradient) the
+layers run as they are.  :func:`set_enabled` switches it off (``benchmarks/training_speed.py``
 compares both).
 """
 
@@ -65,7 +67,7 @@ class _Buffer:
         if not gs:
             return None, None
         G = torch.cat([g for _, g in gs], 0)
-        X = torch.cat([xs[i] for i, _ in gs], 0)
+        X = torch.cat([xs[i] for i, _ in gs], 0).to(G.dtype)
         return G.t() @ X, G.sum(0)
 
 
@@ -75,14 +77,16 @@ class _DeferredLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, buffer, key, index):
         ctx.save_for_backward(weight)
-        ctx.buffer, ctx.key, ctx.index = buffer, key, index
-        return F.linear(x, weight, bias)
+        ctx.buffer, ctx.key, ctx.index, ctx.x_dtype = buffer, key, index, x.dtype
+        # in the weights' precision also under autocast: the loop's small matmuls gain nothing from 16 bits
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return F.linear(x.to(weight.dtype), weight, bias)
 
     @staticmethod
     def backward(ctx, g):
         (weight,) = ctx.saved_tensors
         ctx.buffer.grads[ctx.key].append((ctx.index, g))
-        return g @ weight, None, None, None, None, None
+        return (g @ weight).to(ctx.x_dtype), None, None, None, None, None
 
 
 class _Flush(torch.autograd.Function):
@@ -116,9 +120,8 @@ class DeferredGrads:
     """
 
     def __init__(self, *modules: nn.Module):
-        params = [p for m in modules for p in m.parameters()]
-        self.active = (_ENABLED and torch.is_grad_enabled() and any(p.requires_grad for p in params)
-                       and not torch.is_autocast_enabled(params[0].device.type))
+        self.active = _ENABLED and torch.is_grad_enabled() and any(p.requires_grad for m in modules
+                                                                   for p in m.parameters())
         if not self.active:
             return
         layers: list[nn.Module] = []

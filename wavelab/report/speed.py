@@ -542,7 +542,7 @@ def training_speed_table(bench: dict) -> SpeedTable:
                f"median of {timed} steps after {warmup} warm-up. Matmul ceiling ({m} x {m}, same threads): "
                f"{ceilings or '?'}. recipe: float32 as the recorded runs trained; fp32: float32 with the recurrent "
                f"loops' weight gradients formed once per segment (wavelab.models.deferred); bf16: torch.autocast "
-               f"with the likelihood heads in float32; speed-up = frames/s / the recipe row's (the fp32 row's where "
+               f"with the likelihood heads and the deferred loops in float32; speed-up = frames/s / the recipe row's (the fp32 row's where "
                f"there is no recipe row). FLOPs: matmuls and convolutions of forward + backward (torch "
                f"FlopCounterMode). bpf (bits per frame) after {steps} steps from the same seed on the same batches in "
                f"every precision: train = the loss of the last step"
