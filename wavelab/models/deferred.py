@@ -4,7 +4,7 @@ Why: the latent models' transition, posterior and prior networks run step by ste
 feeds step ``t + 1``), at a batch of 2 to 4 rows.  Under plain autograd every step's backward forms the gradient of
 every weight matrix it used, ``dW += g_t^T x_t``: a ``[out, in]`` matrix written back to memory per step for a
 product of 2 to 4 rows.  Over a segment of ``S`` steps that moves ``S |W|`` floats for ``S B |W|`` multiply-adds,
-so these loops run memory-bound at a few per cent of the CPU's matmul rate (``benchmarks/results/training_speed``).
+so these loops run memory-bound at a few per cent of the CPU's matmul rate (``benchmarks/results/training_speed.json``).
 The sum over steps is one matmul: ``dW = G^T X`` with ``G [S B, out]`` and ``X [S B, in]`` the stacked output
 gradients and inputs.  Here the per-step backward computes only the input gradient ``g_t W`` and keeps ``g_t``;
 after the loop's whole backward, one node forms ``G^T X`` and ``sum_t g_t`` (the bias) per layer.
@@ -19,8 +19,7 @@ that the gradients equal plain autograd's (up to float summation order).
 The maths is unchanged; only the order of float additions differs.  Under autocast the deferred layers run in
 their weights' precision (float32): the loop's matmuls of a few rows gain nothing from 16 bits, while the parallel
 parts of the model (convolutions, the decoder over all steps) keep autocast's.  Outside training (no gradient) the
-layers run as they are.  :func:`set_enabled` switches it off (``benchmarks/training_speed.py``
-compares both).
+layers run as they are.  :func:`set_enabled` switches it off (``benchmarks/training_speed.py`` compares both).
 """
 
 from __future__ import annotations
@@ -196,7 +195,7 @@ class _GRUView(nn.Module):
 def _gru_linears(cell: nn.GRUCell) -> tuple[nn.Linear, nn.Linear]:
     """The input and hidden matmuls of ``cell`` as two linear layers sharing its parameters (cached on the cell)."""
     views = cell.__dict__.get("_deferred_views")
-    if views is None:
+    if views is None or views[0].weight is not cell.weight_ih or views[1].weight is not cell.weight_hh:
         views = (_GRUView(cell.weight_ih, cell.bias_ih), _GRUView(cell.weight_hh, cell.bias_hh))
         cell.__dict__["_deferred_views"] = views
     return views
