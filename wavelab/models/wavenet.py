@@ -332,12 +332,12 @@ class WaveNet(WavelabModel):
             return codes
         from ..adaptive import wrapped_residual
 
-        x = codes.cpu().numpy().astype(np.int64) - 32768
-        out = x.copy()
+        rep = self.representation
+        out = rep.pcm16_from_codes(codes)
         ends = [codes.shape[1]] * codes.shape[0] if lengths is None else [int(n) for n in lengths]
         for b, n in enumerate(ends):
-            out[b, :n] = wrapped_residual(x[b, :n])
-        return torch.from_numpy(out + 32768).to(codes.device)
+            out[b, :n] = wrapped_residual(out[b, :n])
+        return rep.codes_from_pcm16(out).to(codes.device)
 
     def _params_and_targets(self, codes: torch.Tensor, lengths: torch.Tensor | None):
         """``(DMoL params [B, 3M, T], the codes they are a pmf of [B, T])``: the samples' codes, or with
