@@ -56,10 +56,11 @@ bf16 is measured where the CPU supports it natively: ``amx_bf16`` or ``avx512_bf
 ``/proc/cpuinfo`` (``cpu.bf16`` records which).  ``--threads`` defaults to 1, as the recorded runs (``threads = 1``
 in the recipes); ``--threads 2`` measures both cores.  The JSON records the commit, hardware, torch version, threads,
 the OpenMP/oneDNN environment, the load average before and after, the date and the command;
-:func:`wavelab.report.speed.training_speed_table` renders it.  ``--quick`` (the recipes' quick configurations:
-``quick_overrides()`` and 2,000-sample segments; 3 steps of which 1 warm-up, a 256 x 256 matmul, one validation
-utterance) is a smoke test of the script: its output is marked ``"quick": true``, goes to the temp dir unless
-``--out`` is given, and never replaces a file that holds a real (non-quick) measurement.
+:func:`wavelab.report.speed.training_speed_table` renders it, and ``gains`` holds per recipe the fastest form at
+equal-step bpf with its gain and fraction of the ceiling (:func:`wavelab.report.speed.gain_summary`).  ``--quick``
+(the recipes' quick configurations: ``quick_overrides()`` and 2,000-sample segments; 3 steps of which 1 warm-up, a
+256 x 256 matmul, one validation utterance) is a smoke test of the script: its output is marked ``"quick": true``,
+goes to the temp dir unless ``--out`` is given, and never replaces a file that holds a real (non-quick) measurement.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from wavelab.report.speed import best_time, training_speed_table
+from wavelab.report.speed import best_time, gain_summary, training_speed_table
 from wavelab.models import build_model, config_for, deferred
 from wavelab.campaign.recipes import Recipe, load_recipe
 from wavelab.report.records import utc_now
@@ -501,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"{e['flops_per_frame'] / 1e6:,.3f} MFLOP/frame, {e['gflops_per_s']:,.2f} GFLOP/s, "
                           f"bpf after {steps} steps: train {e['bpf_after_steps']}, valid {valid}", flush=True)
         out["load_average_at_end"] = os.getloadavg()
+        if valid_utts:
+            out["gains"] = gain_summary(out)
     finally:
         torch.set_num_threads(threads_before)
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -340,6 +340,13 @@ def test_training_speed_script_quick_run_writes_every_field(timit_root, tmp_path
         assert same["fp32"] == pytest.approx(same["recipe"], abs=1e-3)
     table = bm.training_speed_table(bench)
     assert len(table.rows) == len(entries) and table.caption.startswith("SMOKE RUN")
+    # the gain at equal-step bpf, per recipe, as the book's table reads it
+    assert set(bench["gains"]) == {"lstm-s1", "vrnn-s64"}
+    for r, g in bench["gains"].items():
+        best = next(e for e in entries if e["recipe"] == r and e["precision"] == g["best"])
+        base = next(e for e in entries if e["recipe"] == r and e["precision"] == "recipe")
+        assert g["gain"] == pytest.approx(best["frames_per_s"] / base["frames_per_s"]) and g["gain"] >= 1
+        assert g["valid_bpf"]["best"] <= g["valid_bpf"]["recipe"] + g["max_bpf_loss"]
 
 
 @pytest.mark.parametrize("name", ["wavenet-dc32-b2", "vrnn-s64"])  # the VRNN samples latents: the RNG streams match

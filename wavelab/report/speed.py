@@ -7,7 +7,7 @@ All times are wall-clock seconds measured with ``time.perf_counter`` on the mach
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -406,32 +406,25 @@ def baseline_precision(entries: list[dict], recipe: str) -> str:
     return "recipe" if any(e["recipe"] == recipe and e["precision"] == "recipe" for e in entries) else "fp32"
 
 
-def training_speed_gain(bench: dict, max_bpf_loss: float = 0.02) -> SpeedTable:
-    """One row per model of ``benchmarks/training_speed.py``'s output: the recorded recipe's training frames/s, the
-    fastest form whose validation bpf after the fixed steps is at most ``max_bpf_loss`` bits above the recipe's
-    (``"equal-step bpf"``; default 0.02, the seed-to-seed spread measured on the 4-minute CW-VAE), its frames/s and
-    the gain, both rates as a percentage of the matmul ceiling of their precision, and both validation bpf.  Forms
-    without a validation figure are not eligible.  A compact form of :func:`training_speed_table` that fits the
-    book's column; see there for the fields.
+#: how much worse (bits per frame, validation, after the same steps) a faster form may be and still count: about the
+#: seed-to-seed spread measured on the 4-minute CW-VAE (results/seeds/)
+MAX_BPF_LOSS = 0.02
+
+
+def gain_summary(bench: dict, max_bpf_loss: float = MAX_BPF_LOSS) -> dict[str, dict[str, Any]]:
+    """Per recipe of ``benchmarks/training_speed.py``'s output (its JSON as a dict): the recorded recipe's form and
+    the fastest form whose validation bpf after the fixed steps is at most ``max_bpf_loss`` bits above it ("equal-step
+    bpf"; forms without a validation figure are not eligible), as ``{recipe: {"best": form, "gain": best frames/s /
+    recipe frames/s, "frames_per_s": {"recipe": .., "best": ..}, "ceiling_fraction": {..}: GFLOP/s over the matmul
+    ceiling of the form's precision, "valid_bpf": {..}, "valid_is_bound": bool}}``.  Recipes without a baseline
+    entry with a validation figure are left out.  The script writes it into the JSON as ``gains``.
 
     Raises:
-        ValueError: as :func:`training_speed_table`, or no entry has a validation bpf.
+        ValueError: as :func:`training_speed_table`.
     """
-    full = training_speed_table(bench)  # validates the JSON
+    training_speed_table(bench)  # validates the JSON
     entries, ceiling = bench["entries"], bench["matmul_ceiling"]
-    steps = bench.get("steps", entries[0]["steps"] if entries else "?")
-    if not any(e.get("valid_bpf_after_steps") is not None for e in entries):
-        raise ValueError("training_speed_gain needs the validation bpf after the steps (run the benchmark with "
-                         "--valid-utterances >= 1)")
-
-    def pct(e):
-        return _fmt_sig(100 * e["gflops_per_s"] / ceiling[ceiling_key(e["precision"])]["gflops_per_s"]) + "%"
-
-    def valid(e):
-        v = e.get("valid_bpf_after_steps")
-        return "n/a" if v is None else f"{'<= ' if e.get('valid_is_bound') else ''}{v:.3f}"
-
-    rows = []
+    out: dict[str, dict[str, Any]] = {}
     for name in dict.fromkeys(e["recipe"] for e in entries):
         forms = {e["precision"]: e for e in entries if e["recipe"] == name}
         base = forms.get(baseline_precision(entries, name))
@@ -440,10 +433,39 @@ def training_speed_gain(bench: dict, max_bpf_loss: float = 0.02) -> SpeedTable:
         eligible = [e for e in forms.values() if e.get("valid_bpf_after_steps") is not None
                     and e["valid_bpf_after_steps"] <= base["valid_bpf_after_steps"] + max_bpf_loss]
         best = max(eligible, key=lambda e: e["frames_per_s"])
-        rows.append([name + (" *" if base.get("uncounted_ops") else ""), f"{base['frames_per_s']:,.0f}",
-                     best["precision"], f"{best['frames_per_s']:,.0f}",
-                     f"{best['frames_per_s'] / base['frames_per_s']:.2f}x", f"{pct(base)} / {pct(best)}",
-                     f"{valid(base)} / {valid(best)}"])
+        pair = {"recipe": base, "best": best}
+        out[name] = {
+            "best": best["precision"], "gain": best["frames_per_s"] / base["frames_per_s"],
+            "frames_per_s": {k: e["frames_per_s"] for k, e in pair.items()},
+            "ceiling_fraction": {k: e["gflops_per_s"] / ceiling[ceiling_key(e["precision"])]["gflops_per_s"]
+                                 for k, e in pair.items()},
+            "valid_bpf": {k: e["valid_bpf_after_steps"] for k, e in pair.items()},
+            "valid_is_bound": bool(base.get("valid_is_bound")), "uncounted_ops": bool(base.get("uncounted_ops")),
+            "max_bpf_loss": max_bpf_loss}
+    return out
+
+
+def training_speed_gain(bench: dict, max_bpf_loss: float = MAX_BPF_LOSS) -> SpeedTable:
+    """:func:`gain_summary` as a table, one row per model: the recipe's frames/s, the best form, its frames/s, the
+    gain, both rates as a percentage of the matmul ceiling of their precision, and both validation bpf ("<=" for a
+    bound).  A compact form of :func:`training_speed_table` that fits the book's column; see there for the fields.
+
+    Raises:
+        ValueError: as :func:`training_speed_table`, or no entry has a validation bpf.
+    """
+    full = training_speed_table(bench)
+    entries = bench["entries"]
+    steps = bench.get("steps", entries[0]["steps"] if entries else "?")
+    if not any(e.get("valid_bpf_after_steps") is not None for e in entries):
+        raise ValueError("training_speed_gain needs the validation bpf after the steps (run the benchmark with "
+                         "--valid-utterances >= 1)")
+    rows = []
+    for name, g in gain_summary(bench, max_bpf_loss).items():
+        pct = " / ".join(_fmt_sig(100 * g["ceiling_fraction"][k]) + "%" for k in ("recipe", "best"))
+        bound = "<= " if g["valid_is_bound"] else ""
+        rows.append([name + (" *" if g["uncounted_ops"] else ""), f"{g['frames_per_s']['recipe']:,.0f}", g["best"],
+                     f"{g['frames_per_s']['best']:,.0f}", f"{g['gain']:.2f}x", pct,
+                     " / ".join(f"{bound}{g['valid_bpf'][k]:.3f}" for k in ("recipe", "best"))])
     header = ["model", "recipe frames/s", "best form", "its frames/s", "gain", "% of ceiling (recipe / best)",
               f"valid bpf after {steps} steps (recipe / best)"]
     caption = (full.caption + f" Best form: the fastest whose validation bpf is at most {max_bpf_loss} bits above "
@@ -542,9 +564,9 @@ def training_speed_table(bench: dict) -> SpeedTable:
                f"median of {timed} steps after {warmup} warm-up. Matmul ceiling ({m} x {m}, same threads): "
                f"{ceilings or '?'}. recipe: float32 as the recorded runs trained; fp32: float32 with the recurrent "
                f"loops' weight gradients formed once per segment (wavelab.models.deferred); bf16: torch.autocast "
-               f"with the likelihood heads and the deferred loops in float32; speed-up = frames/s / the recipe row's (the fp32 row's where "
-               f"there is no recipe row). FLOPs: matmuls and convolutions of forward + backward (torch "
-               f"FlopCounterMode). bpf (bits per frame) after {steps} steps from the same seed on the same batches in "
+               f"with the likelihood heads and the deferred loops in float32; speed-up = frames/s / the recipe "
+               f"row's (the fp32 row's where there is no recipe row). FLOPs: matmuls and convolutions of forward + "
+               f"backward (torch FlopCounterMode). bpf (bits per frame) after {steps} steps from the same seed on the same batches in "
                f"every precision: train = the loss of the last step"
                + (f", valid = {n_valid} validation utterances after it." if with_valid else "."))
     if bench.get("bf16_not_measured"):
