@@ -566,8 +566,8 @@ def training_speed_table(bench: dict) -> SpeedTable:
                f"loops' weight gradients formed once per segment (wavelab.models.deferred); bf16: torch.autocast "
                f"with the likelihood heads and the deferred loops in float32; speed-up = frames/s / the recipe "
                f"row's (the fp32 row's where there is no recipe row). FLOPs: matmuls and convolutions of forward + "
-               f"backward (torch FlopCounterMode). bpf (bits per frame) after {steps} steps from the same seed on the same batches in "
-               f"every precision: train = the loss of the last step"
+               f"backward (torch FlopCounterMode). bpf (bits per frame) after {steps} steps from the same seed on "
+               f"the same batches in every precision: train = the loss of the last step"
                + (f", valid = {n_valid} validation utterances after it." if with_valid else "."))
     if bench.get("bf16_not_measured"):
         caption += f" bf16 not measured: {bench['bf16_not_measured']}."
