@@ -307,12 +307,12 @@ def _as_json(x: Any) -> Any:
 def _spread_over_speakers(utterances: list, n: int) -> list:
     """The first ``n`` utterances taken round-robin over speakers (first utterance of each speaker, then the second,
     ...), so a small validation subset covers every validation speaker rather than the first one."""
+    from .data.splits import round_robin
+
     by_speaker: dict[str, list] = {}
     for u in utterances:
         by_speaker.setdefault(u.speaker.id, []).append(u)
-    rounds = max((len(v) for v in by_speaker.values()), default=0)
-    ordered = [v[i] for i in range(rounds) for v in by_speaker.values() if i < len(v)]
-    return ordered[:n]
+    return round_robin(list(by_speaker.values()))[:n]
 
 
 def curve_utterances(dataset: str = "timit", n: int = 2) -> list:
@@ -327,9 +327,10 @@ def curve_utterances(dataset: str = "timit", n: int = 2) -> list:
     """
     from . import data as wdata
 
+    from .data.splits import round_robin
+
     corpora = wdata.JOINED_CORPORA.get(dataset, (dataset,))
-    spreads = [_spread_over_speakers(wdata.load_split(c, "valid"), n) for c in corpora]
-    return [s[i] for i in range(n) for s in spreads if i < len(s)][:n]
+    return round_robin([_spread_over_speakers(wdata.load_split(c, "valid"), n) for c in corpora])[:n]
 
 
 def identity_diffs(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:

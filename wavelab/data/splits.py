@@ -113,9 +113,14 @@ def _load_joined(name: str, split: str, root) -> list[Utterance]:
     if root is not None:
         raise ValueError(f"{name} joins several corpora, each read from its own data root (WAVELAB_DATA, the shared "
                          f"folder or the cache); load_split takes no root for it, got {root!r}")
-    parts = [load_split(corpus, split) for corpus in JOINED_CORPORA[name]]
-    longest = max(len(p) for p in parts)
-    return [p[i] for i in range(longest) for p in parts if i < len(p)]
+    return round_robin([load_split(corpus, split) for corpus in JOINED_CORPORA[name]])
+
+
+def round_robin(lists: list[list]) -> list:
+    """The items of ``lists`` taken in turn: the first of each list, then the second of each, ... (a list that runs
+    out is skipped)."""
+    longest = max((len(x) for x in lists), default=0)
+    return [x[i] for i in range(longest) for x in lists if i < len(x)]
 
 
 def _reader_number(reader_id: str) -> tuple[int, str]:
