@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..data.splits import JOINED_CORPORA
 from ..models import (CWVAEConfig, LSTMConfig, SaShiMiConfig, SRNNConfig, VRNNConfig, WaveFlowConfig, WaveGlowConfig,
                       WaveNetConfig, registry_name)
 from .papers import PAPER_BPF, THESIS_LINEAR_BPF
@@ -465,7 +466,10 @@ def _compression(records) -> Finding:
             who = f"the best model of the file's own samples, {name} ({_budget_text(best)}),"
             runs_named.append(best.run_dir)
         trained_on = (best.train_config or {}).get("dataset", dataset)
-        if trained_on != dataset:
+        if trained_on in JOINED_CORPORA:
+            joined = " and ".join(DATASET_NAMES.get(c, c) for c in JOINED_CORPORA[trained_on])
+            who += (" " if who.endswith(",") else ", ") + f"trained on the {joined} samples together,"
+        elif trained_on != dataset:
             who += (" " if who.endswith(",") else ", ") + \
                 f"trained on the {DATASET_NAMES.get(trained_on, trained_on)} sample only,"
         side = "below" if best.bpf_weighted < flac.bpf_weighted else "above"
