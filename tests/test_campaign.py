@@ -100,16 +100,23 @@ def test_equal_budget_recipes_share_one_budget(path):
 def test_compression_recipes_extend_an_equal_budget_run(path):
     """A run of the compression campaign is an equal-budget pcm16 recipe of recipes/equal/ with a longer CPU budget
     (and a sparser curve): every other setting is the same, so the equal run is its first 4 minutes.  A run on the
-    joined corpus is such a longer run with only the data (and its validation curve) changed."""
+    joined corpus is such a longer run with only the data (and its validation curve) changed; its hybrid
+    (``-nlms-joined``) adds only the adaptive residual, and a longer hybrid (``-nlms-joined-150m``) only minutes."""
     r = load_recipe(path)
     if r.dataset == "timit+librispeech":
-        # issue 22: the TIMIT sample's longest run (NAME-long) on the joined corpus, with the curve on both corpora
-        twin = load_recipe(path.with_name(f"{r.name.removesuffix('-joined')}-long.toml"))
-        assert (r.model, r.representation, r.budget, r.model_overrides) == (
-            twin.model, twin.representation, twin.budget, twin.model_overrides)
-        ours, theirs = dataclasses.asdict(r.train), dataclasses.asdict(twin.train)
-        assert {k for k in ours if ours[k] != theirs[k]} <= {"eval_every_minutes", "eval_subset"}
         assert {e.dataset for e in r.evaluations} == {"timit", "librispeech"}
+        stem, _, minutes = r.name.partition("-joined-")
+        if minutes:
+            twin = load_recipe(path.with_name(f"{stem}-joined.toml"))
+            assert r.train.max_minutes == int(minutes.removesuffix("m")) > twin.train.max_minutes
+            _assert_same_run(r, twin, r.model_overrides, {"max_minutes"})
+        elif r.model_overrides.get("adaptive_residual"):
+            twin = load_recipe(path.with_name(f"{stem.removesuffix('-nlms-joined')}-joined.toml"))
+            _assert_same_run(r, twin, {**twin.model_overrides, "adaptive_residual": True}, set())
+        else:
+            # the TIMIT sample's longest run (NAME-long) on the joined corpus, with the curve on both corpora
+            twin = load_recipe(path.with_name(f"{r.name.removesuffix('-joined')}-long.toml"))
+            _assert_same_run(r, twin, twin.model_overrides, {"eval_every_minutes", "eval_subset"})
         return
     twin = load_recipe(REPO / "recipes" / "equal" / f"eq-{r.name.removesuffix('-long')}.toml")
     assert r.representation == twin.representation == "pcm16" and r.budget == "cpu-budget"
@@ -118,6 +125,14 @@ def test_compression_recipes_extend_an_equal_budget_run(path):
     assert r.train.max_minutes > twin.train.max_minutes and r.train.clock == "cpu"
     differ = {k for k in ours if ours[k] != theirs[k]}
     assert differ <= {"max_minutes", "eval_every_minutes"}
+
+
+def _assert_same_run(r, twin, overrides: dict, may_differ: set[str]) -> None:
+    """``r`` is ``twin`` with the model overrides ``overrides`` and only the training fields ``may_differ`` changed."""
+    assert (r.model, r.representation, r.budget, r.model_overrides) == (
+        twin.model, twin.representation, twin.budget, overrides)
+    ours, theirs = dataclasses.asdict(r.train), dataclasses.asdict(twin.train)
+    assert {k for k in ours if ours[k] != theirs[k]} <= may_differ
 
 
 def test_hour_campaign_records_come_from_its_recipes():

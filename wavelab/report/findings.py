@@ -463,6 +463,8 @@ def _compression(records) -> Finding:
             name = record_name(best)
             if best.config.get("lpc_order"):
                 name += f" with an order-{best.config['lpc_order']} linear predictor"
+            if best.config.get("adaptive_residual"):
+                name += ", modelling the adaptive NLMS cascade's residual"
             who = f"the best model of the file's own samples, {name} ({_budget_text(best)}),"
             runs_named.append(best.run_dir)
         trained_on = (best.train_config or {}).get("dataset", dataset)
@@ -474,7 +476,8 @@ def _compression(records) -> Finding:
                 f"trained on the {DATASET_NAMES.get(trained_on, trained_on)} sample only,"
         side = "below" if best.bpf_weighted < flac.bpf_weighted else "above"
         sentences.append(f"On {COMPRESSION_TEST_SETS[dataset]} {who} needs {best.bpf_weighted:.2f} bpf against "
-                         f"{flac.bpf_weighted:.2f} for FLAC's stream: {side} FLAC")
+                         f"{flac.bpf_weighted:.2f} for FLAC's stream: {side} FLAC"
+                         + _versus_adaptive_codecs(best.bpf_weighted, dataset))
         quoted += [best, flac]
     timit = select(trained, dataset="timit", representation=None)
     twins = [(m, p) for p in select(timit, representation="pcm16") for m in select(timit) if _twin_runs(m, p)]
@@ -502,6 +505,30 @@ def _compression(records) -> Finding:
                    paper=(f"{record_name(best_timit)} {thesis} on linear PCM (thesis)" if thesis else "")
                    + f"; FLAC {_paper('flac')}",
                    ours=f"{ours} ({record_name(best_timit)}; {_budget_text(best_timit)}, {_cpu(best_timit)})")
+
+
+#: the adaptive codecs the compression finding measures the best model against (keys of the codec benchmark): issue
+#: 22's milestone and its goal
+ADAPTIVE_CODECS = ("Monkey's Audio -c4000", "SAC 0.7.25 --normal")
+
+
+def _versus_adaptive_codecs(bpf: float, dataset: str) -> str:
+    """``", below Monkey's Audio ... and above SAC ..."``: where ``bpf`` stands against :data:`ADAPTIVE_CODECS` on
+    ``dataset``'s test split (``""`` without the codec benchmark), each figure labelled by who measured it."""
+    from .codecs import OUTSIDE, codec_figure, load_codec_figures
+
+    try:
+        figures = load_codec_figures()
+    except (FileNotFoundError, ValueError):
+        return ""
+    parts = []
+    for key in ADAPTIVE_CODECS:
+        f = codec_figure(figures, key, dataset)
+        if f is not None:
+            where = ", measured outside the project" if f.measured_by == OUTSIDE else ""
+            parts.append(f"{'below' if bpf < f.bits_per_sample else 'above'} {key} "
+                         f"({f.bits_per_sample:.2f}{where})")
+    return (", " + " and ".join(parts)) if parts else ""
 
 
 def _twin_runs(mulaw: ResultRecord, pcm16: ResultRecord) -> bool:
