@@ -31,13 +31,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from wavelab.runs import atomic_write_json, git_commit, hardware_info
+from wavelab.runs import atomic_write_json, cpu_kind, git_commit, hardware_info
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "tests" / "mulaw_reference.json"
@@ -71,22 +70,6 @@ for run, r in sorted(ref["runs"].items()):
                         "nll_one_code_up": float(evaluate(model, [OneCodeUp(utt)], seed=0).nll[0])}
 print(json.dumps(out))
 """
-
-
-def cpu_kind() -> str:
-    """``<vendor>-<isa>``: the CPU vendor and the widest matrix/vector extension it has (``amx``, ``avx512bf16``,
-    ``avx512``, ``avx2`` or ``baseline``), from ``/proc/cpuinfo``."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(
-        (re.search(r"vendor_id\s*:\s*(\S+)", info) or [None, "other"])[1], "other")
-    flags = set((re.search(r"flags\s*:\s*(.*)", info) or [None, ""])[1].split())
-    for flag, isa in (("amx_bf16", "amx"), ("avx512_bf16", "avx512bf16"), ("avx512f", "avx512"), ("avx2", "avx2")):
-        if flag in flags:
-            return f"{vendor}-{isa}"
-    return f"{vendor}-baseline"
 
 
 def measure(env_extra: dict[str, str]) -> dict:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from wavelab.adaptive import (DEFAULT_CASCADE, Stage, adaptive_scale, bits_per_sample, cascade_reconstruct,
-                              cascade_residual, laplace_bits, laplace_log2_pmf, prefilter)
+                              cascade_residual, laplace_bits, laplace_log2_pmf, prefilter, reconstruct_from_wrapped,
+                              wrapped_residual)
 
 
 def lcg_samples(n: int, seed: int = 1) -> np.ndarray:
@@ -37,6 +38,25 @@ def test_the_decoder_rebuilds_every_sample_exactly(name):
         r = cascade_residual(x, stages, k)
         assert r.dtype == np.int64 and r.shape == x.shape
         np.testing.assert_array_equal(cascade_reconstruct(r, stages, k), x.astype(np.int64))
+
+
+@pytest.mark.parametrize("name", ["speech-like", "noise", "extremes", "silence"])
+def test_the_samples_come_back_from_the_wrapped_residual(name):
+    """The codec sends the residual wrapped into int16; the sample-by-sample decoder rebuilds ``x`` from it, also on
+    full-scale noise and alternating extremes, where the unwrapped residual leaves int16 (checked: it does)."""
+    rng = np.random.default_rng(1)
+    x = {"speech-like": lcg_samples(5000),
+         "noise": rng.integers(-32768, 32768, 4000).astype(np.int16),
+         "extremes": np.tile(np.array([32767, -32768, -32768, 32767, 0], dtype=np.int16), 800),
+         "silence": np.zeros(2000, dtype=np.int16)}[name]
+    for stages, k in ((DEFAULT_CASCADE, 28), ((Stage(8, 3),), 0), ((Stage(1, 0), Stage(2, 16)), 32)):
+        rw = wrapped_residual(x, stages, k)
+        assert rw.min() >= -32768 and rw.max() <= 32767
+        np.testing.assert_array_equal(reconstruct_from_wrapped(rw, stages, k), x.astype(np.int64))
+    if name in ("noise", "extremes"):
+        assert np.abs(cascade_residual(x)).max() > 32767  # the case the wrap exists for
+    with pytest.raises(ValueError, match="at most 32767"):
+        reconstruct_from_wrapped(np.array([40000]))
 
 
 def test_prediction_reads_only_the_past():

@@ -17,10 +17,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "wavelab"
 LAYERS = (
     ("wavelab", "wavelab.settings", "wavelab.likelihood", "wavelab.audio"),
     ("wavelab.representations",),
-    ("wavelab.distributions", "wavelab.data"),
+    ("wavelab.distributions", "wavelab.data", "wavelab.fixedpoint"),
     ("wavelab.models",),
     ("wavelab.runs",),
-    ("wavelab.evaluate", "wavelab.train", "wavelab.baselines", "wavelab.coding", "wavelab.scoring"),
+    ("wavelab.evaluate", "wavelab.train", "wavelab.baselines", "wavelab.coding", "wavelab.portable", "wavelab.scoring"),
     ("wavelab.report",),
     ("wavelab.analysis", "wavelab.campaign"),
     ("wavelab.__main__",),

@@ -11,8 +11,10 @@ Examples::
     python -m wavelab export --run-dir runs/wn32 --dest results/runs/wn32   # weights + logs, small enough to commit
     torchrun --nproc_per_node 2 -m wavelab train --model wavenet --steps 10000 --run-dir runs/wn96
     python -m wavelab campaign recipes/lstm-s64.toml recipes/vrnn-s64.toml  # train, export, evaluate (recipes/)
-    python -m wavelab compress --run-dir results/runs/lstm-s64 in.wav out.wlc     # likelihood is compression
-    python -m wavelab decompress --run-dir results/runs/lstm-s64 out.wlc back.wav
+    python -m wavelab compress speech.wav speech.wlc         # likelihood is compression, with the shipped model
+    python -m wavelab decompress speech.wlc back.wav        # bit for bit, on any machine
+    python -m wavelab compress recordings/ more.flac compressed/   # folders and several files, in batches
+    python -m wavelab compress --run-dir results/runs/lstm-s64 in.wav out.wlc   # another run's model
     python -m wavelab score --run-dir results/runs/lstm-s64 recordings/ extra.wav  # bpf per file and in total
 
 Running ``train`` again on a run directory with a checkpoint resumes it; without ``--model``/``--set`` the saved
@@ -346,21 +348,60 @@ def _check_output(args: argparse.Namespace) -> None:
         raise CLIError(f"{out} already exists; pass --force to overwrite it (nothing was written)")
 
 
-def cmd_compress(args: argparse.Namespace) -> int:
-    """``python -m wavelab compress``: code a 16 kHz mono 16-bit audio file with a run's model and the range coder
-    (:mod:`wavelab.coding`); nothing is written on failure, and an existing output only with ``--force``."""
-    from .coding import HEADER_BYTES, TRAILER_BYTES, CodecError, compress_file, load_codec_model
+def _codec_models(run_dir):
+    """``(integer model, None)`` for the portable codec: the shipped model, or a run's pcm16 WaveNet quantised
+    (:mod:`wavelab.fixedpoint`); ``(None, float CodecModel)`` for a run whose model the integer codec cannot run
+    (the float codec of :mod:`wavelab.coding`, whose files decode only where the arithmetic matches)."""
+    from .coding import load_codec_model
+    from .fixedpoint import IntegerWaveNet
+    from .portable import load_default_model
 
-    _check_output(args)
+    if run_dir is None:
+        return load_default_model(), None
+    codec = load_codec_model(run_dir)
     try:
-        codec = load_codec_model(args.run_dir)
+        return IntegerWaveNet.from_wavenet(codec.model), None
+    except ValueError:
+        return None, codec
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    if len(args.paths) < 2:
+        raise CLIError(f"give at least one input and then the output (got only {args.paths[0]})")
+
+
+def _float_paths(args: argparse.Namespace) -> None:
+    """The float codec codes one file: ``args.input`` / ``args.output`` from the two paths given."""
+    if len(args.paths) != 2:
+        raise CLIError(f"the model of {args.run_dir} runs only in the float codec, which codes one file at a time: "
+                       f"give one input and one output")
+    args.input, args.output = args.paths
+    _check_output(args)
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    """``python -m wavelab compress``: code 16 kHz mono 16-bit audio files or folders with the shipped model (or a
+    run's, ``--run-dir``) and the range coder (:mod:`wavelab.portable`); nothing is written on failure, and an
+    existing output only with ``--force``."""
+    from .coding import CodecError, compress_file
+    from .portable import compress_paths, summary_text
+
+    _check_paths(args)
+    try:
+        integer, codec = _codec_models(args.run_dir)
+        if integer is not None:
+            results = compress_paths(integer, args.paths[:-1], args.paths[-1], args.force, not args.no_progress)
+            if len(results) == 1:
+                print(f"wrote {results[0].target}")
+            print(summary_text(results))
+            return 0
+        _float_paths(args)
         stats = compress_file(codec, args.input, args.output)
     except CodecError as e:
         raise CLIError(str(e)) from e
-    header = HEADER_BYTES + TRAILER_BYTES
     print(f"wrote {args.output}: {stats.frames:,} samples in {stats.file_bits // 8:,} bytes = {stats.file_bpf:.3f} "
-          f"bits/sample; model {stats.ideal_bpf:.3f} bpf ({stats.ideal_bits:,.0f} bits), range coder "
-          f"{stats.payload_bits - stats.ideal_bits:+,.0f} bits ({100 * stats.overhead:+.3f}%), header {header} bytes")
+          f"bits/sample; model {stats.ideal_bpf:.3f} bpf, range coder {100 * stats.overhead:+.3f}% (float codec: "
+          f"the file decodes only with this run where the arithmetic matches)")
     if not stats.lossless:
         print(f"note: representation {stats.representation} is lossy: decompression gives back the mu-law codes "
               f"(the mu-law-decoded audio), not the input's exact int16 samples")
@@ -368,14 +409,22 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
-    """``python -m wavelab decompress``: decode a ``.wlc`` file with the run that made it into a 16 kHz WAV file;
-    every check (format, CRC, model fingerprint, sample rate, PCM checksum) passes before anything is written, and an
-    existing output is replaced only with ``--force``."""
-    from .coding import CodecError, decompress_file, load_codec_model
+    """``python -m wavelab decompress``: decode ``.wlc`` files or folders into 16 kHz WAV files with the shipped model
+    (or the run that made them, ``--run-dir``); every check (format, CRC, model fingerprint, PCM checksum) passes
+    before a file is written, and an existing output is replaced only with ``--force``."""
+    from .coding import CodecError, decompress_file
+    from .portable import decompress_paths, summary_text
 
-    _check_output(args)
+    _check_paths(args)
     try:
-        codec = load_codec_model(args.run_dir)
+        integer, codec = _codec_models(args.run_dir)
+        if integer is not None:
+            results = decompress_paths(integer, args.paths[:-1], args.paths[-1], args.force, not args.no_progress)
+            if len(results) == 1:
+                print(f"wrote {results[0].target}: checksum verified")
+            print(summary_text(results))
+            return 0
+        _float_paths(args)
         c = decompress_file(codec, args.input, args.output)
     except CodecError as e:
         raise CLIError(" ".join(str(e).split())) from e  # one line, whatever the range coder's message held
@@ -501,19 +550,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(func=cmd_campaign)
 
-    z = sub.add_parser("compress", help="compress a 16 kHz mono 16-bit audio file with a run's model (range coder)")
-    z.add_argument("--run-dir", required=True,
-                   help="a run of a model with an exact likelihood and an incremental step (lstm, wavenet, sashimi)")
-    z.add_argument("input", metavar="IN.wav")
-    z.add_argument("output", metavar="OUT.wlc")
-    z.add_argument("--force", action="store_true", help="overwrite OUT.wlc if it exists")
+    z = sub.add_parser("compress", help="compress 16 kHz mono 16-bit audio files or folders losslessly (.wlc)")
+    z.add_argument("--run-dir", help="another model: a run of a pcm16 WaveNet (coded in the portable integer codec) "
+                                     "or of another model with an exact likelihood and a step (the float codec, "
+                                     "one file, machine-local); default: the model shipped with wavelab")
+    z.add_argument("paths", nargs="+", metavar="IN ... OUT",
+                   help="IN.wav OUT.wlc, or files and folders then an output folder")
+    z.add_argument("--force", action="store_true", help="overwrite outputs that exist")
+    z.add_argument("--no-progress", action="store_true")
     z.set_defaults(func=cmd_compress)
 
-    u = sub.add_parser("decompress", help="decompress a .wlc file with the run that compressed it")
-    u.add_argument("--run-dir", required=True)
-    u.add_argument("input", metavar="IN.wlc")
-    u.add_argument("output", metavar="OUT.wav")
-    u.add_argument("--force", action="store_true", help="overwrite OUT.wav if it exists")
+    u = sub.add_parser("decompress", help="decompress .wlc files or folders into 16 kHz WAV files")
+    u.add_argument("--run-dir", help="the run that compressed the files, if not the shipped model")
+    u.add_argument("paths", nargs="+", metavar="IN ... OUT", help="IN.wlc OUT.wav, or files and folders then a folder")
+    u.add_argument("--force", action="store_true", help="overwrite outputs that exist")
+    u.add_argument("--no-progress", action="store_true")
     u.set_defaults(func=cmd_decompress)
 
     r = sub.add_parser("score", help="bits per frame of audio files under a run's model, per file and in total")

@@ -178,6 +178,64 @@ def cascade_reconstruct(r: np.ndarray, stages=DEFAULT_CASCADE, k: int = PREFILTE
     return _unprefilter(u, np.int64(k))
 
 
+@numba.njit(cache=True)
+def _reconstruct_wrapped(rw, orders, mu_shifts, k):  # pragma: no cover - compiled; tested via its public function
+    # every stage at once, sample by sample: the cascade's total prediction of x[n] is known before x[n] is, so the
+    # wrapped residual gives x[n] back; the stages then update exactly as _nlms does from the same (u, e)
+    K, T = orders.shape[0], rw.shape[0]
+    U = np.zeros((K + 1, T), dtype=np.int64)
+    W = np.zeros((K, MAX_ORDER), dtype=np.int64)
+    energy = np.zeros(K, dtype=np.int64)
+    pred = np.zeros(K, dtype=np.int64)
+    x = np.empty(T, dtype=np.int64)
+    half = np.int64(1) << (FRACTION_BITS - 1)
+    for n in range(T):
+        total = ((x[n - 1] * k) >> 5) if n > 0 else np.int64(0)
+        for s in range(K):
+            acc = np.int64(0)
+            for i in range(min(orders[s], n)):
+                acc += W[s, i] * U[s, n - 1 - i]
+            pred[s] = min(max((acc + half) >> FRACTION_BITS, -PREDICTION_LIMIT), PREDICTION_LIMIT)
+            total += pred[s]
+        x[n] = ((rw[n] + total + 32768) & 0xFFFF) - 32768
+        U[0, n] = x[n] - (((x[n - 1] * k) >> 5) if n > 0 else np.int64(0))
+        for s in range(K):
+            U[s + 1, n] = U[s, n] - pred[s]
+        for s in range(K):
+            top = min(orders[s], n)
+            if top > 0:
+                gain = (U[s + 1, n] << (FRACTION_BITS + GAIN_BITS - mu_shifts[s])) // (energy[s] + ENERGY_FLOOR)
+                for i in range(top):
+                    W[s, i] = min(max(W[s, i] + ((gain * U[s, n - 1 - i]) >> GAIN_BITS), -WEIGHT_LIMIT),
+                                  WEIGHT_LIMIT)
+            energy[s] += U[s, n] * U[s, n]
+            if n >= orders[s]:
+                energy[s] -= U[s, n - orders[s]] * U[s, n - orders[s]]
+    return x
+
+
+def reconstruct_from_wrapped(rw: np.ndarray, stages=DEFAULT_CASCADE, k: int = PREFILTER) -> np.ndarray:
+    """The decoder's side of :func:`wrapped_residual`: int16 samples back from the wrapped residual, bit for bit, also
+    where the cascade's residual left int16's range (there :func:`cascade_reconstruct` of the wrapped values would
+    not give ``x``).  At each sample the cascade's whole prediction ``P`` is made from the past, ``x = wrap(rw + P)``,
+    and every stage then updates from the rebuilt values.
+
+    Args:
+        rw: ``[T]`` integers in ``[-32768, 32767]`` (:func:`wrapped_residual` of ``x`` with the same settings).
+    Returns:
+        int64 ``[T]`` in int16's range.
+    Raises:
+        ValueError: ``rw`` not one-dimensional, not integer or outside int16's range; no stages.
+    """
+    _check_stages(stages, "reconstruct_from_wrapped")
+    rw = _check_samples(rw, "reconstruct_from_wrapped", limit_bits=16)
+    if rw.size and int(rw.max()) > 32767:
+        raise ValueError("reconstruct_from_wrapped: a wrapped residual is at most 32767")
+    orders = np.array([s.order for s in stages], dtype=np.int64)
+    mu_shifts = np.array([s.mu_shift for s in stages], dtype=np.int64)
+    return _reconstruct_wrapped(rw, orders, mu_shifts, np.int64(k))
+
+
 def wrap_int16(r: np.ndarray) -> np.ndarray:
     """Integers wrapped into int16's range: ``((r + 32768) mod 65536) - 32768``, int64.  For int16 samples ``x`` and
     an integer prediction ``P`` made from the past, ``x = wrap_int16(wrap_int16(x - P) + P)``: the wrapped residual
@@ -257,4 +315,5 @@ def bits_per_sample(x: np.ndarray, stages=DEFAULT_CASCADE, k: int = PREFILTER,
 
 __all__ = ["DEFAULT_CASCADE", "ENERGY_FLOOR", "FRACTION_BITS", "GAIN_BITS", "MAX_ORDER", "MAX_STAGES",
            "PREDICTION_LIMIT", "PREFILTER", "RATE_SHIFT", "WEIGHT_LIMIT", "Stage", "adaptive_scale", "bits_per_sample",
-           "cascade_reconstruct", "cascade_residual", "laplace_bits", "laplace_log2_pmf", "prefilter"]
+           "cascade_reconstruct", "cascade_residual", "laplace_bits", "laplace_log2_pmf", "prefilter",
+           "reconstruct_from_wrapped", "wrap_int16", "wrapped_residual"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 from typing import Any, Callable
@@ -159,6 +160,22 @@ def hardware_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def cpu_kind() -> str:
+    """``<vendor>-<isa>``: the CPU vendor and the widest matrix/vector extension it has (``amx``, ``avx512bf16``,
+    ``avx512``, ``avx2`` or ``baseline``), from ``/proc/cpuinfo``."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(
+        (re.search(r"vendor_id\s*:\s*(\S+)", info) or [None, "other"])[1], "other")
+    flags = set((re.search(r"flags\s*:\s*(.*)", info) or [None, ""])[1].split())
+    for flag, isa in (("amx_bf16", "amx"), ("avx512_bf16", "avx512bf16"), ("avx512f", "avx512"), ("avx2", "avx2")):
+        if flag in flags:
+            return f"{vendor}-{isa}"
+    return f"{vendor}-baseline"
 
 
 def git_commit(path: str | Path | None = None) -> dict[str, Any]:

@@ -89,5 +89,78 @@ def best_codec(figures: list[CodecFigure], dataset: str, split: str = "test",
     return min(pool, key=lambda f: f.bits_per_sample, default=None)
 
 
-__all__ = ["BY_PROJECT", "CODEC_BENCHMARK", "OUTSIDE", "CodecFigure", "best_codec", "codec_figure",
-           "load_codec_figures"]
+#: the portable codec's benchmark (``benchmarks/portable_codec.py``) and the classical baseline's
+#: (``benchmarks/adaptive_baseline.py``)
+PORTABLE_BENCHMARK = PROJECT_ROOT / "benchmarks" / "results" / "portable_codec.json"
+ADAPTIVE_BENCHMARK = PROJECT_ROOT / "benchmarks" / "results" / "adaptive_baseline.json"
+#: the test sets of the compression chapter: (dataset, split) -> the benchmarks' key
+TEST_SETS = {"timit": "timit:test", "librispeech": "librispeech:test"}
+
+
+def record_figures(record_by_set: dict, key: str, label: str, provenance: str = "",
+                   encode_samples_per_s: float | None = None) -> list[CodecFigure]:
+    """A model's records (``{dataset: ResultRecord}``, test split) as codec figures measured by the project: its
+    likelihood in bits per sample (the size of a range-coded file but for a few bytes per file)."""
+    return [CodecFigure(key, label, d, "test", r.bpf_weighted, encode_samples_per_s, None, BY_PROJECT,
+                        provenance or (r.notes or "")) for d, r in record_by_set.items()]
+
+
+def portable_figures(path: str | Path = PORTABLE_BENCHMARK) -> list[CodecFigure]:
+    """The portable codec's ``.wlc`` files on each test set of its benchmark, with its one-thread speeds."""
+    data = json.loads(Path(path).read_text())
+    prov = f"benchmarks/portable_codec.py at {data['commit']['hash'][:10]} on {data['hardware']['cpu']}"
+    return [CodecFigure("wavelab portable", f"wavelab portable codec ({data['model']}, .wlc files)",
+                        *name.split(":"), r["file_bpf"], r["encode_samples_per_s"], r["decode_samples_per_s"],
+                        BY_PROJECT, prov) for name, r in data["sets"].items()]
+
+
+def adaptive_figures(path: str | Path = ADAPTIVE_BENCHMARK) -> list[CodecFigure]:
+    """The classical baseline (``wavelab.adaptive``: the NLMS cascade and the adaptive Laplace coder, ideal code
+    lengths) on each set of its benchmark, with its one-thread speed on the TIMIT test split."""
+    data = json.loads(Path(path).read_text())
+    timing = data.get("speed_timit_test") or {}
+    encode, decode = timing.get("encode_samples_per_s"), timing.get("decode_samples_per_s")
+    prov = f"benchmarks/adaptive_baseline.py at {data['commit']['hash'][:10]} on {data['hardware']['cpu']}"
+    out = []
+    for name, r in data["sets"].items():
+        dataset, split = name.split(":")
+        out.append(CodecFigure("NLMS cascade + Laplace", "NLMS cascade + adaptive Laplace (wavelab.adaptive)",
+                               dataset, split, r["bits_per_sample"], encode, decode, BY_PROJECT, prov))
+    return out
+
+
+def pareto_front(figures: list[CodecFigure]) -> list[CodecFigure]:
+    """The figures no other one beats at once on rate and encode speed (those with a speed), fastest first."""
+    timed = sorted((f for f in figures if f.encode_samples_per_s), key=lambda f: -f.encode_samples_per_s)
+    front, best = [], float("inf")
+    for f in timed:
+        if f.bits_per_sample < best:
+            front.append(f)
+            best = f.bits_per_sample
+    return front
+
+
+def reference_table(figures: list[CodecFigure], sets=tuple(TEST_SETS), caption: str = ""):
+    """The per-set table: one row per codec (fewest bits on the first set first), a column per test set, the encode
+    speed on one thread and who measured it."""
+    from .tables import Table
+
+    keys = list(dict.fromkeys(f.key for f in figures))
+    first = {f.key: f for f in figures if (f.dataset, f.split) == (sets[0], "test")}
+    keys.sort(key=lambda k: first[k].bits_per_sample if k in first else float("inf"))
+    rows = []
+    for k in keys:
+        mine = {f.dataset: f for f in figures if f.key == k and f.split == "test"}
+        any_f = next(iter(mine.values()))
+        speed = any_f.encode_samples_per_s
+        rows.append([any_f.label] + [f"{mine[d].bits_per_sample:.3f}" if d in mine else "" for d in sets]
+                    + [f"{speed:,.0f}" if speed else "", any_f.measured_by])
+    from .tables import DATASET_NAMES
+
+    return Table.from_rows(rows, ["codec"] + [f"{DATASET_NAMES.get(d, d)} test" for d in sets]
+                           + ["encode samples/s", "measured by"], caption=caption)
+
+
+__all__ = ["ADAPTIVE_BENCHMARK", "BY_PROJECT", "CODEC_BENCHMARK", "OUTSIDE", "PORTABLE_BENCHMARK", "TEST_SETS",
+           "CodecFigure", "adaptive_figures", "best_codec", "codec_figure", "load_codec_figures", "pareto_front",
+           "portable_figures", "record_figures", "reference_table"]

@@ -123,3 +123,66 @@ def pmf_figure(distribution, params: torch.Tensor, centre: int, half_width: int 
     ax.set_xlabel("int16 value")
     ax.set_ylabel("probability")
     return fig
+
+
+def pareto_figure(figures, sets: dict[str, str], ours: tuple[str, ...] = (), realtime: float = 16_000.0,
+                  figsize_per_panel: tuple[float, float] = (5.2, 4.2)) -> Figure:
+    """Rate against encode speed for every codec, one panel per test set, with the Pareto front (no codec both faster
+    and smaller) and the real-time line of 16 kHz audio on one thread.
+
+    Args:
+        figures: :class:`wavelab.report.codecs.CodecFigure` s (those without an encode speed are left out).
+        sets: ``{dataset: panel title}`` (test splits).
+        ours: keys of the project's own models, drawn in red.
+    Returns:
+        the Figure (filled markers: measured by the project; hollow: measured outside it).
+    """
+    from ..codecs import OUTSIDE, pareto_front
+
+    fig, axes = plt.subplots(1, len(sets), figsize=(figsize_per_panel[0] * len(sets), figsize_per_panel[1]),
+                             layout="constrained", squeeze=False)
+    for ax, (dataset, title) in zip(axes[0], sets.items()):
+        pts = [f for f in figures if f.dataset == dataset and f.split == "test" and f.encode_samples_per_s]
+        for f in pts:
+            colour = "C3" if f.key in ours else "C0"
+            hollow = f.measured_by == OUTSIDE
+            ax.plot(f.encode_samples_per_s, f.bits_per_sample, "o", ms=6, color=colour,
+                    mfc="white" if hollow else colour)
+            ax.annotate(f.key, (f.encode_samples_per_s, f.bits_per_sample), fontsize=6.5, xytext=(4, 2),
+                        textcoords="offset points", color=colour)
+        front = pareto_front(pts)
+        ax.step([f.encode_samples_per_s for f in front], [f.bits_per_sample for f in front], where="post",
+                color="0.5", lw=1, ls="--", label="Pareto front")
+        ax.axvline(realtime, color="C2", lw=0.8, label="real time (16 kHz, one thread)")
+        ax.set_xscale("log")
+        ax.set_xlabel("encode speed, samples/s on one thread (log)")
+        ax.set_ylabel("bits per sample")
+        ax.set_title(title, fontsize=10)
+    axes[0][0].legend(fontsize=7, loc="upper right")
+    return fig
+
+
+def utterance_wins_figure(rows: list[dict], ours: str, versus: dict[str, str],
+                          figsize: tuple[float, float] = (10, 3.8)) -> Figure:
+    """Per utterance, our codec's bits per sample minus each reference's (below zero: ours is smaller), against the
+    utterance's loudness; colour by corpus, marker by the speaker's sex.
+
+    Args:
+        rows: ``per_utterance`` rows of ``benchmarks/portable_codec.py`` (``samples``, ``rms_dbfs``, ``corpus``,
+            ``sex`` and bit counts).
+        ours: the row key of our bits (e.g. ``"wlc_bits"``); versus: ``{row key: label}`` of the references.
+    """
+    fig, axes = plt.subplots(1, len(versus), figsize=figsize, layout="constrained", sharey=True, squeeze=False)
+    for ax, (key, label) in zip(axes[0], versus.items()):
+        for corpus, colour in (("timit", "C0"), ("librispeech", "C1")):
+            for sex, marker in (("F", "o"), ("M", "^")):
+                sel = [r for r in rows if r["corpus"] == corpus and r["sex"] == sex]
+                if sel:
+                    ax.scatter([r["rms_dbfs"] for r in sel], [(r[ours] - r[key]) / r["samples"] for r in sel],
+                               s=14, color=colour, marker=marker, alpha=0.75, label=f"{corpus}, {sex}")
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set_xlabel("utterance loudness, dB below full scale (RMS)")
+        ax.set_title(f"ours minus {label}", fontsize=10)
+    axes[0][0].set_ylabel("bits per sample (below 0: ours smaller)")
+    axes[0][0].legend(fontsize=7)
+    return fig
