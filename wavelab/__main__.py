@@ -370,6 +370,18 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise CLIError(f"give at least one input and then the output (got only {args.paths[0]})")
 
 
+def _portable(args: argparse.Namespace, integer, action, done: str) -> int:
+    """Run ``action`` (:func:`wavelab.portable.compress_paths` or ``decompress_paths``) on the command's paths and
+    print what it wrote."""
+    from .portable import summary_text
+
+    results = action(integer, args.paths[:-1], args.paths[-1], args.force, not args.no_progress)
+    if len(results) == 1:
+        print(f"wrote {results[0].target}{done}")
+    print(summary_text(results))
+    return 0
+
+
 def _float_paths(args: argparse.Namespace) -> None:
     """The float codec codes one file: ``args.input`` / ``args.output`` from the two paths given."""
     if len(args.paths) != 2:
@@ -384,17 +396,13 @@ def cmd_compress(args: argparse.Namespace) -> int:
     run's, ``--run-dir``) and the range coder (:mod:`wavelab.portable`); nothing is written on failure, and an
     existing output only with ``--force``."""
     from .coding import CodecError, compress_file
-    from .portable import compress_paths, summary_text
+    from .portable import compress_paths
 
     _check_paths(args)
     try:
         integer, codec = _codec_models(args.run_dir)
         if integer is not None:
-            results = compress_paths(integer, args.paths[:-1], args.paths[-1], args.force, not args.no_progress)
-            if len(results) == 1:
-                print(f"wrote {results[0].target}")
-            print(summary_text(results))
-            return 0
+            return _portable(args, integer, compress_paths, "")
         _float_paths(args)
         stats = compress_file(codec, args.input, args.output)
     except CodecError as e:
@@ -413,17 +421,13 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     (or the run that made them, ``--run-dir``); every check (format, CRC, model fingerprint, PCM checksum) passes
     before a file is written, and an existing output is replaced only with ``--force``."""
     from .coding import CodecError, decompress_file
-    from .portable import decompress_paths, summary_text
+    from .portable import decompress_paths
 
     _check_paths(args)
     try:
         integer, codec = _codec_models(args.run_dir)
         if integer is not None:
-            results = decompress_paths(integer, args.paths[:-1], args.paths[-1], args.force, not args.no_progress)
-            if len(results) == 1:
-                print(f"wrote {results[0].target}: checksum verified")
-            print(summary_text(results))
-            return 0
+            return _portable(args, integer, decompress_paths, ": checksum verified")
         _float_paths(args)
         c = decompress_file(codec, args.input, args.output)
     except CodecError as e:

@@ -482,17 +482,26 @@ def read_container(path: str | Path) -> Container:
     Raises:
         CodecError: missing or unreadable file, or any defect :meth:`Container.from_bytes` finds.
     """
+    return Container.from_bytes(read_wlc_bytes(path), path)
+
+
+def read_wlc_bytes(path: str | Path) -> bytes:
+    """The bytes of a ``.wlc`` file (any container version).
+
+    Raises:
+        CodecError: the file is missing or unreadable (names it).
+    """
     path = Path(path)
     if not path.is_file():
         raise CodecError(f"compressed file {path} does not exist (or is not a file)")
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as e:
         raise CodecError(f"cannot read compressed file {path}: {e.strerror}") from e
-    return Container.from_bytes(data, path)
 
 
-def _pcm_sha256(pcm: np.ndarray) -> bytes:
+def pcm_sha256(pcm: np.ndarray) -> bytes:
+    """SHA-256 (32 bytes) of int16 PCM as little-endian bytes: the checksum a container stores."""
     return hashlib.sha256(np.ascontiguousarray(pcm, dtype="<i2").tobytes()).digest()
 
 
@@ -553,7 +562,7 @@ def compress_pcm(codec: CodecModel, pcm: np.ndarray, sample_rate: int = SAMPLE_R
     words, ideal = encode_codes(codec.model, codes)
     out_pcm = pcm if rep.lossless else rep.pcm16_from_codes(codes)
     container = Container(FORMAT_VERSION, rep.lossless, rep.name, codec.fingerprint, torch.__version__.split("+")[0],
-                          sample_rate, len(pcm), _pcm_sha256(out_pcm), words)
+                          sample_rate, len(pcm), pcm_sha256(out_pcm), words)
     data = container.to_bytes()
     stats = CompressionStats(len(pcm), ideal, 32 * len(words), 8 * len(data), rep.name, rep.lossless)
     return data, stats
@@ -589,7 +598,7 @@ def decompress_bytes(codec: CodecModel, container: Container, path: str | Path =
     except ValueError as e:  # CodecError is one
         raise CodecError(f"{path} is corrupt: {e}") from e
     pcm = codec.representation.pcm16_from_codes(codes)
-    if _pcm_sha256(pcm) != container.pcm_sha256:
+    if pcm_sha256(pcm) != container.pcm_sha256:
         here = torch.__version__.split("+")[0]
         hint = (f" it was encoded with torch {container.torch_version}, this is torch {here}"
                 if container.torch_version != here else " the file is corrupt, or this machine computed other pmfs "
@@ -667,7 +676,9 @@ __all__ = [
     "fine_log_pmf",
     "load_codec_model",
     "model_fingerprint",
+    "pcm_sha256",
     "read_container",
+    "read_wlc_bytes",
     "representation_for",
     "split_bits",
     "supported_models",

@@ -35,7 +35,6 @@ Container (``.wlc`` version 2, little-endian)::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import struct
 import zlib
 from pathlib import Path
@@ -43,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from . import adaptive
-from .coding import MAGIC, SAMPLE_RATE, CodecError
+from .coding import MAGIC, SAMPLE_RATE, CodecError, pcm_sha256, read_wlc_bytes
 from .fixedpoint import ARITHMETIC_VERSION, IntegerWaveNet, cdf_points
 
 FORMAT_VERSION = 2
@@ -127,10 +126,6 @@ class PortableContainer:
             raise CodecError(f"{path} is corrupt: {frames} samples at {rate} Hz in blocks of {block}, {group} per call")
         words = np.frombuffer(data, dtype="<u4", count=n_words, offset=HEADER_BYTES).astype(np.uint32)
         return cls(arithmetic, fp, rate, frames, block, group, sha, words)
-
-
-def _pcm_sha256(pcm: np.ndarray) -> bytes:
-    return hashlib.sha256(np.ascontiguousarray(pcm, dtype="<i2").tobytes()).digest()
 
 
 def _blocks(frames: int, block: int) -> list[tuple[int, int]]:
@@ -251,7 +246,7 @@ def encode(model: IntegerWaveNet, pcms: list[np.ndarray], block: int = BLOCK, gr
     out = []
     for p, enc in zip(pcms, encoders):
         c = PortableContainer(ARITHMETIC_VERSION, model.fingerprint(), SAMPLE_RATE, len(p), block, group,
-                              _pcm_sha256(p), enc.get_compressed())
+                              pcm_sha256(p), enc.get_compressed())
         out.append(c.to_bytes())
     return out, list(ideal)
 
@@ -303,7 +298,7 @@ def decode(model: IntegerWaveNet, containers: list[PortableContainer], names: li
     out = []
     for f, (c, name) in enumerate(zip(containers, names)):
         pcm = _pcm_of(model, full[f])
-        if not decoders[f].maybe_exhausted() or _pcm_sha256(pcm) != c.pcm_sha256:
+        if not decoders[f].maybe_exhausted() or pcm_sha256(pcm) != c.pcm_sha256:
             raise CodecError(f"{name} is corrupt: its payload does not decode to the audio its checksum names")
         out.append(pcm)
     return out
@@ -315,14 +310,7 @@ def read_portable(path: str | Path) -> PortableContainer:
     Raises:
         CodecError: missing or unreadable, or any defect :meth:`PortableContainer.from_bytes` finds.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CodecError(f"compressed file {path} does not exist (or is not a file)")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CodecError(f"cannot read compressed file {path}: {e.strerror}") from e
-    return PortableContainer.from_bytes(data, path)
+    return PortableContainer.from_bytes(read_wlc_bytes(path), path)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
