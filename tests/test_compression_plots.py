@@ -63,3 +63,40 @@ def test_pmf_figure_reports_the_bits_of_the_sample():
     bits = -float(dmol.log_prob(params.view(1, 3, 1), torch.tensor([[32768]]))) / np.log(2)
     assert f"costs {bits:.2f} bits" in fig.axes[0].get_title()
     assert bits > 0
+
+
+def _figure(key, bits, speed, dataset="timit", by="the project"):
+    from wavelab.report.codecs import CodecFigure
+
+    return CodecFigure(key, key, dataset, "test", bits, speed, speed, by, "test")
+
+
+def test_the_pareto_front_keeps_exactly_the_codecs_no_other_beats_on_both_axes():
+    from wavelab.report.codecs import pareto_front
+
+    figs = [_figure("fast-big", 9.0, 1e7), _figure("slow-small", 6.0, 1e3), _figure("dominated", 9.5, 1e5),
+            _figure("middle", 7.0, 1e6), _figure("no-speed", 5.0, None)]
+    front = [f.key for f in pareto_front(figs)]
+    assert front == ["fast-big", "middle", "slow-small"]
+    for f in figs:
+        beaten = any(g.bits_per_sample < f.bits_per_sample and g.encode_samples_per_s > (f.encode_samples_per_s or 0)
+                     for g in figs if g.encode_samples_per_s)
+        assert (f.key in front) == (f.encode_samples_per_s is not None and not beaten)
+
+
+def test_the_reference_table_and_figures_read_every_codec_of_the_benchmark():
+    from wavelab.report.codecs import OUTSIDE, best_codec, load_codec_figures, reference_table
+
+    figures = load_codec_figures() + [_figure("ours", 6.9, 3e4), _figure("ours", 8.5, 5e4, "librispeech")]
+    sets = {"timit": "TIMIT", "librispeech": "LibriSpeech"}
+    table = reference_table(figures, sets)
+    assert len(table.rows) == len({f.key for f in figures})
+    firsts = [float(r[1]) for r in table.rows if r[1]]
+    assert firsts == sorted(firsts)  # fewest bits on the first set first
+    assert best_codec(figures, "timit").measured_by == OUTSIDE  # the anchors' SAC --high
+    fig = cplots.pareto_figure(figures, sets, ours=("ours",))
+    assert [ax.get_title() for ax in fig.axes] == ["TIMIT", "LibriSpeech"]
+    rows = [{"samples": 100, "rms_dbfs": -30.0, "corpus": c, "sex": s, "ours": 500, "flac": 600}
+            for c in ("timit", "librispeech") for s in "FM"]
+    fig = cplots.utterance_wins_figure(rows, "ours", {"flac": "FLAC"})
+    assert fig.axes[0].get_title() == "ours minus FLAC"

@@ -140,13 +140,13 @@ def pareto_front(figures: list[CodecFigure]) -> list[CodecFigure]:
     return front
 
 
-def reference_table(figures: list[CodecFigure], sets=tuple(TEST_SETS), caption: str = ""):
-    """The per-set table: one row per codec (fewest bits on the first set first), a column per test set, the encode
-    speed on one thread and who measured it."""
+def reference_table(figures: list[CodecFigure], sets: dict[str, str], caption: str = ""):
+    """The per-set table: one row per codec (fewest bits on the first set first), a column per test set (``sets``:
+    dataset -> column title), the encode speed on one thread and who measured it."""
     from .tables import Table
 
     keys = list(dict.fromkeys(f.key for f in figures))
-    first = {f.key: f for f in figures if (f.dataset, f.split) == (sets[0], "test")}
+    first = {f.key: f for f in figures if (f.dataset, f.split) == (next(iter(sets)), "test")}
     keys.sort(key=lambda k: first[k].bits_per_sample if k in first else float("inf"))
     rows = []
     for k in keys:
@@ -155,10 +155,8 @@ def reference_table(figures: list[CodecFigure], sets=tuple(TEST_SETS), caption: 
         speed = any_f.encode_samples_per_s
         rows.append([any_f.label] + [f"{mine[d].bits_per_sample:.3f}" if d in mine else "" for d in sets]
                     + [f"{speed:,.0f}" if speed else "", any_f.measured_by])
-    from .tables import DATASET_NAMES
-
-    return Table.from_rows(rows, ["codec"] + [f"{DATASET_NAMES.get(d, d)} test" for d in sets]
-                           + ["encode samples/s", "measured by"], caption=caption)
+    return Table.from_rows(rows, ["codec"] + list(sets.values()) + ["encode samples/s", "measured by"],
+                           caption=caption)
 
 
 __all__ = ["ADAPTIVE_BENCHMARK", "BY_PROJECT", "CODEC_BENCHMARK", "OUTSIDE", "PORTABLE_BENCHMARK", "TEST_SETS",

@@ -445,7 +445,8 @@ def _compression(records) -> Finding:
     is below FLAC and where it is not.  The thesis's linear-PCM figures (not Table 1) are the reference of the
     verdict."""
     q = ("What does the mu-law representation cost, and does a model of the file's own 16-bit samples, trained for "
-         "minutes, compress speech better than FLAC, on its own corpus's test speakers and on speech it never heard?")
+         "minutes, compress speech better than FLAC and the best adaptive codecs (Monkey's Audio, SAC), on its own "
+         "corpus's test speakers and on speech it never heard?")
     trained = [r for r in records if r.run_dir and not r.estimator.startswith("importance-weighted")]
     versus = {}  # test set -> (best pcm16 model there, FLAC's stream there)
     for dataset in COMPRESSION_TEST_SETS:

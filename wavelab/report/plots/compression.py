@@ -135,7 +135,8 @@ def pareto_figure(figures, sets: dict[str, str], ours: tuple[str, ...] = (), rea
         sets: ``{dataset: panel title}`` (test splits).
         ours: keys of the project's own models, drawn in red.
     Returns:
-        the Figure (filled markers: measured by the project; hollow: measured outside it).
+        the Figure (filled markers: measured by the project; hollow: measured outside it; labels on the front, on
+        ours and on FLAC).
     """
     from ..codecs import OUTSIDE, pareto_front
 
@@ -143,14 +144,15 @@ def pareto_figure(figures, sets: dict[str, str], ours: tuple[str, ...] = (), rea
                              layout="constrained", squeeze=False)
     for ax, (dataset, title) in zip(axes[0], sets.items()):
         pts = [f for f in figures if f.dataset == dataset and f.split == "test" and f.encode_samples_per_s]
+        front = pareto_front(pts)
         for f in pts:
             colour = "C3" if f.key in ours else "C0"
             hollow = f.measured_by == OUTSIDE
             ax.plot(f.encode_samples_per_s, f.bits_per_sample, "o", ms=6, color=colour,
                     mfc="white" if hollow else colour)
-            ax.annotate(f.key, (f.encode_samples_per_s, f.bits_per_sample), fontsize=6.5, xytext=(4, 2),
-                        textcoords="offset points", color=colour)
-        front = pareto_front(pts)
+            if f in front or f.key in ours or f.key == "flac-8-nopad":  # the rest: see the chapter's table
+                ax.annotate(f.key, (f.encode_samples_per_s, f.bits_per_sample), fontsize=6.5, xytext=(4, 2),
+                            textcoords="offset points", color=colour)
         ax.step([f.encode_samples_per_s for f in front], [f.bits_per_sample for f in front], where="post",
                 color="0.5", lw=1, ls="--", label="Pareto front")
         ax.axvline(realtime, color="C2", lw=0.8, label="real time (16 kHz, one thread)")
