@@ -6,7 +6,7 @@
 
 Rebuilding the tables changes every model's fingerprint and can change pmfs: do it only with a new
 ``wavelab.fixedpoint.ARITHMETIC_VERSION``.  The card names the run, its config and its records (the float model's bpf
-on each test set), the commit and the machine; the codec benchmark (``benchmarks/codec_speed.py --portable``) measures
+on each test set), the commit and the machine; the codec benchmark (``benchmarks/portable_codec.py``) measures
 the integer model's rate beside them.
 """
 

@@ -13,7 +13,7 @@ integer pmf of the code, so nothing is lost but the coder's 24-bit quantisation.
 **Blocks.**  A file is cut into blocks of :data:`BLOCK` samples, each coded by its own network state from silence, so
 that the decoder can run the blocks of one file, and of several files, as one batch (the network's step costs
 about the same for 1 or 64 streams).  The adaptive cascade of a hybrid model runs over the whole file, unbroken.  The
-rate a block boundary costs is measured by ``benchmarks/codec_speed.py``.  The symbols of one file go into one
+rate a block boundary costs is measured by ``benchmarks/portable_codec.py``.  The symbols of one file go into one
 range-coder stream, ordered by time step, then digit, then block.
 
 Container (``.wlc`` version 2, little-endian)::
