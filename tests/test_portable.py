@@ -147,6 +147,10 @@ def test_bad_containers_get_errors_that_say_what_reads_them():
     struct.pack_into("<H", v1, 8, 1)
     with pytest.raises(CodecError, match="float codec.*--run-dir"):
         portable.PortableContainer.from_bytes(bytes(v1), "x.wlc")
+    from wavelab.coding import Container
+
+    with pytest.raises(CodecError, match="portable codec.*without --run-dir"):
+        Container.from_bytes(data, "x.wlc")  # the float codec, given a portable file
     flipped = bytearray(data)
     flipped[200] ^= 1
     with pytest.raises(CodecError, match="CRC-32"):

@@ -456,6 +456,10 @@ class Container:
          n_words) = _HEADER.unpack_from(data)
         if magic != MAGIC:
             raise CodecError(f"{path} is not a wavelab compressed file (starts with {magic!r}, expected {MAGIC!r})")
+        if version == 2:
+            raise CodecError(f"{path} was written by the portable codec (container version 2, wavelab.portable): "
+                             f"decompress it without --run-dir (the shipped model), or with the pcm16 WaveNet run "
+                             f"that wrote it")
         if version != FORMAT_VERSION:
             raise CodecError(f"{path} has container format version {version}; this wavelab reads version "
                              f"{FORMAT_VERSION}")
