@@ -93,8 +93,6 @@ def best_codec(figures: list[CodecFigure], dataset: str, split: str = "test",
 #: (``benchmarks/adaptive_baseline.py``)
 PORTABLE_BENCHMARK = PROJECT_ROOT / "benchmarks" / "results" / "portable_codec.json"
 ADAPTIVE_BENCHMARK = PROJECT_ROOT / "benchmarks" / "results" / "adaptive_baseline.json"
-#: the test sets of the compression chapter: (dataset, split) -> the benchmarks' key
-TEST_SETS = {"timit": "timit:test", "librispeech": "librispeech:test"}
 
 
 def record_figures(record_by_set: dict, key: str, label: str, provenance: str = "",
@@ -159,6 +157,6 @@ def reference_table(figures: list[CodecFigure], sets: dict[str, str], caption: s
                            caption=caption)
 
 
-__all__ = ["ADAPTIVE_BENCHMARK", "BY_PROJECT", "CODEC_BENCHMARK", "OUTSIDE", "PORTABLE_BENCHMARK", "TEST_SETS",
+__all__ = ["ADAPTIVE_BENCHMARK", "BY_PROJECT", "CODEC_BENCHMARK", "OUTSIDE", "PORTABLE_BENCHMARK",
            "CodecFigure", "adaptive_figures", "best_codec", "codec_figure", "load_codec_figures", "pareto_front",
            "portable_figures", "record_figures", "reference_table"]
